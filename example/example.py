@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""An example server: static files, JSON and text routes, a worker, a
+token counter, and a custom command. Run it and open http://localhost:8000/
+"""
+import os
+import sys
+import time
+
+from quick_server import create_server, msg, setup_restart
+
+setup_restart()
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+addr, port = "", int(os.environ.get("PORT", "8000"))
+server = create_server((addr, port), parallel=True)
+server.bind_path("/", os.path.join(HERE, "www"))
+server.add_default_white_list()
+server.link_empty_favicon_fallback()
+server.link_worker_js("/js/worker.js")
+server.suppress_noise = True
+server.report_slow_requests = True
+
+
+@server.json_get("/api/hello")
+def _hello(req, args):
+    return {"hello": args["query"].get("name", "world")}
+
+
+@server.text_post("/api/echo")
+def _echo(req, args):
+    return repr(args["post"])
+
+
+@server.json_post("/api/visits")
+def _visits(req, args):
+    token = args["post"].get("token") or server.create_token()
+    with server.get_token_obj(token) as obj:
+        obj["visits"] = obj.get("visits", 0) + 1
+        return {"token": token, "visits": obj["visits"]}
+
+
+@server.json_worker("/api/slow_square")
+def _slow_square(payload):
+    time.sleep(float(payload.get("seconds", 1)))
+    return {"square": float(payload["x"]) ** 2}
+
+
+@server.cmd(1)
+def greet(args):
+    """says hello to someone"""
+    msg("hello {0}", args[0])
+
+
+msg("{0}", " ".join(sys.argv))
+msg("starting server at http://localhost:{0}/", server.port)
+try:
+    server.serve_forever()
+finally:
+    msg("shutting down..")
+    server.server_close()

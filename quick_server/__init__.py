@@ -1,0 +1,56 @@
+"""quick_server: a quick to set up development server for Python back ends.
+
+Static files behind white- and black-lists, dynamic JSON / text routes,
+long-running workers polled by the browser, token storage, CORS, a proxy,
+HTTPS, and a command prompt on the terminal."""
+from .body import UploadedFile
+from .handler import QuickServerRequestHandler
+from .log import debug, msg, set_log_file
+from .response import HTTPError, PreventDefaultResponse, Response
+from .routes import MiddlewareF, ReqArgs, ReqF, ReqNext
+from .server import QuickServer, create_server
+from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
+                      is_original, set_error_exit_code,
+                      set_restart_exit_code, setup_restart)
+from .client import WorkerError, worker_request
+from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenHandler,
+                     TokenObj)
+from .workers import (WorkerArgs, WorkerDeath, get_worker_check,
+                      is_worker_alive)
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "__version__",
+    "create_server",
+    "debug",
+    "HTTPError",
+    "MiddlewareF",
+    "msg",
+    "PreventDefaultResponse",
+    "QuickServer",
+    "QuickServerRequestHandler",
+    "ReqArgs",
+    "ReqF",
+    "ReqNext",
+    "Response",
+    "set_log_file",
+    "UploadedFile",
+    "MemoryTokenHandler",
+    "SqliteTokenHandler",
+    "TokenHandler",
+    "TokenObj",
+    "add_shutdown_hook",
+    "get_exec_arr",
+    "has_been_restarted",
+    "is_original",
+    "set_error_exit_code",
+    "set_restart_exit_code",
+    "setup_restart",
+    "get_worker_check",
+    "is_worker_alive",
+    "WorkerArgs",
+    "WorkerDeath",
+    "WorkerError",
+    "worker_request",
+]

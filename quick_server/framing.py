@@ -1,0 +1,252 @@
+"""HTTP/1.1 request framing: the request line, the headers, and a body
+reader for Content-Length and chunked bodies.
+
+Everything that decides where one request ends and the next begins is
+validated here, strictly, before any handler runs: an ambiguous request is
+refused with a status and the connection is closed (no request smuggling).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Iterator
+
+from .response import HTTPError
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+
+
+@dataclass
+class Limits:
+    """Size and time limits for reading a request head."""
+    max_line: int = 8192
+    max_header_bytes: int = 65536
+    max_headers: int = 100
+    head_timeout: float = 20.0
+
+
+class Headers:
+    """Case-insensitive request headers that keep repeated fields."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+        self._index: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._index.setdefault(name.lower(), []).append(value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self._pairs]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+@dataclass
+class RequestHead:
+    """A parsed request line and its headers."""
+    method: str
+    target: str
+    version: str
+    headers: Headers
+
+    @property
+    def keep_alive(self) -> bool:
+        tokens = {t.strip().lower() for v in self.headers.get_all("connection")
+                  for t in v.split(",")}
+        if "close" in tokens:
+            return False
+        return self.version == "HTTP/1.1" or "keep-alive" in tokens
+
+
+def _read_line(rfile: BinaryIO, limit: int, too_long: int,
+               deadline: float, sock_timeout: Callable[[float], None]
+               ) -> bytes:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise HTTPError(408, close=True)
+    sock_timeout(remaining)
+    line = rfile.readline(limit + 1)
+    if len(line) > limit:
+        raise HTTPError(too_long, close=True)
+    if not line.endswith(b"\n") and time.monotonic() >= deadline - 0.05:
+        raise HTTPError(408, close=True)
+    return line
+
+
+def read_head(rfile: BinaryIO, limits: Limits, idle_timeout: float,
+              sock_timeout: Callable[[float], None]) -> RequestHead | None:
+    """Reads one request head; `None` when the client closed the
+    connection (or stayed idle) before sending anything."""
+    sock_timeout(idle_timeout)
+    line = rfile.readline(limits.max_line + 1)
+    if line in (b"\r\n", b"\n"):  # one stray CRLF between requests is allowed
+        line = rfile.readline(limits.max_line + 1)
+    if not line:
+        return None
+    if len(line) > limits.max_line:
+        raise HTTPError(414, close=True)
+    deadline = time.monotonic() + limits.head_timeout
+    parts = line.rstrip(b"\r\n").split(b" ")
+    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+        raise HTTPError(400, "Malformed request line", close=True)
+    method, target, version = (p.decode("latin-1") for p in parts)
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        raise HTTPError(400, "Malformed HTTP version", close=True)
+    if match.group(1) != "1":
+        raise HTTPError(505, close=True)
+    pairs: list[tuple[str, str]] = []
+    total = 0
+    while True:
+        line = _read_line(rfile, limits.max_line, 431, deadline, sock_timeout)
+        if line in (b"\r\n", b"\n"):
+            break
+        if not line:
+            raise HTTPError(400, "Incomplete request head", close=True)
+        total += len(line)
+        if total > limits.max_header_bytes or len(pairs) >= limits.max_headers:
+            raise HTTPError(431, close=True)
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            # also refuses obsolete line folding and "Name :" forms
+            raise HTTPError(400, "Malformed header line", close=True)
+        pairs.append((name.decode("latin-1"),
+                      value.strip(b" \t\r\n").decode("latin-1")))
+    sock_timeout(idle_timeout)
+    return RequestHead(method, target, version, Headers(pairs))
+
+
+def body_length(head: RequestHead) -> int | None:
+    """The declared body length; `None` for a chunked body."""
+    codings = head.headers.get_all("transfer-encoding")
+    lengths = head.headers.get_all("content-length")
+    if codings:
+        if lengths:
+            raise HTTPError(
+                400, "Both Content-Length and Transfer-Encoding", close=True)
+        names = [c.strip().lower() for v in codings for c in v.split(",")]
+        if names != ["chunked"] or head.version != "HTTP/1.1":
+            raise HTTPError(400, "Unsupported Transfer-Encoding", close=True)
+        return None
+    if not lengths:
+        return 0
+    if len(lengths) > 1 or not _DIGITS.fullmatch(lengths[0]):
+        raise HTTPError(400, "Invalid Content-Length", close=True)
+    return int(lengths[0])
+
+
+class Body:
+    """Reads one request body, never past its end.
+
+    `before_read` runs once before the first byte is read (used to answer
+    `Expect: 100-continue` only for bodies that will be accepted). `limit`
+    refuses a chunked body that grows past it with 413."""
+
+    _CHUNK_LINE = 4096
+
+    def __init__(self, rfile: BinaryIO, length: int | None, *,
+                 before_read: Callable[[], None] | None = None) -> None:
+        self._rfile = rfile
+        self.length = length
+        self._chunked = length is None
+        self._left = 0 if length is None else length
+        self._eof = length == 0
+        self._before_read = before_read
+        self.limit: int | None = None
+        self.consumed = 0
+
+    @property
+    def started(self) -> bool:
+        return self._before_read is None
+
+    @property
+    def finished(self) -> bool:
+        return self._eof
+
+    def _start(self) -> None:
+        if self._before_read is not None:
+            before, self._before_read = self._before_read, None
+            before()
+
+    def _next_chunk(self) -> None:
+        line = self._rfile.readline(self._CHUNK_LINE + 1)
+        size = line.rstrip(b"\r\n").split(b";", 1)[0].strip(b" \t")
+        if not line.endswith(b"\n") or not _HEX.fullmatch(size):
+            raise HTTPError(400, "Malformed chunk", close=True)
+        self._left = int(size, 16)
+        if self._left == 0:
+            for _ in range(100):  # trailer fields, ignored
+                trailer = self._rfile.readline(self._CHUNK_LINE + 1)
+                if trailer in (b"\r\n", b"\n"):
+                    self._eof = True
+                    return
+                if not trailer.endswith(b"\n"):
+                    break
+            raise HTTPError(400, "Malformed chunk trailer", close=True)
+
+    def _count(self, n: int) -> None:
+        self.consumed += n
+        if self.limit is not None and self.consumed > self.limit:
+            raise HTTPError(413, close=True)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left when negative); b"" at the
+        end of the body. A body cut short is a 400."""
+        if self._eof:
+            return b""
+        self._start()
+        if size < 0:
+            return b"".join(iter(lambda: self.read(1 << 16), b""))
+        if self._left == 0:
+            self._next_chunk()
+            if self._eof:
+                return b""
+        data = self._rfile.read(min(size, self._left))
+        if not data:
+            raise HTTPError(400, "Request body ended early", close=True)
+        self._left -= len(data)
+        self._count(len(data))
+        if self._left == 0:
+            if self._chunked:
+                if self._rfile.read(2) not in (b"\r\n",):
+                    raise HTTPError(400, "Malformed chunk", close=True)
+            else:
+                self._eof = True
+        return data
+
+    def drain(self, max_bytes: int) -> bool:
+        """Reads and drops the rest of the body, up to `max_bytes`; True
+        when the body was consumed completely, so the connection can
+        carry another request."""
+        if self._eof:
+            return True
+        if not self.started:
+            return False  # the client waits for 100-continue: never sent
+        budget = max_bytes
+        self.limit = None
+        while budget > 0 and not self._eof:
+            budget -= len(self.read(min(budget, 1 << 16)))
+        return self._eof

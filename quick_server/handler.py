@@ -1,0 +1,437 @@
+"""The request handler: read a request, answer it from a route, a file or
+the proxy, write exactly one response, log it.
+
+All per-request state lives on the handler instance; configuration is read
+from `self.server`. `send_payload` is the only place that writes a
+response."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import time
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import urlsplit
+
+from . import log
+from .body import parse_body, parse_query, split_target
+from .cors import preflight_headers
+from .framing import Body, Headers, RequestHead, body_length, read_head
+from .response import HTTPError, Response, response_head
+from .routes import MethodNotAllowed, Route
+from .static import (FileTarget, Listing, Redirect, byte_range, content_type,
+                     etag, last_modified, not_modified)
+
+if TYPE_CHECKING:
+    from .server import QuickServer
+
+HANDLED_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
+SMALL_BODY = 1 << 16
+NO_BODY_CODES = (204, 304)
+
+
+class QuickServerRequestHandler(BaseHTTPRequestHandler):
+    """Handles the requests of one connection (HTTP/1.1, keep-alive)."""
+
+    server: QuickServer
+    protocol_version = "HTTP/1.1"
+    server_version = "quick_server"
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def handle(self) -> None:
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.settimeout(self.server.limits.head_timeout)
+                self.connection.do_handshake()
+            except (OSError, ValueError):
+                return  # a failed handshake only ends this connection
+        super().handle()
+
+    def _set_timeout(self, seconds: float) -> None:
+        self.connection.settimeout(max(seconds, 0.001))
+
+    # -- one request -------------------------------------------------------
+
+    def handle_one_request(self) -> None:
+        self._reset()
+        try:
+            head = read_head(self.rfile, self.server.limits,
+                             self.server.idle_timeout, self._set_timeout)
+        except HTTPError as err:
+            self.request_version = "HTTP/1.1"
+            self._try_send_error(err)
+            self._log()
+            return
+        except (OSError, ValueError):
+            return  # idle timeout, reset, or TLS failure: nothing to answer
+        if head is None:
+            return
+        self._begin(head)
+        self.server.request_started()
+        try:
+            self._answer()
+        finally:
+            self._finish_body()
+            self._close_files()
+            self.server.request_finished()
+            self._log()
+
+    def _reset(self) -> None:
+        self.close_connection = True
+        self.command = ""
+        self.path = ""
+        self.request_version = "HTTP/1.1"
+        self.requestline = ""
+        self.headers = Headers([])  # type: ignore[assignment]
+        self.body: Body | None = None
+        self.route_name = "-"
+        self._responded = False
+        self._status = 0
+        self._sent = 0
+        self._extra_headers: list[tuple[str, str]] = []
+        self._files: dict[str, Any] = {}
+        self._start = time.perf_counter()
+
+    def _begin(self, head: RequestHead) -> None:
+        self.command = head.method
+        self.path = head.target
+        self.request_version = head.version
+        self.requestline = f"{head.method} {head.target} {head.version}"
+        self.headers = head.headers  # type: ignore[assignment]
+        self.close_connection = not head.keep_alive
+
+    def _answer(self) -> None:
+        try:
+            length = body_length(self._head())
+            expect = (self.headers.get("expect") or "").lower()
+            if expect and expect != "100-continue":
+                raise HTTPError(417)
+            self.body = Body(self.rfile, length,
+                             before_read=self._send_continue
+                             if expect == "100-continue" else None)
+            self._dispatch()
+        except HTTPError as err:
+            self._try_send_error(err)
+        except (OSError, ValueError) as err:
+            if isinstance(err, (ConnectionError, TimeoutError)) or \
+                    self._responded:
+                self.close_connection = True
+                return
+            self._internal_error()
+        except Exception:  # pylint: disable=broad-except
+            self._internal_error()
+
+    def _head(self) -> RequestHead:
+        return RequestHead(self.command, self.path, self.request_version,
+                           self.headers)  # type: ignore[arg-type]
+
+    def _internal_error(self) -> None:
+        log.log_exception(f"error while answering {self.requestline!r}:")
+        self._try_send_error(HTTPError(500))
+
+    def _send_continue(self) -> None:
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _finish_body(self) -> None:
+        body = self.body
+        if body is None or body.finished or self.close_connection:
+            return
+        try:
+            if not body.drain(self.server.drain_limit):
+                self.close_connection = True
+        except (HTTPError, OSError, ValueError):
+            self.close_connection = True
+
+    def _close_files(self) -> None:
+        for upload in self._files.values():
+            try:
+                upload.close()
+            except OSError:
+                pass
+
+    # -- dispatch ----------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        method = self.command
+        if method not in HANDLED_METHODS:
+            raise HTTPError(501, f"Method {method} is not supported")
+        path, query, fragment = self._split_path()
+        if method == "OPTIONS":
+            self.route_name = "OPTIONS"
+            self._options(path)
+            return
+        try:
+            found = self.server.routes.match(method, path)
+        except MethodNotAllowed as err:
+            raise HTTPError(405, headers=[("Allow", ", ".join(err.allowed))]
+                            ) from None
+        if found is not None:
+            self._run_route(found[0], query, fragment, found[1], found[2])
+            return
+        if method in ("GET", "HEAD"):
+            target = self.server.static.resolve(path, query)
+            if target is not None:
+                self.route_name = "static"
+                self._serve_static(target)
+                return
+        if self.server.forward(self, path, query):
+            self.route_name = "proxy"
+            return
+        raise HTTPError(404)
+
+    def _split_path(self) -> tuple[str, str, str]:
+        target = self.path
+        if not target.startswith("/"):
+            if target.startswith(("http://", "https://")):
+                parts = urlsplit(target)
+                target = (parts.path or "/") + (
+                    "?" + parts.query if parts.query else "")
+            elif not (target == "*" and self.command == "OPTIONS"):
+                raise HTTPError(400, "Bad request target")
+        return split_target(target)
+
+    def _options(self, path: str) -> None:
+        headers = [("Allow", ", ".join(sorted(HANDLED_METHODS)))]
+        if self.server.cross_origin:
+            headers.extend(preflight_headers(self.headers))
+        self.send_payload(204, headers=headers)
+
+    # -- routes ------------------------------------------------------------
+
+    def request_args(self, query: str, fragment: str, paths: list[str],
+                     segments: dict[str, str]) -> dict[str, Any]:
+        """Parses the request into the `args` a handler receives."""
+        args: dict[str, Any] = {
+            "query": parse_query(query) if query else {},
+            "fragment": fragment,
+            "paths": paths,
+            "segments": segments,
+            "post": {},
+            "files": {},
+            "meta": {},
+            "cookie": self._cookie(),
+        }
+        body = self.body
+        if body is not None and not body.finished and \
+                self.command not in ("GET", "HEAD"):
+            ctype = self.headers.get("content-type") or ""
+            multipart = ctype.lower().startswith("multipart/")
+            server = self.server
+            limit = server.max_file_size if multipart else server.max_body_size
+            if body.length is not None and body.length > limit:
+                raise HTTPError(413, close=True)
+            body.limit = limit
+            args["post"], self._files = parse_body(
+                body, ctype, max_field_size=server.max_body_size,
+                spool_threshold=server.spool_threshold)
+            args["files"] = self._files
+        return args
+
+    def _cookie(self) -> SimpleCookie | None:
+        raw = self.headers.get("cookie")
+        if raw is None:
+            return None
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(raw)
+        except CookieError:
+            return None
+        return cookie
+
+    def send_cookie(self, cookie: SimpleCookie) -> None:
+        """Adds `Set-Cookie` headers to the response of this request."""
+        for morsel in cookie.values():
+            self._extra_headers.append(("Set-Cookie", morsel.OutputString()))
+
+    def _run_route(self, route: Route, query: str, fragment: str,
+                   paths: list[str], segments: dict[str, str]) -> None:
+        self.route_name = f"{route.method} {route.mask}"
+        args = self.request_args(query, fragment, paths, segments)
+        with self.server.serial(route):
+            result = route.handler(self, args)
+        self.send_result(route.kind, result)
+
+    def send_result(self, kind: str, result: Any) -> None:
+        """Answers with a handler's return value (or `Response`)."""
+        if self._responded:
+            return
+        code, ctype, headers = 200, None, ()
+        if isinstance(result, Response):
+            code, ctype, headers = result.code, result.ctype, result.headers
+            result = result.response
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            body = bytes(result)
+            ctype = ctype or "application/octet-stream"
+        elif kind == "json":
+            body = json.dumps(result, separators=(",", ":")).encode("utf-8")
+            ctype = ctype or "application/json"
+        else:
+            body = str(result).encode("utf-8")
+            ctype = ctype or "text/plain; charset=utf-8"
+        self.send_payload(code, body, ctype, headers)
+
+    # -- static files ------------------------------------------------------
+
+    def _serve_static(self, target: FileTarget | Redirect | Listing) -> None:
+        if isinstance(target, Redirect):
+            self.send_payload(301, b"", "text/plain; charset=utf-8",
+                              [("Location", target.location)])
+            return
+        if isinstance(target, Listing):
+            page = self.server.static.listing_html(target)
+            self.send_payload(200, page, "text/html; charset=utf-8",
+                              [("Cache-Control", "no-cache")])
+            return
+        try:
+            fd = os.open(target.path, os.O_RDONLY)
+        except OSError:
+            raise HTTPError(404) from None
+        try:
+            st = os.fstat(fd)
+            max_age = self.server.max_age
+            headers = [
+                ("Last-Modified", last_modified(st.st_mtime)),
+                ("ETag", etag(st)),
+                ("Cache-Control",
+                 f"max-age={max_age}" if max_age else "no-cache"),
+                ("Accept-Ranges", "bytes"),
+            ]
+            if not_modified(self.headers, st):
+                self.send_payload(304, headers=headers)
+                return
+            span = byte_range(self.headers.get("range"),
+                              self.headers.get("if-range"), st)
+            code = 200
+            start, end = 0, st.st_size
+            if span is not None:
+                code = 206
+                start, end = span
+                headers.append(("Content-Range",
+                                f"bytes {start}-{end - 1}/{st.st_size}"))
+            self.send_payload(code, ctype=content_type(target.path),
+                              headers=headers, file=(fd, start, end))
+        finally:
+            os.close(fd)
+
+    # -- writing -----------------------------------------------------------
+
+    def _try_send_error(self, err: HTTPError) -> None:
+        if err.close:
+            self.close_connection = True
+        if self._responded:
+            self.close_connection = True
+            return
+        try:
+            self.send_payload(err.code, f"{err.message}\n".encode("utf-8"),
+                              "text/plain; charset=utf-8", err.headers)
+        except OSError:
+            self.close_connection = True
+
+    def _body_will_be_read(self) -> bool:
+        body = self.body
+        if body is None or body.finished:
+            return True
+        if not body.started or body.length is None:
+            return False
+        return body.length - body.consumed <= self.server.drain_limit
+
+    def send_payload(self, code: int, body: bytes = b"",
+                     ctype: str | None = None,
+                     headers: Iterable[tuple[str, str]] = (), *,
+                     file: tuple[int, int, int] | None = None) -> None:
+        """Writes the one response of this request: headers and a small
+        body in a single send; a file with zero-copy `sendfile`."""
+        if self._responded:
+            raise RuntimeError("a response was already sent")
+        self._responded = True
+        if not self._body_will_be_read():
+            self.close_connection = True
+        length = file[2] - file[1] if file is not None else len(body)
+        fields: list[tuple[str, str]] = []
+        if ctype is not None:
+            fields.append(("Content-Type", ctype))
+        if code not in NO_BODY_CODES:
+            fields.append(("Content-Length", str(length)))
+        fields.extend(self.server.cors_headers(self))
+        fields.extend(self._extra_headers)
+        fields.extend(headers)
+        if self.close_connection:
+            fields.append(("Connection", "close"))
+        elif self.request_version == "HTTP/1.0":
+            fields.append(("Connection", "keep-alive"))
+        head = response_head("HTTP/1.1", code, fields)
+        self._status = code
+        with_body = self.command != "HEAD" and code not in NO_BODY_CODES
+        if not with_body:
+            self.wfile.write(head)
+            return
+        if file is not None and length <= SMALL_BODY:
+            body = os.pread(file[0], length, file[1])
+            file = None
+        if file is not None:
+            self.wfile.write(head)
+            fd, start, end = file
+            with open(fd, "rb", closefd=False) as handle:
+                sent = self.connection.sendfile(handle, start, end - start)
+            self._sent = sent
+            if sent != end - start:
+                self.close_connection = True  # the file shrank meanwhile
+            return
+        self._sent = len(body)
+        if len(body) <= SMALL_BODY:
+            self.wfile.write(head + body)
+        else:
+            self.wfile.write(head)
+            self.wfile.write(body)
+
+    def start_stream(self, code: int, headers: list[tuple[str, str]]) -> None:
+        """Sends only a response head, for bodies streamed with
+        `self.wfile` afterwards (the proxy); the caller frames the body."""
+        if self._responded:
+            raise RuntimeError("a response was already sent")
+        self._responded = True
+        self._status = code
+        fields = list(headers) + list(self.server.cors_headers(self))
+        if self.close_connection:
+            fields.append(("Connection", "close"))
+        self.wfile.write(response_head("HTTP/1.1", code, fields))
+
+    def add_sent(self, count: int) -> None:
+        """Counts streamed body bytes for the request log."""
+        self._sent += count
+
+    # -- logging -----------------------------------------------------------
+
+    def log_elapsed_time_string(self, elapsed: float) -> str:
+        return log.elapsed_string(elapsed)
+
+    def log_size_string(self, size: int) -> str:
+        return log.size_string(size)
+
+    def _log(self) -> None:
+        elapsed = time.perf_counter() - self._start
+        server = self.server
+        code = self._status
+        server.stats.record(self.route_name, code)
+        slow = server.report_slow_requests and elapsed > server.slow_request
+        if server.suppress_noise and code in (200, 206, 304) and not slow:
+            return
+        line = (f"{self.client_address[0]} \"{self.requestline}\" "
+                f"{code} {self.log_size_string(self._sent)} "
+                f"{self.log_elapsed_time_string(elapsed)}")
+        log.msg(("SLOW REQUEST " if slow else "") + line)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.msg(format % args)

@@ -1,0 +1,65 @@
+"""Server messages: `msg`, `debug`, the log file, and human-readable sizes
+and durations for request log lines."""
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from typing import Any, Callable, TextIO
+
+_LOCK = threading.Lock()
+_LOG_FILE: TextIO | None = None
+DEBUG = False
+PREFIX = "[SERVER] "
+
+
+def set_log_file(log_file: TextIO | None) -> None:
+    """Sends every later message to `log_file` (stderr when `None`)."""
+    global _LOG_FILE  # pylint: disable=global-statement
+    _LOG_FILE = log_file
+
+
+def msg(message: Any, *args: Any, **kwargs: Any) -> None:
+    """Logs a message; with arguments it is a `str.format` template, as in
+    `msg("{0} requests", n)`. Every line gets the server prefix."""
+    text = str(message)
+    if args or kwargs:
+        text = text.format(*args, **kwargs)
+    out = "".join(f"{PREFIX}{line}\n" for line in text.splitlines() or [""])
+    with _LOCK:
+        target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
+        target.write(out)
+        target.flush()
+
+
+def debug(fun: Callable[[], Any]) -> None:
+    """Logs `fun()` only when `quick_server.log.DEBUG` is set, so costly
+    messages are never built otherwise."""
+    if DEBUG:
+        msg("[DEBUG] {0}", fun())
+
+
+def log_exception(context: str) -> None:
+    """Logs the exception being handled with its traceback."""
+    msg("{0}\n{1}", context, traceback.format_exc().rstrip())
+
+
+def size_string(size: int | float) -> str:
+    """`1536` -> `"1.5 KiB"`."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else \
+                f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def elapsed_string(seconds: float) -> str:
+    """`0.0123` -> `"12.3ms"`, `75` -> `"1min 15s"`."""
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}min {secs}s"

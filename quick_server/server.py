@@ -1,0 +1,450 @@
+"""QuickServer: the configuration and the registration API of a server.
+
+The work itself is delegated: requests to `handler`, files to `static`,
+routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to
+`proxy`, the terminal to `cmdloop`, restarts to `restart`."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import socketserver
+import ssl
+import threading
+from http.server import ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+from . import log
+from .framing import Limits
+from .handler import QuickServerRequestHandler
+from .response import Response
+from .routes import METHODS, MiddlewareF, ReqF, Route, RouteTable, \
+    with_middleware
+from .static import DEFAULT_WHITE_LIST, StaticFiles
+from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
+from .restart import restart_now, run_shutdown_hooks
+from .stats import RequestStats
+from .tokens import TokenHandler, TokenObj, TokenStore
+from . import cors
+from .proxy import Proxy
+from .workers import WorkerArgs, WorkerPool, cached_run, handle_request
+
+WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
+
+
+def _route_api(method: str, kind: str) -> tuple[Callable[..., Any],
+                                                Callable[..., None]]:
+    """The decorator and the `add_*_mask` method of one (method, kind)."""
+
+    def add_mask(self: QuickServer, mask: str, handler: ReqF,
+                 argc: int | None = None) -> None:
+        self.add_route(method, kind, mask, handler, argc)
+
+    def decorator(self: QuickServer, mask: str, argc: int | None = None
+                  ) -> Callable[[ReqF], ReqF]:
+        def register(handler: ReqF) -> ReqF:
+            self.add_route(method, kind, mask, handler, argc)
+            return handler
+        return register
+
+    decorator.__doc__ = (f"Registers a {kind} handler `(req, args)` for "
+                         f"{method} requests under `mask`.")
+    add_mask.__doc__ = decorator.__doc__
+    return decorator, add_mask
+
+
+class QuickServer(ThreadingHTTPServer):
+    """A development server for static files, dynamic routes and workers.
+
+    Set attributes (`suppress_noise`, `max_file_size`, ...) and register
+    routes before `serve_forever`."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
+
+    def __init__(self, server_address: tuple[str, int], parallel: bool = True,
+                 *, ssl_context: ssl.SSLContext | None = None,
+                 certfile: str | None = None, keyfile: str | None = None,
+                 token_handler: TokenHandler | None = None,
+                 bind_and_activate: bool = True) -> None:
+        host, port = server_address[0] or "127.0.0.1", server_address[1]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.parallel = parallel
+        self.base_path = os.path.abspath(".")
+        self.routes = RouteTable()
+        self.static = StaticFiles()
+        self.stats = RequestStats()
+        self.limits = Limits()
+        self.idle_timeout = 30.0
+        self.drain_limit = 1 << 20
+        self.max_body_size = 10 * 1024 * 1024
+        self.max_file_size = 50 * 1024 * 1024
+        self.spool_threshold = 1024 * 1024
+        self.max_age: int | None = None
+        self.suppress_noise = False
+        self.report_slow_requests = False
+        self.slow_request = 5.0
+        self.cross_origin = False
+        self.no_command_loop = False
+        self.prompt = "> "
+        self.history_file = ".cmd_history"
+        self._middlewares: list[MiddlewareF] = []
+        self._serial_lock = threading.Lock()
+        self._inflight = 0
+        self._inflight_cond = threading.Condition()
+        self._proxies: list[Proxy] = []
+        self.proxy_timeout = 30.0
+        self.tokens = TokenStore(token_handler)
+        self.workers = WorkerPool()
+        self.max_chunk_size = 10 * 1024 * 1024
+        self.cache: Any = None
+        self.commands = CommandLoop()
+        self.shutdown_grace = 10.0
+        self._running = False
+        self._stop_reason = "quit"
+        self._add_builtin_commands()
+        super().__init__((host, port), QuickServerRequestHandler,
+                         bind_and_activate)
+        if certfile is not None and ssl_context is None:
+            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_context.load_cert_chain(certfile, keyfile)
+        if ssl_context is not None:
+            self.socket = ssl_context.wrap_socket(self.socket,
+                                                  server_side=True)
+
+    # -- socket ------------------------------------------------------------
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6,
+                                       socket.IPV6_V6ONLY, 0)
+        # not HTTPServer.server_bind: its getfqdn() can stall on DNS
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        listener = self.socket
+        if isinstance(listener, ssl.SSLSocket):
+            # accept raw and handshake on the connection's own thread, so
+            # a slow or broken TLS client never blocks accepting
+            raw, addr = socket.socket.accept(listener)
+            conn = listener.context.wrap_socket(
+                raw, server_side=True, do_handshake_on_connect=False)
+            return conn, addr
+        return listener.accept()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.log_exception(f"error on the connection from {client_address}:")
+
+    @property
+    def port(self) -> int:
+        return self.server_port
+
+    @property
+    def is_https(self) -> bool:
+        """True once the listening socket is wrapped with TLS."""
+        return isinstance(self.socket, ssl.SSLSocket)
+
+    # -- requests in flight ------------------------------------------------
+
+    def request_started(self) -> None:
+        with self._inflight_cond:
+            self._inflight += 1
+
+    def request_finished(self) -> None:
+        with self._inflight_cond:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._inflight_cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Waits until no request is being answered; False on timeout."""
+        with self._inflight_cond:
+            return self._inflight_cond.wait_for(
+                lambda: self._inflight == 0, timeout)
+
+    def serial(self, route: Route) -> contextlib.AbstractContextManager[Any]:
+        """Held while a route handler runs when `parallel` is off."""
+        return contextlib.nullcontext() \
+            if self.parallel or not route.exclusive else self._serial_lock
+
+    # -- static files ------------------------------------------------------
+
+    def bind_path(self, name: str, folder: str) -> None:
+        """Serves `folder` (relative to `base_path`) under prefix `name`."""
+        self.static.bind(name, folder, self.base_path)
+
+    def bind_path_fallback(self, name: str, folder: str) -> None:
+        """Like `bind_path`, but tried after every other bound folder."""
+        self.static.bind(name, folder, self.base_path, fallback=True)
+
+    def add_file_patterns(self, patterns: list[str], blacklist: bool) -> None:
+        """Adds fnmatch patterns to the black- or the white-list. With a
+        white-list, only files matching it are served; black wins."""
+        (self.static.black if blacklist else self.static.white).add(
+            list(patterns))
+
+    def add_default_white_list(self) -> None:
+        """White-lists the usual web file types (html, js, css, images,
+        fonts, json, ...)."""
+        self.add_file_patterns(DEFAULT_WHITE_LIST, blacklist=False)
+
+    @property
+    def directory_listing(self) -> bool:
+        return self.static.directory_listing
+
+    @directory_listing.setter
+    def directory_listing(self, value: bool) -> None:
+        self.static.directory_listing = value
+
+    @property
+    def favicon_fallback(self) -> str | None:
+        return self.static.favicon_fallback
+
+    @favicon_fallback.setter
+    def favicon_fallback(self, path: str | None) -> None:
+        self.static.favicon_fallback = None if path is None else \
+            os.path.join(self.base_path, path)
+
+    def link_empty_favicon_fallback(self) -> None:
+        """Answers `/favicon.ico` with the empty icon bundled here."""
+        self.static.favicon_fallback = os.path.join(
+            os.path.dirname(__file__), "favicon.ico")
+
+    # -- routes ------------------------------------------------------------
+
+    def add_route(self, method: str, kind: str, mask: str, handler: ReqF,
+                  argc: int | None = None, *, exclusive: bool = True) -> None:
+        """Registers `handler(req, args)`; see the `json_*`/`text_*`
+        decorators."""
+        if method not in METHODS:
+            raise ValueError(f"unsupported method {method}")
+        self.routes.add(Route(method, mask, kind,
+                              with_middleware(list(self._middlewares),
+                                              handler), argc, exclusive))
+
+    json_get, add_json_get_mask = _route_api("GET", "json")
+    json_post, add_json_post_mask = _route_api("POST", "json")
+    json_put, add_json_put_mask = _route_api("PUT", "json")
+    json_delete, add_json_delete_mask = _route_api("DELETE", "json")
+    text_get, add_text_get_mask = _route_api("GET", "text")
+    text_post, add_text_post_mask = _route_api("POST", "text")
+    text_put, add_text_put_mask = _route_api("PUT", "text")
+    text_delete, add_text_delete_mask = _route_api("DELETE", "text")
+
+    def middleware(self, *middlewares: MiddlewareF
+                   ) -> Callable[[ReqF], ReqF]:
+        """Decorator (below the route decorator) that runs
+        `middleware(req, args, okay)` before the handler."""
+        def wrap(handler: ReqF) -> ReqF:
+            return with_middleware(list(middlewares), handler)
+        return wrap
+
+    @contextlib.contextmanager
+    def middlewares(self, *middlewares: MiddlewareF) -> Iterator[None]:
+        """Every route registered inside the `with` block gets these."""
+        before = list(self._middlewares)
+        self._middlewares.extend(middlewares)
+        try:
+            yield
+        finally:
+            self._middlewares = before
+
+    # -- workers -----------------------------------------------------------
+
+    @property
+    def max_workers(self) -> int:
+        return self.workers.max_workers
+
+    @max_workers.setter
+    def max_workers(self, value: int) -> None:
+        self.workers.max_workers = value
+
+    def json_worker(self, mask: str,
+                    cache_id: Callable[[WorkerArgs], Any] | None = None,
+                    cache_method: str | None = None,
+                    cache_section: str | None = None
+                    ) -> Callable[[Callable[[WorkerArgs], Any]],
+                                  Callable[[WorkerArgs], Any]]:
+        """Registers `fn(payload)` as a worker at `mask` (POST, the worker
+        protocol). With `server.cache` and `cache_id(payload)` set, a
+        result is computed once per cache key."""
+        def register(fn: Callable[[WorkerArgs], Any]
+                     ) -> Callable[[WorkerArgs], Any]:
+            def start(payload: WorkerArgs) -> Any:
+                return self.workers.submit(lambda: cached_run(
+                    fn, payload, self.cache, cache_id, cache_section,
+                    cache_method))
+
+            def protocol(req: Any, args: dict[str, Any]) -> Any:
+                return handle_request(self.workers, args["post"], start,
+                                      self.max_chunk_size)
+            protocol.__name__ = getattr(fn, "__name__", "worker")
+            self.add_route("POST", "json", mask, protocol, 0,
+                           exclusive=False)
+            return fn
+        return register
+
+    def link_worker_js(self, mask: str) -> str:
+        """Serves the browser client `worker.js` at `mask`."""
+        def serve(req: Any, args: dict[str, Any]) -> Response:
+            with open(WORKER_JS, "rb") as handle:
+                return Response(handle.read(), 200,
+                                "text/javascript; charset=utf-8")
+        self.add_route("GET", "text", mask, serve, 0, exclusive=False)
+        return WORKER_JS
+
+    def mirror_worker_js(self, path: str) -> None:
+        """Copies `worker.js` to `path` (in a front end's source tree) and
+        keeps the copy current whenever the server starts."""
+        target = os.path.join(self.base_path, path)
+        with open(WORKER_JS, "rb") as handle:
+            data = handle.read()
+        try:
+            with open(target, "rb") as handle:
+                if handle.read() == data:
+                    return
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(data)
+
+    # -- commands, serving and stopping ------------------------------------
+
+    def cmd(self, argc: int | None = None,
+            complete: CmdCompleteF | None = None) -> Callable[[CmdF], CmdF]:
+        """Registers the decorated `fn(args)` as a terminal command named
+        after the function (`cache_clear` is typed `cache clear`)."""
+        def register(fn: CmdF) -> CmdF:
+            self.commands.add(fn, argc, complete)
+            return fn
+        return register
+
+    def _add_builtin_commands(self) -> None:
+        def help(args: list[str]) -> None:  # pylint: disable=redefined-builtin
+            """lists the commands"""
+            log.msg(self.commands.help_text())
+
+        def restart(args: list[str]) -> None:
+            """restarts the server with fresh code"""
+            self.stop("restart")
+
+        def quit(args: list[str]) -> None:  # pylint: disable=redefined-builtin
+            """stops the server"""
+            self.stop("quit")
+
+        for fn in (help, restart, quit):
+            self.commands.add(fn, 0)
+
+    def stop(self, reason: str = "quit") -> None:
+        """Asks `serve_forever` to end (from any thread, or a signal);
+        `reason` "restart" restarts the process afterwards."""
+        if self._stop_reason != "restart":
+            self._stop_reason = reason
+        self._running = False
+        threading.Thread(target=self.shutdown, daemon=True).start()
+
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Serves until `quit`, `restart`, Ctrl-C or SIGTERM; then stops
+        gracefully. Starts the command loop unless `no_command_loop`."""
+        self._running = True
+        self._stop_reason = "quit"
+        previous = self._install_signals()
+        if not self.no_command_loop and usable_stdin():
+            self.commands.prompt = self.prompt
+            self.commands.history_file = self.history_file
+            self.commands.start(lambda: self._running)
+        try:
+            super().serve_forever(poll_interval)
+        except KeyboardInterrupt:
+            self._stop_reason = "interrupt"
+        finally:
+            self._running = False
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self._graceful_stop()
+        if self._stop_reason == "restart":
+            restart_now()
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(
+                signum, lambda *_: self.stop("signal"))
+        return previous
+
+    def _graceful_stop(self) -> None:
+        if not self.wait_idle(self.shutdown_grace):
+            log.msg("stopping with requests still running")
+        self.workers.close()
+        run_shutdown_hooks()
+        self.commands.save_history()
+        log.msg(self.stats.summary())
+
+    # -- tokens ------------------------------------------------------------
+
+    def create_token(self) -> str:
+        """A new unguessable token id to send to a client."""
+        return self.tokens.create_token()
+
+    def get_token_obj(self, token: str,
+                      expire: float | None | str = "default") -> TokenObj:
+        """The dict stored with `token` (created on first use). `expire`:
+        seconds from now, `None` for never, default 1 h. Use it as a dict,
+        or in a `with` block that writes changes back atomically."""
+        return self.tokens.get(token, expire)
+
+    def get_tokens(self) -> list[str]:
+        return self.tokens.handler.tokens()
+
+    def get_token_ttl(self, token: str) -> float | None:
+        """Seconds until `token` expires (`None`: never); KeyError when
+        unknown."""
+        return self.tokens.ttl(token)
+
+    def set_default_token_expiration(self, seconds: float | None) -> None:
+        self.tokens.default_expiration = seconds
+
+    def get_default_token_expiration(self) -> float | None:
+        return self.tokens.default_expiration
+
+    # -- CORS and the proxy ------------------------------------------------
+
+    def cors_headers(self, req: QuickServerRequestHandler
+                     ) -> list[tuple[str, str]]:
+        """CORS headers for a response; none unless `cross_origin`."""
+        if not self.cross_origin:
+            return []
+        return cors.cors_headers(req.headers)
+
+    def bind_proxy(self, name: str, url: str) -> None:
+        """Forwards requests under prefix `name` that no route or file
+        answers to the server at `url`."""
+        self._proxies.append(Proxy(name, url))
+        self._proxies.sort(key=lambda p: len(p.prefix), reverse=True)
+
+    def forward(self, req: QuickServerRequestHandler, path: str,
+                query: str) -> bool:
+        """Proxies the request when a bound proxy prefix matches."""
+        for proxy in self._proxies:
+            target = proxy.target_path(path)
+            if target is not None:
+                proxy.forward(req, target, query, self.proxy_timeout)
+                return True
+        return False
+
+
+def create_server(server_address: tuple[str, int], parallel: bool = True,
+                  **kwargs: Any) -> QuickServer:
+    """Creates a `QuickServer` bound to `(address, port)`; an empty address
+    means 127.0.0.1, an address with ':' is IPv6."""
+    return QuickServer(server_address, parallel, **kwargs)

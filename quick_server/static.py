@@ -1,0 +1,274 @@
+"""Static files: bound folders, white- and black-lists, safe path
+translation, directory listings, and the validators (ETag, Range) of a
+file response.
+
+Safety rule: a request path is decoded once; NUL, backslashes and dot
+segments are refused; the candidate is resolved with `realpath` and must
+stay inside its bound folder (`commonpath`), so neither encoding tricks nor
+symlinks can leave it. Hidden files (a segment starting with ".") and files
+not allowed by the pattern lists are never served."""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import html
+import mimetypes
+import os
+import re
+import stat
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from urllib.parse import quote, unquote
+
+from .response import HTTPError
+
+DEFAULT_WHITE_LIST = [
+    "*.css", "*.csv", "*.eot", "*.gif", "*.htm", "*.html", "*.ico",
+    "*.jpeg", "*.jpg", "*.js", "*.json", "*.map", "*.md", "*.mjs", "*.otf",
+    "*.pdf", "*.png", "*.svg", "*.tsv", "*.ttf", "*.txt", "*.wasm",
+    "*.webp", "*.woff", "*.woff2",
+]
+INDEX_FILES = ("index.html", "index.htm")
+
+
+@dataclass
+class FileTarget:
+    """A file to send."""
+    path: str
+    st: os.stat_result
+
+
+@dataclass
+class Redirect:
+    """A folder asked for without its trailing slash."""
+    location: str
+
+
+@dataclass
+class Listing:
+    """A folder without an index file, when listings are on."""
+    folder: str
+    url_path: str
+
+
+class PatternList:
+    """fnmatch patterns compiled into one case-insensitive regex."""
+
+    def __init__(self) -> None:
+        self.patterns: list[str] = []
+        self._regex: re.Pattern[str] | None = None
+
+    def add(self, patterns: list[str]) -> None:
+        self.patterns.extend(patterns)
+        self._regex = re.compile(
+            "|".join(fnmatch.translate(p.lower()) for p in self.patterns))
+
+    def matches(self, rel_path: str) -> bool:
+        if self._regex is None:
+            return False
+        rel = rel_path.lower()
+        return bool(self._regex.match(rel) or
+                    self._regex.match(rel.rsplit("/", 1)[-1]))
+
+
+def decode_path(raw_path: str) -> list[str]:
+    """Request path -> its segments, decoded once. Refuses what could
+    step outside a folder whatever the encoding (400)."""
+    try:
+        path = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "Path is not UTF-8") from None
+    if not path.startswith("/") or "\0" in path or "\\" in path:
+        raise HTTPError(400, "Bad path")
+    segments = path.split("/")[1:]
+    if any(seg in (".", "..") for seg in segments):
+        raise HTTPError(400, "Bad path")
+    return segments
+
+
+class StaticFiles:
+    """The folders bound to URL prefixes and the rules for serving them."""
+
+    def __init__(self) -> None:
+        self.bindings: list[tuple[str, str]] = []
+        self.white = PatternList()
+        self.black = PatternList()
+        self.directory_listing = False
+        self.favicon_fallback: str | None = None
+
+    def bind(self, prefix: str, folder: str, base: str, *,
+             fallback: bool = False) -> None:
+        if not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ValueError(f"prefix must start and end with '/': {prefix}")
+        real = os.path.realpath(os.path.join(base, folder))
+        if fallback:
+            self.bindings.append((prefix, real))
+        else:
+            self.bindings.insert(0, (prefix, real))
+
+    def allowed(self, rel_path: str) -> bool:
+        """Whether the pattern lists let a file be served."""
+        if self.black.matches(rel_path):
+            return False
+        return not self.white.patterns or self.white.matches(rel_path)
+
+    def resolve(self, raw_path: str, query: str = ""
+                ) -> FileTarget | Redirect | Listing | None:
+        """What a GET of `raw_path` serves; `None` when nothing does."""
+        segments = decode_path(raw_path)
+        is_folder = segments[-1] == ""
+        parts = [seg for seg in segments if seg]
+        if any(seg.startswith(".") for seg in parts):
+            return None
+        path = "/" + "/".join(parts) + ("/" if is_folder and parts else "")
+        for prefix, folder in self.bindings:
+            if path + "/" == prefix:
+                return Redirect(_relative_folder(parts, query))
+            if not path.startswith(prefix):
+                continue
+            rel = path[len(prefix):]
+            real = os.path.realpath(os.path.join(folder, rel))
+            if real != folder and \
+                    os.path.commonpath([real, folder]) != folder:
+                continue  # a symlink that points outside
+            try:
+                st = os.stat(real)
+            except (OSError, ValueError):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if not is_folder and parts:
+                    return Redirect(_relative_folder(parts, query))
+                found = self._folder(real, rel, path)
+                if found is not None:
+                    return found
+            elif stat.S_ISREG(st.st_mode):
+                if not self.allowed(rel.rstrip("/")):
+                    return None
+                return FileTarget(real, st)
+        if parts and parts[-1] == "favicon.ico" and self.favicon_fallback:
+            try:
+                return FileTarget(self.favicon_fallback,
+                                  os.stat(self.favicon_fallback))
+            except OSError:
+                return None
+        return None
+
+    def _folder(self, real: str, rel: str, url_path: str
+                ) -> FileTarget | Listing | None:
+        for name in INDEX_FILES:
+            index = os.path.join(real, name)
+            try:
+                st = os.stat(index)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and self.allowed(rel + name):
+                return FileTarget(index, st)
+        if self.directory_listing:
+            return Listing(real, url_path)
+        return None
+
+    def listing_html(self, listing: Listing) -> bytes:
+        """An HTML page linking the folder's visible entries."""
+        rows = []
+        with os.scandir(listing.folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name.lower()):
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if not is_dir and not self.allowed(entry.name):
+                    continue
+                name = entry.name + ("/" if is_dir else "")
+                rows.append(f'<li><a href="./{quote(name)}">'
+                            f"{html.escape(name)}</a></li>")
+        title = html.escape(listing.url_path)
+        return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                f"<title>{title}</title></head><body><h1>{title}</h1>"
+                f"<ul>{''.join(rows)}</ul></body></html>\n").encode("utf-8")
+
+
+def _relative_folder(parts: list[str], query: str) -> str:
+    # relative and starting with "./": never another host or scheme
+    location = "./" + quote(parts[-1]) + "/" if parts else "./"
+    return location + ("?" + query if query else "")
+
+
+_CTYPES: dict[str, str] = {}
+
+
+def content_type(path: str) -> str:
+    """Content-Type from the file extension (UTF-8 for text)."""
+    ext = os.path.splitext(path)[1].lower()
+    ctype = _CTYPES.get(ext)
+    if ctype is None:
+        ctype = mimetypes.guess_type("x" + ext)[0] or \
+            "application/octet-stream"
+        if ctype.startswith("text/") or ctype in (
+                "application/javascript", "application/json"):
+            ctype += "; charset=utf-8"
+        _CTYPES[ext] = ctype
+    return ctype
+
+
+def etag(st: os.stat_result) -> str:
+    """A strong validator from size and modification time (no read)."""
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+@functools.lru_cache(maxsize=1024)
+def last_modified(mtime: float) -> str:
+    """`Last-Modified` value of a modification time."""
+    return formatdate(mtime, usegmt=True)
+
+
+def not_modified(headers: object, st: os.stat_result) -> bool:
+    """Whether If-None-Match / If-Modified-Since allow a 304."""
+    get = getattr(headers, "get")
+    inm = get("if-none-match")
+    if inm is not None:
+        tag = etag(st)
+        return any(t.strip().removeprefix("W/") in (tag, "*")
+                   for t in inm.split(","))
+    ims = get("if-modified-since")
+    if ims is not None:
+        try:
+            since = parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        return int(st.st_mtime) <= since
+    return False
+
+
+def byte_range(header: str | None, if_range: str | None,
+               st: os.stat_result) -> tuple[int, int] | None:
+    """The (start, end exclusive) of a single `Range: bytes=` request, or
+    `None` to send the whole file. Unsatisfiable ranges are a 416."""
+    size = st.st_size
+    if header is None or not header.startswith("bytes="):
+        return None
+    if if_range is not None and if_range.strip() != etag(st):
+        return None
+    spec = header[6:].strip()
+    if "," in spec:
+        return None  # several ranges: the whole file is a valid answer
+    first, sep, last = spec.partition("-")
+    first, last = first.strip(), last.strip()
+    if not sep or not (first.isdigit() or (not first and last.isdigit())) \
+            or (last and not last.isdigit()):
+        return None
+    if not first:
+        count = int(last)
+        if count == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - count), size
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> HTTPError:
+    return HTTPError(416, headers=[("Content-Range", f"bytes */{size}")])

@@ -1,0 +1,37 @@
+"""Packaging of quick_server (standard library only at run time)."""
+import re
+
+from setuptools import setup
+
+with open("quick_server/__init__.py", encoding="utf-8") as handle:
+    VERSION = re.search(r'__version__ = "([^"]+)"', handle.read()).group(1)
+
+with open("README.rst", encoding="utf-8") as handle:
+    README = handle.read()
+
+setup(
+    name="quick_server",
+    version=VERSION,
+    description="A quick to set up development server for Python back ends",
+    long_description=README,
+    long_description_content_type="text/x-rst",
+    license="Apache-2.0",
+    packages=["quick_server"],
+    package_data={"quick_server": ["py.typed", "worker.js", "favicon.ico",
+                                   "demo/*"]},
+    python_requires=">=3.10",
+    install_requires=[],
+    extras_require={
+        "cache": ["quick-cache>=0.3"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40",
+                 "quick-cache>=0.3"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

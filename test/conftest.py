@@ -1,0 +1,108 @@
+"""Fixtures: real servers on free loopback ports, and raw HTTP helpers."""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+from quick_server import QuickServer, create_server  # noqa: E402
+
+
+def run_in_thread(server: QuickServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., QuickServer]]:
+    """Returns `make(**kwargs)`: a started server on 127.0.0.1 (free
+    port); `start=False` leaves starting to the test."""
+    made: list[tuple[QuickServer, threading.Thread | None]] = []
+
+    def make(start: bool = True, addr: str = "127.0.0.1",
+             **kwargs: Any) -> QuickServer:
+        server = create_server((addr, 0), **kwargs)
+        server.no_command_loop = True
+        server.suppress_noise = True
+        if start:
+            made.append((server, run_in_thread(server)))
+        else:
+            made.append((server, None))
+        return server
+
+    yield make
+    for server, thread in made:
+        if thread is not None:
+            server.shutdown()
+            thread.join(10)
+        server.server_close()
+
+
+@pytest.fixture
+def www(tmp_path: Any) -> str:
+    """A folder to serve, with a secret file next to it."""
+    root = tmp_path / "www"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>index</h1>")
+    (root / "app.js").write_text("console.log(1);")
+    (root / "data.json").write_text('{"a": 1}')
+    (root / "sub" / "page.html").write_text("sub page")
+    (root / "noindex").mkdir()
+    (root / "noindex" / "a.txt").write_text("a")
+    (root / "secret.key").write_text("SECRET")
+    (root / ".hidden.html").write_text("HIDDEN")
+    (root / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (tmp_path / "outside.txt").write_text("OUTSIDE")
+    return str(root)
+
+
+def get(port: int, path: str, method: str = "GET", body: bytes | None = None,
+        headers: dict[str, str] | None = None, host: str = "127.0.0.1"
+        ) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, \
+            data
+    finally:
+        conn.close()
+
+
+def raw(port: int, data: bytes, timeout: float = 5.0,
+        half_close: bool = False) -> bytes:
+    """Sends raw bytes and reads until the server closes (or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) \
+            as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def statuses(response: bytes) -> list[int]:
+    """Status codes of every response in a raw byte stream."""
+    return [int(code) for code in
+            re.findall(rb"HTTP/1\.1 ([0-9]{3}) [A-Za-z]", response)]

@@ -1,0 +1,225 @@
+"""The command loop through a pseudo-terminal and pipes; restart, quit
+and signals on real processes."""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import get
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = '''
+import os, sys, time
+sys.path.insert(0, {root!r})
+from quick_server import create_server, msg, setup_restart, has_been_restarted
+if {supervise}:
+    setup_restart()
+server = create_server(("127.0.0.1", {port}))
+server.history_file = {history!r}
+
+@server.cmd()
+def cache_clear(args):
+    """clears the cache"""
+    msg("cleared {{0}}", args)
+
+def complete_greet(args, text):
+    return [n for n in ("alice", "albert", "bob") if n.startswith(text)]
+
+@server.cmd(1, complete=complete_greet)
+def greet(args):
+    msg("hello {{0}}", args[0])
+
+@server.cmd()
+def boom(args):
+    raise RuntimeError("command failed")
+
+@server.text_get("/pid")
+def _pid(req, args):
+    return f"{{os.getpid()}} {{has_been_restarted()}}"
+
+@server.text_get("/slow")
+def _slow(req, args):
+    time.sleep(1.0)
+    return "finished"
+
+msg("READY")
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_script(tmp_path, supervise=False):
+    port = free_port()
+    path = tmp_path / "app.py"
+    path.write_text(SCRIPT.format(root=ROOT, port=port, supervise=supervise,
+                                  history=str(tmp_path / "history")))
+    return str(path), port
+
+
+def wait_port(port, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            return get(port, "/pid")[2].decode()
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("server did not come up")
+
+
+class Pty:
+    """A child process on a pseudo-terminal."""
+
+    def __init__(self, args):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execv(sys.executable, [sys.executable] + args)
+        self.out = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, needle: bytes, timeout: float = 10.0) -> bytes:
+        end = time.monotonic() + timeout
+        while needle not in self.out:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} not in {self.out[-2000:]!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    self.out += os.read(self.fd, 65536)
+                except OSError:
+                    break
+        return self.out
+
+    def wait(self, timeout: float = 10.0) -> int:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.expect(b"\0never", 0.05)
+            except AssertionError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, signal.SIGKILL)
+        raise AssertionError("process did not end")
+
+
+def test_commands_on_a_terminal(tmp_path):
+    script, port = write_script(tmp_path)
+    term = Pty([script])
+    try:
+        term.expect(b"READY")
+        wait_port(port)
+        term.send(b"help\r")
+        out = term.expect(b"restart")
+        assert b"cache clear" in out and b"greet" in out and b"quit" in out
+        term.send(b"cache clear a b  # comment\r")
+        term.expect(b"cleared ['a', 'b']")
+        term.send(b"greet\r")
+        term.expect(b"'greet' takes 1 argument, got 0")
+        term.send(b"boom\r")
+        term.expect(b"RuntimeError: command failed")
+        term.send(b"nosuch\r")
+        term.expect(b"unknown command 'nosuch'")
+        term.send(b"cac\t")  # completes the command word
+        term.expect(b"cache ")
+        term.send(b"cl\t\r")
+        term.expect(b"cleared []")
+        term.send(b"greet b\t\r")  # completes an argument
+        term.expect(b"hello bob")
+        term.send(b"quit\r")
+        assert term.wait() == 0
+        assert "greet b" in (tmp_path / "history").read_text()
+        # the port is free again
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+    finally:
+        try:
+            os.kill(term.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_eof_keeps_serving_and_sigterm_is_graceful(tmp_path):
+    script, port = write_script(tmp_path)
+    proc = subprocess.Popen([sys.executable, script],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        result = {}
+        slow = threading.Thread(target=lambda: result.update(
+            r=get(port, "/slow")))
+        slow.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        slow.join(5)
+        out = proc.communicate(timeout=10)[0].decode()
+        assert result["r"][2] == b"finished"  # the in-flight request ended
+        assert proc.returncode == 0
+        assert "end of input" in out and "served" in out
+        assert "GET /slow: 1 (2xx 1)" in out
+        assert time.monotonic() - t0 < 3
+    finally:
+        proc.kill()
+
+
+def test_quit_from_pipe_is_fast(tmp_path):
+    script, port = write_script(tmp_path)
+    proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        t0 = time.monotonic()
+        proc.communicate(b"quit\n", timeout=10)
+        assert proc.returncode == 0 and time.monotonic() - t0 < 1.0
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize("supervise", [True, False])
+def test_restart_serves_again_from_a_new_process(tmp_path, supervise):
+    script, port = write_script(tmp_path, supervise=supervise)
+    proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        first = wait_port(port)
+        assert first.endswith("False")
+        proc.stdin.write(b"restart\n")
+        proc.stdin.flush()
+        end = time.monotonic() + 15
+        second = first
+        while second == first and time.monotonic() < end:
+            time.sleep(0.1)
+            try:
+                second = get(port, "/pid")[2].decode()
+            except OSError:
+                pass
+        assert second != first and second.endswith("True")
+        proc.stdin.write(b"quit\n")
+        proc.stdin.flush()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()

@@ -1,0 +1,213 @@
+"""Tokens, CORS, the proxy and HTTPS, against real servers."""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from quick_server import SqliteTokenHandler, create_server
+from conftest import get, raw, run_in_thread
+
+
+def test_tokens_plain_dict_and_with(make_server):
+    server = make_server()
+    token = server.create_token()
+    assert len(token) >= 32 and token != server.create_token()
+    obj = server.get_token_obj(token)
+    obj["x"] = 1
+    assert server.get_token_obj(token)["x"] == 1
+    with server.get_token_obj(token, expire=None) as obj:
+        obj["y"] = 2
+    assert dict(server.get_token_obj(token, expire=None)) == {"x": 1, "y": 2}
+    assert server.get_token_ttl(token) is None
+    assert token in server.get_tokens()
+    server.get_token_obj("short", expire=0.2)["v"] = 1
+    assert 0 < server.get_token_ttl("short") <= 0.2
+    time.sleep(0.3)
+    assert "short" not in server.get_tokens()
+    assert dict(server.get_token_obj("short")) == {}
+
+
+def test_concurrent_increments(make_server):
+    server = make_server()
+
+    @server.json_post("/inc")
+    def _inc(req, args):
+        with server.get_token_obj(args["post"]["token"]) as obj:
+            value = obj.get("n", 0)
+            time.sleep(0.001)
+            obj["n"] = value + 1
+        return {}
+
+    token = server.create_token()
+    threads = [threading.Thread(target=lambda: [get(
+        server.port, "/inc", "POST", json.dumps({"token": token}).encode())
+        for _ in range(10)]) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server.get_token_obj(token)["n"] == 80
+
+
+def test_sqlite_tokens_survive_a_new_server(tmp_path):
+    path = str(tmp_path / "tokens.db")
+    first = create_server(("127.0.0.1", 0),
+                          token_handler=SqliteTokenHandler(path))
+    with first.get_token_obj("t1", expire=None) as obj:
+        obj["kept"] = [1, 2]
+    first.server_close()
+    second = create_server(("127.0.0.1", 0),
+                           token_handler=SqliteTokenHandler(path))
+    assert second.get_token_obj("t1", expire=None)["kept"] == [1, 2]
+    second.server_close()
+
+
+def test_cors(make_server):
+    server = make_server()
+
+    @server.json_get("/x")
+    def _x(req, args):
+        return {}
+
+    assert "access-control-allow-origin" not in get(server.port, "/x")[1]
+    server.cross_origin = True
+    headers = get(server.port, "/x", headers={"Origin": "http://a.test"})[1]
+    assert headers["access-control-allow-origin"] == "http://a.test"
+    assert headers["access-control-allow-credentials"] == "true"
+    headers = get(server.port, "/x", headers={"Origin": "evil\"x"})[1]
+    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in headers
+    status, headers, _ = get(server.port, "/x", "OPTIONS", headers={
+        "Origin": "http://a.test",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Content-Type, X-Token"})
+    assert status == 204
+    assert "POST" in headers["access-control-allow-methods"]
+    assert headers["access-control-allow-headers"] == "Content-Type, X-Token"
+    assert headers["access-control-max-age"] == "600"
+    reply = raw(server.port, b"OPTIONS /x HTTP/1.1\r\nOrigin: http://a\r"
+                b"Injected: 1\r\nAccess-Control-Request-Headers: X\rY: 1"
+                b"\r\nConnection: close\r\n\r\n")
+    assert b"Access-Control-Allow-Headers: Content-Type\r\n" in reply
+    assert b"\nInjected" not in reply and b"\nY: 1" not in reply
+
+
+@pytest.fixture
+def backend(make_server):
+    server = make_server()
+
+    @server.json_post("/base/echo")
+    def _echo(req, args):
+        return {"post": args["post"], "query": args["query"],
+                "xff": req.headers.get("x-forwarded-for"),
+                "host": req.headers.get("x-forwarded-host")}
+
+    @server.text_get("/base/status")
+    def _status(req, args):
+        from quick_server import Response
+        return Response("teapot", 418)
+
+    @server.text_get("/base/big")
+    def _big(req, args):
+        return "z" * (5 * 1024 * 1024)
+
+    @server.text_get("/base/slow")
+    def _slow(req, args):
+        time.sleep(2)
+        return "late"
+
+    return server
+
+
+def test_proxy(make_server, backend):
+    front = make_server()
+    front.bind_proxy("/p/", f"http://127.0.0.1:{backend.port}/base")
+
+    @front.text_get("/p/local")
+    def _local(req, args):
+        return "local wins"
+
+    status, _, body = get(front.port, "/p/echo?a=1&a=2", "POST",
+                          b'{"v": 1}', {"Content-Type": "application/json"})
+    res = json.loads(body)
+    assert status == 200 and res["post"] == {"v": 1}
+    assert res["query"] == {"a": "2"} and res["xff"] == "127.0.0.1"
+    assert res["host"].startswith("127.0.0.1:")
+    assert get(front.port, "/p/status") == (418, get(
+        front.port, "/p/status")[1], b"teapot")
+    assert get(front.port, "/p/local")[2] == b"local wins"
+    assert get(front.port, "/p/big")[2] == b"z" * (5 * 1024 * 1024)
+    for path in ("/p/../base/echo", "/p/%2e%2e/x", "/p/..%2fsecret"):
+        assert get(front.port, path)[0] in (400, 404)
+    front.proxy_timeout = 0.5
+    t0 = time.monotonic()
+    assert get(front.port, "/p/slow")[0] == 504
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_dead_proxy_target(make_server):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    front = make_server()
+    front.bind_proxy("/p/", f"http://127.0.0.1:{dead}")
+    assert get(front.port, "/p/x")[0] == 502
+    assert get(front.port, "/p/x")[0] == 502  # and it keeps serving
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cert")
+    pem = folder / "localhost.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(pem), "-out", str(pem)], check=True,
+                   capture_output=True)
+    return str(pem)
+
+
+def https_get(port, path):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context,
+                                       timeout=5)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+@pytest.mark.parametrize("style", ["readme", "certfile"])
+def test_https(cert, style):
+    if style == "readme":
+        server = create_server(("127.0.0.1", 0))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    else:
+        server = create_server(("127.0.0.1", 0), certfile=cert)
+    server.no_command_loop = True
+
+    @server.text_get("/x")
+    def _x(req, args):
+        return "secure"
+
+    run_in_thread(server)
+    try:
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        plain = socket.create_connection(("127.0.0.1", server.port))
+        plain.sendall(b"GET /x HTTP/1.1\r\n\r\n")  # not TLS
+        assert https_get(server.port, "/x") == (200, b"secure")
+        stalled.close()
+        plain.close()
+        assert server.is_https
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,254 @@
+"""Dynamic routes: decorators, arguments, bodies, uploads, errors,
+middleware, cookies, logging."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+
+import pytest
+
+from quick_server import PreventDefaultResponse, Response, log
+from conftest import get, raw, statuses
+
+
+@pytest.fixture
+def api(make_server):
+    server = make_server()
+
+    @server.json_post("/json", 0)
+    def _json(req, args):
+        return {"post": args["post"], "query": args["query"]}
+
+    @server.text_get("/text")
+    def _text(req, args):
+        return f"paths={args['paths']} fragment={args['fragment']}"
+
+    @server.json_get("/api/user/:id/")
+    def _user(req, args):
+        return {"id": args["segments"]["id"], "paths": args["paths"]}
+
+    @server.json_put("/put")
+    def _put(req, args):
+        return {"method": "PUT", "post": args["post"]}
+
+    @server.text_delete("/del", 1)
+    def _delete(req, args):
+        return "deleted " + args["paths"][0]
+
+    @server.json_post("/upload")
+    def _upload(req, args):
+        return {"post": args["post"], "files": {
+            name: {"filename": f.filename, "size": f.size,
+                   "head": f.content[:10].decode("latin-1")}
+            for name, f in args["files"].items()}}
+
+    @server.json_get("/custom")
+    def _custom(req, args):
+        return Response({"made": True}, 201)
+
+    @server.text_get("/prevent")
+    def _prevent(req, args):
+        raise PreventDefaultResponse(418, "I refuse")
+
+    @server.json_get("/boom")
+    def _boom(req, args):
+        raise RuntimeError("secret detail")
+
+    @server.json_get("/cookie")
+    def _cookie(req, args):
+        from http.cookies import SimpleCookie
+        out = SimpleCookie()
+        out["seen"] = "yes"
+        req.send_cookie(out)
+        cookie = args["cookie"]
+        return {"got": cookie["a"].value if cookie else None}
+
+    return server
+
+
+def test_json_post_and_query(api):
+    status, headers, body = get(api.port, "/json?x=1&flag&s=a+b", "POST",
+                                b'{"a": [1, 2]}',
+                                {"Content-Type": "application/json"})
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"post": {"a": [1, 2]},
+                                "query": {"x": "1", "flag": True, "s": "a b"}}
+    # argc=0: extra segments do not match
+    assert get(api.port, "/json/extra", "POST", b"{}")[0] == 404
+
+
+def test_form_and_text(api):
+    status, _, body = get(api.port, "/json", "POST", b"a=1&b=%C3%A4", {
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert json.loads(body)["post"] == {"a": "1", "b": "ä"}
+    status, headers, body = get(api.port, "/text/x/y%20z#frag")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert body == b"paths=['x', 'y z'] fragment=frag"
+
+
+def test_segments_put_delete(api):
+    assert json.loads(get(api.port, "/api/user/42/more")[2]) == {
+        "id": "42", "paths": ["more"]}
+    assert json.loads(get(api.port, "/put", "PUT", b'{"v": 1}')[2]) == {
+        "method": "PUT", "post": {"v": 1}}
+    assert get(api.port, "/del/7", "DELETE")[2] == b"deleted 7"
+    assert get(api.port, "/del", "DELETE")[0] == 404  # argc=1
+
+
+def test_response_prevent_and_500(api, capsys):
+    status, _, body = get(api.port, "/custom")
+    assert status == 201 and json.loads(body) == {"made": True}
+    status, _, body = get(api.port, "/prevent")
+    assert status == 418 and b"I refuse" in body
+    status, _, body = get(api.port, "/boom")
+    assert status == 500 and b"secret" not in body
+    assert "RuntimeError: secret detail" in capsys.readouterr().err
+    assert get(api.port, "/custom")[0] == 201  # still serving
+
+
+@pytest.mark.parametrize("body", [
+    b"{", b'{"a": }', b"\xff\xfe", b"[" * 100000 + b"]" * 100000,
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,
+])
+def test_malformed_json_is_400(api, body):
+    status, _, text = get(api.port, "/json", "POST", body,
+                          {"Content-Type": "application/json"})
+    assert status == 400, text
+
+
+def multipart(boundary: str, parts: list[tuple[str, str | None, bytes]]
+              ) -> bytes:
+    out = io.BytesIO()
+    for name, filename, content in parts:
+        out.write(f"--{boundary}\r\n".encode())
+        disp = f'form-data; name="{name}"'
+        if filename is not None:
+            disp += f'; filename="{filename}"'
+        out.write(f"Content-Disposition: {disp}\r\n\r\n".encode())
+        out.write(content + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue()
+
+
+def test_multipart_upload(api):
+    big = os.urandom(3 * 1024 * 1024)
+    data = multipart("XyZ", [("field", None, b"value"),
+                             ("up", "a.bin", big),
+                             ("small", "s.txt", b"hello")])
+    status, _, body = get(api.port, "/upload", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert status == 200, body
+    res = json.loads(body)
+    assert res["post"] == {"field": "value"}
+    assert res["files"]["up"]["size"] == len(big)
+    assert res["files"]["up"]["head"] == big[:10].decode("latin-1")
+    assert res["files"]["small"] == {"filename": "s.txt", "size": 5,
+                                     "head": "hello"}
+
+
+@pytest.mark.parametrize("ctype,data", [
+    ("multipart/form-data", b"--x\r\n\r\n--x--"),
+    ("multipart/form-data; boundary=", b"--\r\n"),
+    ("multipart/form-data boundary=x", b"--x--"),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\ntrunc'),
+    ("multipart/form-data; boundary=x", b"no boundary here"),
+    ("multipart/form-data; boundary=x",
+     b"--x\r\nContent-Disposition: attachment\r\n\r\nv\r\n--x--"),
+])
+def test_malformed_multipart_is_400(api, ctype, data):
+    status, _, body = get(api.port, "/upload", "POST", data,
+                          {"Content-Type": ctype})
+    assert status == 400, body
+
+
+def test_upload_limit_enforced_while_reading(api):
+    api.max_file_size = 1024 * 1024
+    data = multipart("b", [("up", "big.bin", b"x" * (2 * 1024 * 1024))])
+    head = ("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+            "\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n")
+    body = b"".join(f"{len(data[i:i + 65536]):x}\r\n".encode() +
+                    data[i:i + 65536] + b"\r\n"
+                    for i in range(0, len(data), 65536)) + b"0\r\n\r\n"
+    assert statuses(raw(api.port, head.encode() + body)) == [413]
+    status = get(api.port, "/upload", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=b"})[0]
+    assert status == 413
+
+
+def test_middleware(make_server):
+    server = make_server()
+
+    def login(req, args, okay):
+        if args["query"].get("token") == "good":
+            args["meta"]["user"] = "ann"
+            return okay
+        return Response("Authentication Required", 401)
+
+    @server.json_get("/me")
+    @server.middleware(login)
+    def _me(req, args):
+        return {"user": args["meta"]["user"]}
+
+    with server.middlewares(login):
+        @server.text_get("/other")
+        def _other(req, args):
+            return args["meta"]["user"]
+
+    assert get(server.port, "/me?token=good")[2] == b'{"user":"ann"}'
+    assert get(server.port, "/me")[0] == 401
+    assert get(server.port, "/other?token=good")[2] == b"ann"
+    assert get(server.port, "/other")[0] == 401
+
+
+def test_specific_mask_wins_and_add_mask(make_server):
+    server = make_server()
+    server.add_json_get_mask("/a", lambda req, args: {"r": "a"})
+    server.add_text_get_mask("/a/b", lambda req, args: "ab")
+    assert get(server.port, "/a/b")[2] == b"ab"
+    assert get(server.port, "/a/c")[2] == b'{"r":"a"}'
+
+
+def test_cookies(api):
+    status, headers, body = get(api.port, "/cookie",
+                                headers={"Cookie": "a=1; b=2"})
+    assert json.loads(body) == {"got": "1"}
+    assert headers["set-cookie"] == "seen=yes"
+
+
+def test_request_log(make_server, capsys):
+    server = make_server()
+    server.suppress_noise = False
+
+    @server.json_get("/x")
+    def _x(req, args):
+        return {}
+
+    def logged(*paths):
+        for path in paths:
+            get(server.port, path)
+        time.sleep(0.2)  # the line is written just after the response
+        return capsys.readouterr().err
+
+    err = logged("/x", "/nothing")
+    assert '"GET /x HTTP/1.1" 200 2 B' in err and " 404 " in err
+    server.suppress_noise = True
+    err = logged("/x", "/nothing")
+    assert "GET /x" not in err and "GET /nothing" in err
+
+
+def test_msg_format(capsys, tmp_path):
+    log.msg("{0} and {1}", 1, "two")
+    assert capsys.readouterr().err == "[SERVER] 1 and two\n"
+    path = tmp_path / "log.txt"
+    with open(path, "w") as handle:
+        log.set_log_file(handle)
+        try:
+            log.msg("to the file")
+        finally:
+            log.set_log_file(None)
+    assert path.read_text() == "[SERVER] to the file\n"
+    assert log.size_string(1536) == "1.5 KiB"
+    assert log.elapsed_string(0.0123) == "12.3ms"

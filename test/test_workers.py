@@ -1,0 +1,184 @@
+"""The worker protocol over real HTTP, and the Python client."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from quick_server import WorkerError, is_worker_alive, worker_request
+from conftest import get
+
+
+def post(port, obj):
+    status, _, body = get(port, "/work", "POST", json.dumps(obj).encode(),
+                          {"Content-Type": "application/json"})
+    return status, (json.loads(body) if body.startswith(b"{") else body)
+
+
+@pytest.fixture
+def workers(make_server):
+    server = make_server()
+    server.effects = []
+
+    @server.json_worker("/work")
+    def _work(payload):
+        if payload.get("fail"):
+            raise ValueError("job failed on purpose")
+        for _ in range(int(payload.get("steps", 0))):
+            time.sleep(0.02)
+            server.effects.append(1)
+        time.sleep(float(payload.get("ms", 0)) / 1000)
+        return {"x": payload.get("x"), "data": "y" * payload.get("size", 0)}
+
+    return server
+
+
+def test_quick_job_answers_in_start(workers):
+    status, res = post(workers.port, {"action": "start",
+                                      "payload": {"x": 3}})
+    assert status == 200 and res["done"] and not res["continue"]
+    assert json.loads(res["result"]) == {"x": 3, "data": ""}
+
+
+def test_classic_polling(workers):
+    _, res = post(workers.port, {"action": "start",
+                                 "payload": {"ms": 300}})
+    assert not res["done"] and res["continue"]
+    token = res["token"]
+    _, res = post(workers.port, {"action": "get", "token": token})
+    assert not res["done"] and res["continue"] and res["token"] == token
+    time.sleep(0.4)
+    _, res = post(workers.port, {"action": "get", "token": token})
+    assert res["done"] and json.loads(res["result"])["x"] is None
+    # fetched once: the token is gone now
+    status, _ = post(workers.port, {"action": "get", "token": token})
+    assert status == 404
+
+
+def test_long_poll_latency(workers):
+    t0 = time.monotonic()
+    _, res = post(workers.port, {"action": "start", "wait": 5,
+                                 "payload": {"ms": 200}})
+    elapsed = time.monotonic() - t0
+    assert res["done"]
+    assert 0.19 < elapsed < 0.5, elapsed
+    _, res = post(workers.port, {"action": "start", "payload": {"ms": 300}})
+    t0 = time.monotonic()
+    _, res = post(workers.port, {"action": "get", "token": res["token"],
+                                 "wait": 5})
+    assert res["done"] and time.monotonic() - t0 < 0.5
+
+
+def test_cancel_stops_side_effects(workers):
+    _, res = post(workers.port, {"action": "start",
+                                 "payload": {"steps": 100}})
+    time.sleep(0.1)
+    _, stop = post(workers.port, {"action": "stop", "token": res["token"]})
+    assert not stop["continue"]
+    time.sleep(workers.workers.cancel_grace + 0.2)
+    count = len(workers.effects)
+    time.sleep(0.3)
+    assert len(workers.effects) == count < 100
+    assert post(workers.port, {"action": "get",
+                               "token": res["token"]})[0] == 404
+
+
+def test_cooperative_cancel(make_server):
+    server = make_server()
+    stopped = threading.Event()
+
+    @server.json_worker("/work")
+    def _work(payload):
+        while is_worker_alive():
+            time.sleep(0.01)
+        stopped.set()
+        return None
+
+    _, res = post(server.port, {"action": "start", "payload": {}})
+    post(server.port, {"action": "stop", "token": res["token"]})
+    assert stopped.wait(5)
+
+
+def test_cargo(workers):
+    workers.max_chunk_size = 1000
+    _, res = post(workers.port, {"action": "start", "wait": 5,
+                                 "payload": {"size": 3500}})
+    assert res["done"] and res["continue"]
+    keys = res["result"]
+    assert len(keys) == 4
+    parts = []
+    for key in keys:
+        status, part = post(workers.port, {"action": "cargo", "token": key})
+        assert status == 200 and part["token"] == key
+        parts.append(part["result"])
+    assert json.loads("".join(parts))["data"] == "y" * 3500
+    assert post(workers.port, {"action": "cargo", "token": keys[0]})[0] == 404
+
+
+def test_errors(workers, capsys):
+    status, body = post(workers.port, {"action": "start", "wait": 5,
+                                       "payload": {"fail": True}})
+    assert status == 500 and b"ValueError" in body
+    assert "job failed on purpose" in capsys.readouterr().err
+    assert post(workers.port, {"action": "get", "token": "nope"})[0] == 404
+    assert post(workers.port, {"action": "dance"})[0] == 400
+    assert post(workers.port, {"action": "get"})[0] == 400
+    assert post(workers.port, {"action": "start", "wait": "x"})[0] == 400
+    assert get(workers.port, "/work", "POST", b"[1]")[0] == 400
+
+
+def test_queue_full(make_server):
+    server = make_server()
+    server.max_workers = 1
+    server.workers.max_queue = 1
+    release = threading.Event()
+
+    @server.json_worker("/work")
+    def _work(payload):
+        release.wait(5)
+        return 1
+
+    try:
+        assert post(server.port, {"action": "start"})[1]["continue"]
+        assert post(server.port, {"action": "start"})[1]["continue"]
+        status, _, _ = get(server.port, "/work", "POST",
+                           b'{"action": "start"}')
+        assert status == 503
+        assert get(server.port, "/work", "POST", b'{"action": "start"}')[1][
+            "retry-after"] == "1"
+    finally:
+        release.set()
+
+
+def test_cache_hit(make_server, tmp_path):
+    import quick_cache  # the test extra installs it
+    server = make_server()
+    base = tmp_path / "cache_base"
+    base.write_text(f"test cache {time.time()}")  # names a fresh cache
+    server.cache = quick_cache.QuickCache(str(base), quota=10,
+                                          ram_quota=1, warnings=None)
+    calls = []
+
+    @server.json_worker("/work", cache_id=lambda args: {"x": args["x"]})
+    def _work(payload):
+        calls.append(payload["x"])
+        time.sleep(0.05)  # slower than a cache read
+        return {"sq": payload["x"] ** 2}
+
+    for x in (3, 3, 4, 3):
+        _, res = post(server.port, {"action": "start", "wait": 5,
+                                    "payload": {"x": x}})
+        assert json.loads(res["result"]) == {"sq": x * x}
+    assert calls == [3, 4]
+
+
+def test_python_client(workers):
+    url = f"http://127.0.0.1:{workers.port}/work"
+    assert worker_request(url, {"x": 5, "ms": 100}) == {"x": 5, "data": ""}
+    workers.max_chunk_size = 100
+    assert worker_request(url, {"size": 450})["data"] == "y" * 450
+    with pytest.raises(WorkerError) as err:
+        worker_request(url, {"fail": True})
+    assert err.value.status_code == 500
