@@ -32,6 +32,8 @@ HANDLED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
+LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
+LINGER_BYTES = 64 << 20
 
 
 class QuickServerRequestHandler(BaseHTTPRequestHandler):
@@ -49,6 +51,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+        self._linger = False
 
     def handle(self) -> None:
         if isinstance(self.connection, ssl.SSLSocket):
@@ -58,6 +61,32 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
         super().handle()
+
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:
+            self._discard_input()
+
+    def _discard_input(self) -> None:
+        """Lingering close: the client may still be sending a body we
+        refused. Closing now would reset the connection and destroy the
+        error response before the client reads it, so stop writing, then
+        read and discard what arrives, bounded in time and bytes."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        left = LINGER_BYTES
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.connection.settimeout(min(remaining, 0.5))
+                data = self.connection.recv(1 << 16)
+                if not data:
+                    return
+                left -= len(data)
+        except (OSError, ValueError):
+            return
 
     def _set_timeout(self, seconds: float) -> None:
         self.connection.settimeout(max(seconds, 0.001))
@@ -72,6 +101,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         except HTTPError as err:
             self.request_version = "HTTP/1.1"
             self._try_send_error(err)
+            self._linger = True  # the rest of the bad request may follow
             self._log()
             return
         except (OSError, ValueError):
@@ -84,6 +114,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._answer()
         finally:
             self._finish_body()
+            if self.body is not None and not self.body.finished:
+                self._linger = self.close_connection
             self._close_files()
             self.server.request_finished()
             self._log()

@@ -166,7 +166,7 @@ def test_malformed_multipart_is_400(api, ctype, data):
 
 def test_upload_limit_enforced_while_reading(api):
     api.max_file_size = 1024 * 1024
-    data = multipart("b", [("up", "big.bin", b"x" * (2 * 1024 * 1024))])
+    data = multipart("b", [("up", "big.bin", b"x" * (8 * 1024 * 1024))])
     head = ("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
             "\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n")
     body = b"".join(f"{len(data[i:i + 65536]):x}\r\n".encode() +
@@ -176,6 +176,9 @@ def test_upload_limit_enforced_while_reading(api):
     status = get(api.port, "/upload", "POST", data, {
         "Content-Type": "multipart/form-data; boundary=b"})[0]
     assert status == 413
+    # refused from its declared length: the client can still send it all
+    # and read the answer (lingering close), not get a reset
+    assert get(api.port, "/upload", "POST", b"x" * (11 << 20))[0] == 413
 
 
 def test_middleware(make_server):

@@ -158,7 +158,8 @@ def test_cache_hit(make_server, tmp_path):
     base = tmp_path / "cache_base"
     base.write_text(f"test cache {time.time()}")  # names a fresh cache
     server.cache = quick_cache.QuickCache(str(base), quota=10,
-                                          ram_quota=1, warnings=None)
+                                          ram_quota=1, warnings=None,
+                                          temp=str(tmp_path / "tmp"))
     calls = []
 
     @server.json_worker("/work", cache_id=lambda args: {"x": args["x"]})
