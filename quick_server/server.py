@@ -6,6 +6,7 @@ routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -28,8 +29,10 @@ from .stats import RequestStats
 from .tokens import TokenHandler, TokenObj, TokenStore
 from . import cors
 from .proxy import Proxy
-from .workers import WorkerArgs, WorkerPool, cached_run, handle_request
+from .caching import cached
+from .workers import WorkerArgs, WorkerPool, handle_request
 
+CacheIdF = Callable[[dict[str, Any]], Any]
 WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
 
 
@@ -38,13 +41,22 @@ def _route_api(method: str, kind: str) -> tuple[Callable[..., Any],
     """The decorator and the `add_*_mask` method of one (method, kind)."""
 
     def add_mask(self: QuickServer, mask: str, handler: ReqF,
-                 argc: int | None = None) -> None:
+                 argc: int | None = None, cache_id: CacheIdF | None = None,
+                 cache_method: str | None = None,
+                 cache_section: str | None = None) -> None:
+        if cache_id is not None:
+            handler = self.cached_handler(handler, cache_id, cache_method,
+                                          cache_section)
         self.add_route(method, kind, mask, handler, argc)
 
-    def decorator(self: QuickServer, mask: str, argc: int | None = None
+    def decorator(self: QuickServer, mask: str, argc: int | None = None,
+                  cache_id: CacheIdF | None = None,
+                  cache_method: str | None = None,
+                  cache_section: str | None = None
                   ) -> Callable[[ReqF], ReqF]:
         def register(handler: ReqF) -> ReqF:
-            self.add_route(method, kind, mask, handler, argc)
+            add_mask(self, mask, handler, argc, cache_id, cache_method,
+                     cache_section)
             return handler
         return register
 
@@ -229,6 +241,17 @@ class QuickServer(ThreadingHTTPServer):
                               with_middleware(list(self._middlewares),
                                               handler), argc, exclusive))
 
+    def cached_handler(self, handler: ReqF, cache_id: CacheIdF,
+                       method: str | None, section: str | None) -> ReqF:
+        """`handler` answering from `server.cache` for the key
+        `cache_id(args)` (None: not cached). Its result must be a plain
+        value (not a `Response`) that the cache method can store."""
+        def answer(req: Any, args: dict[str, Any]) -> Any:
+            return cached(self.cache, cache_id(args),
+                          lambda: handler(req, args), section, method)
+        answer.__name__ = getattr(handler, "__name__", "handler")
+        return answer
+
     json_get, add_json_get_mask = _route_api("GET", "json")
     json_post, add_json_post_mask = _route_api("POST", "json")
     json_put, add_json_put_mask = _route_api("PUT", "json")
@@ -278,9 +301,10 @@ class QuickServer(ThreadingHTTPServer):
         def register(fn: Callable[[WorkerArgs], Any]
                      ) -> Callable[[WorkerArgs], Any]:
             def start(payload: WorkerArgs) -> Any:
-                return self.workers.submit(lambda: cached_run(
-                    fn, payload, self.cache, cache_id, cache_section,
-                    cache_method))
+                key = None if cache_id is None else cache_id(payload)
+                return self.workers.submit(lambda: json.dumps(cached(
+                    self.cache, key, lambda: fn(payload), cache_section,
+                    cache_method)))
 
             def protocol(req: Any, args: dict[str, Any]) -> Any:
                 return handle_request(self.workers, args["post"], start,

@@ -8,7 +8,6 @@ Every answer is `{"token", "done", "continue", "result"}`."""
 from __future__ import annotations
 
 import ctypes
-import json
 import secrets
 import threading
 import time
@@ -254,24 +253,6 @@ class WorkerPool:
 
 def reply(token: str, done: bool, cont: bool, result: Any) -> dict[str, Any]:
     return {"token": token, "done": done, "continue": cont, "result": result}
-
-
-def cached_run(fn: Callable[[WorkerArgs], Any], payload: WorkerArgs,
-               cache: Any, cache_id: Callable[[WorkerArgs], Any] | None,
-               section: str | None, method: str | None) -> str:
-    """JSON text of `fn(payload)`, read from `cache` (a
-    `quick_cache.QuickCache`) when `cache_id` gives a key for it."""
-    key = cache_id(payload) if cache_id is not None and cache is not None \
-        else None
-    if key is None:
-        return json.dumps(fn(payload))
-    with cache.get_hnd(key, section=section, method=method) as hnd:
-        if hnd.has():
-            try:
-                return hnd.read()
-            except Exception:  # pylint: disable=broad-except
-                log.log_exception("cache read failed, computing again:")
-        return hnd.write(json.dumps(fn(payload)))
 
 
 def handle_request(pool: WorkerPool, post: Any,

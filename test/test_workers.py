@@ -174,6 +174,18 @@ def test_cache_hit(make_server, tmp_path):
         assert json.loads(res["result"]) == {"sq": x * x}
     assert calls == [3, 4]
 
+    @server.json_get("/cube", cache_id=lambda args: args["query"].get("x"),
+                     cache_section="cubes")
+    def _cube(req, args):
+        calls.append(args["query"]["x"])
+        return {"cube": int(args["query"]["x"]) ** 3}
+
+    for x in ("2", "2", "5", "2"):
+        assert json.loads(get(server.port, f"/cube?x={x}")[2]) == {
+            "cube": int(x) ** 3}
+    assert get(server.port, "/cube")[0] == 500  # no key: computed, fails
+    assert calls == [3, 4, "2", "5"]
+
 
 def test_python_client(workers):
     url = f"http://127.0.0.1:{workers.port}/work"

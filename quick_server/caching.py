@@ -1,0 +1,22 @@
+"""Results computed once per key with `quick_cache` (`server.cache`)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import log
+
+
+def cached(cache: Any, key: Any, compute: Callable[[], Any],
+           section: str | None = None, method: str | None = None) -> Any:
+    """`compute()`, read from `cache` (a `quick_cache.QuickCache`) when
+    there is one and `key` is not None, and stored there otherwise. A
+    cache entry that cannot be read is computed again, never an error."""
+    if cache is None or key is None:
+        return compute()
+    with cache.get_hnd(key, section=section, method=method) as hnd:
+        if hnd.has():
+            try:
+                return hnd.read()
+            except Exception:  # pylint: disable=broad-except
+                log.log_exception("cache read failed, computing again:")
+        return hnd.write(compute())
