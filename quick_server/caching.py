@@ -9,10 +9,13 @@ from . import log
 def cached(cache: Any, key: Any, compute: Callable[[], Any],
            section: str | None = None, method: str | None = None) -> Any:
     """`compute()`, read from `cache` (a `quick_cache.QuickCache`) when
-    there is one and `key` is not None, and stored there otherwise. A
+    there is one and `key` (JSON convertible) is not None, and stored there
+    otherwise. A
     cache entry that cannot be read is computed again, never an error."""
     if cache is None or key is None:
         return compute()
+    if not isinstance(key, dict):
+        key = {"key": key}  # quick_cache identifies entries by a dict
     with cache.get_hnd(key, section=section, method=method) as hnd:
         if hnd.has():
             try:

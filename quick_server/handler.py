@@ -32,6 +32,7 @@ HANDLED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
+TIMEOUT_SLACK = 0.25
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
 LINGER_BYTES = 64 << 20
 
@@ -52,11 +53,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
         self._linger = False
+        self._timeout: float | None = None
 
     def handle(self) -> None:
         if isinstance(self.connection, ssl.SSLSocket):
             try:
-                self.connection.settimeout(self.server.limits.head_timeout)
+                self._set_timeout(self.server.limits.head_timeout)
                 self.connection.do_handshake()
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
@@ -80,7 +82,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self.connection.settimeout(min(remaining, 0.5))
+                self._set_timeout(min(remaining, 0.5))
                 data = self.connection.recv(1 << 16)
                 if not data:
                     return
@@ -89,7 +91,16 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             return
 
     def _set_timeout(self, seconds: float) -> None:
-        self.connection.settimeout(max(seconds, 0.001))
+        """Bounds the next socket reads to `seconds`. Setting a timeout is
+        a system call, so it is skipped while the current one is at most
+        `TIMEOUT_SLACK` longer than wanted (deadlines are still checked)."""
+        seconds = max(seconds, 0.001)
+        current = self._timeout
+        if current is not None and seconds <= current <= seconds + \
+                TIMEOUT_SLACK:
+            return
+        self.connection.settimeout(seconds)
+        self._timeout = seconds
 
     # -- one request -------------------------------------------------------
 

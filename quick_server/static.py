@@ -3,9 +3,10 @@ translation, directory listings, and the validators (ETag, Range) of a
 file response.
 
 Safety rule: a request path is decoded once; NUL, backslashes and dot
-segments are refused; the candidate is resolved with `realpath` and must
-stay inside its bound folder (`commonpath`), so neither encoding tricks nor
-symlinks can leave it. Hidden files (a segment starting with ".") and files
+segments are refused; the candidate is walked segment by segment from its
+bound folder, and a symlink on the way must resolve inside that folder
+(`realpath`, `commonpath`), so neither encoding tricks nor symlinks can
+leave it. Hidden files (a segment starting with ".") and files
 not allowed by the pattern lists are never served."""
 from __future__ import annotations
 
@@ -127,20 +128,17 @@ class StaticFiles:
             if not path.startswith(prefix):
                 continue
             rel = path[len(prefix):]
-            real = os.path.realpath(os.path.join(folder, rel))
-            if real != folder and \
-                    os.path.commonpath([real, folder]) != folder:
-                continue  # a symlink that points outside
-            try:
-                st = os.stat(real)
-            except (OSError, ValueError):
+            rel_parts = [seg for seg in rel.split("/") if seg]
+            found = inside(folder, rel_parts)
+            if found is None:
                 continue
+            real, st = found
             if stat.S_ISDIR(st.st_mode):
                 if not is_folder and parts:
                     return Redirect(_relative_folder(parts, query))
-                found = self._folder(real, rel, path)
-                if found is not None:
-                    return found
+                target = self._folder(folder, rel_parts, real, path)
+                if target is not None:
+                    return target
             elif stat.S_ISREG(st.st_mode):
                 if not self.allowed(rel.rstrip("/")):
                     return None
@@ -153,16 +151,13 @@ class StaticFiles:
                 return None
         return None
 
-    def _folder(self, real: str, rel: str, url_path: str
-                ) -> FileTarget | Listing | None:
+    def _folder(self, folder: str, rel_parts: list[str], real: str,
+                url_path: str) -> FileTarget | Listing | None:
         for name in INDEX_FILES:
-            index = os.path.join(real, name)
-            try:
-                st = os.stat(index)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode) and self.allowed(rel + name):
-                return FileTarget(index, st)
+            found = inside(folder, rel_parts + [name])
+            if found is not None and stat.S_ISREG(found[1].st_mode) and \
+                    self.allowed("/".join(rel_parts + [name])):
+                return FileTarget(*found)
         if self.directory_listing:
             return Listing(real, url_path)
         return None
@@ -187,6 +182,37 @@ class StaticFiles:
         return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                 f"<title>{title}</title></head><body><h1>{title}</h1>"
                 f"<ul>{''.join(rows)}</ul></body></html>\n").encode("utf-8")
+
+
+def inside(folder: str, parts: list[str]
+           ) -> tuple[str, os.stat_result] | None:
+    """The path and stat of `folder/parts...` when it exists and does not
+    leave `folder` (a real path); None otherwise. Each part is `lstat`ed,
+    so the common case costs one system call per segment; a symlink on
+    the way is resolved with `realpath` and must stay inside `folder`."""
+    path = folder
+    st = None
+    for pos, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(os.path.join(path, *parts[pos + 1:]))
+            if real != folder and \
+                    os.path.commonpath([real, folder]) != folder:
+                return None
+            try:
+                return real, os.stat(real)
+            except (OSError, ValueError):
+                return None
+    if st is None:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return None
+    return path, st
 
 
 def _relative_folder(parts: list[str], query: str) -> str:

@@ -53,6 +53,19 @@ def test_symlink_outside_is_not_served(files, www):
     os.symlink(os.path.dirname(www), os.path.join(www, "up"))
     assert get(files.port, "/link.txt")[0] == 404
     assert get(files.port, "/up/outside.txt")[0] == 404
+    # an index file that is a symlink to the outside is not served either
+    os.makedirs(os.path.join(www, "box"))
+    with open(os.path.join(os.path.dirname(www), "outside.html"), "w") as f:
+        f.write("OUTSIDE")
+    os.symlink(os.path.join(os.path.dirname(www), "outside.html"),
+               os.path.join(www, "box", "index.html"))
+    status, _, body = get(files.port, "/box/")
+    assert b"OUTSIDE" not in body and status in (403, 404)
+    # symlinks that stay inside work
+    os.symlink(os.path.join(www, "index.html"), os.path.join(www, "in.html"))
+    os.symlink(os.path.join(www, "box"), os.path.join(www, "alias"))
+    assert get(files.port, "/in.html")[0] == 200
+    assert get(files.port, "/alias/")[0] in (403, 404)
 
 
 def test_black_white_and_hidden(files):
