@@ -81,34 +81,27 @@ class RequestHead:
         return self.version == "HTTP/1.1" or "keep-alive" in tokens
 
 
-def _read_line(rfile: BinaryIO, limit: int, too_long: int,
-               deadline: float, sock_timeout: Callable[[float], None]
-               ) -> bytes:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise HTTPError(408, close=True)
-    sock_timeout(remaining)
+def _read_line(rfile: BinaryIO, limit: int, too_long: int) -> bytes:
     line = rfile.readline(limit + 1)
     if len(line) > limit:
         raise HTTPError(too_long, close=True)
-    if not line.endswith(b"\n") and time.monotonic() >= deadline - 0.05:
-        raise HTTPError(408, close=True)
     return line
 
 
-def read_head(rfile: BinaryIO, limits: Limits, idle_timeout: float,
-              sock_timeout: Callable[[float], None]) -> RequestHead | None:
+def read_head(rfile: BinaryIO, limits: Limits) -> RequestHead | None:
     """Reads one request head; `None` when the client closed the
-    connection (or stayed idle) before sending anything."""
-    sock_timeout(idle_timeout)
-    line = rfile.readline(limits.max_line + 1)
+    connection (or stayed idle) before sending anything.
+
+    The socket's own timeout bounds each read; a head still incomplete
+    after `limits.head_timeout` seconds, or cut off, is answered 408."""
+    line = _read_line(rfile, limits.max_line, 414)
     if line in (b"\r\n", b"\n"):  # one stray CRLF between requests is allowed
-        line = rfile.readline(limits.max_line + 1)
+        line = _read_line(rfile, limits.max_line, 414)
     if not line:
         return None
-    if len(line) > limits.max_line:
-        raise HTTPError(414, close=True)
     deadline = time.monotonic() + limits.head_timeout
+    if not line.endswith(b"\n"):
+        raise HTTPError(408, close=True)
     parts = line.rstrip(b"\r\n").split(b" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
         raise HTTPError(400, "Malformed request line", close=True)
@@ -121,11 +114,11 @@ def read_head(rfile: BinaryIO, limits: Limits, idle_timeout: float,
     pairs: list[tuple[str, str]] = []
     total = 0
     while True:
-        line = _read_line(rfile, limits.max_line, 431, deadline, sock_timeout)
+        line = _read_line(rfile, limits.max_line, 431)
         if line in (b"\r\n", b"\n"):
             break
-        if not line:
-            raise HTTPError(400, "Incomplete request head", close=True)
+        if not line.endswith(b"\n") or time.monotonic() > deadline:
+            raise HTTPError(408, close=True)
         total += len(line)
         if total > limits.max_header_bytes or len(pairs) >= limits.max_headers:
             raise HTTPError(431, close=True)
@@ -135,7 +128,6 @@ def read_head(rfile: BinaryIO, limits: Limits, idle_timeout: float,
             raise HTTPError(400, "Malformed header line", close=True)
         pairs.append((name.decode("latin-1"),
                       value.strip(b" \t\r\n").decode("latin-1")))
-    sock_timeout(idle_timeout)
     return RequestHead(method, target, version, Headers(pairs))
 
 

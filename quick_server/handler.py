@@ -6,14 +6,16 @@ from `self.server`. `send_payload` is the only place that writes a
 response."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import ssl
+import struct
 import time
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from . import log
@@ -32,7 +34,6 @@ HANDLED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
-TIMEOUT_SLACK = 0.25
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
 LINGER_BYTES = 64 << 20
 
@@ -46,20 +47,27 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        sock = self.connection
+        # The socket stays in blocking mode, its reads and writes bounded by
+        # the kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout would
+        # cost a poll() before every recv and send.
+        seconds = max(self.server.idle_timeout, 0.001)
+        timeval = struct.pack("ll", int(seconds),
+                              int(seconds % 1 * 1_000_000))
         try:
-            self.connection.setsockopt(
-                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         except OSError:
-            pass
+            sock.settimeout(seconds)
         self.close_connection = True
         self._linger = False
-        self._timeout: float | None = None
 
     def handle(self) -> None:
         if isinstance(self.connection, ssl.SSLSocket):
             try:
-                self._set_timeout(self.server.limits.head_timeout)
-                self.connection.do_handshake()
+                with self._timeout(self.server.limits.head_timeout):
+                    self.connection.do_handshake()
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
         super().handle()
@@ -82,7 +90,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self._set_timeout(min(remaining, 0.5))
+                self.connection.settimeout(min(remaining, 0.5))
                 data = self.connection.recv(1 << 16)
                 if not data:
                     return
@@ -90,25 +98,23 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             return
 
-    def _set_timeout(self, seconds: float) -> None:
-        """Bounds the next socket reads to `seconds`. Setting a timeout is
-        a system call, so it is skipped while the current one is at most
-        `TIMEOUT_SLACK` longer than wanted (deadlines are still checked)."""
-        seconds = max(seconds, 0.001)
-        current = self._timeout
-        if current is not None and seconds <= current <= seconds + \
-                TIMEOUT_SLACK:
-            return
-        self.connection.settimeout(seconds)
-        self._timeout = seconds
+    @contextlib.contextmanager
+    def _timeout(self, seconds: float) -> Iterator[None]:
+        """A Python-level socket timeout for the block (the kernel's
+        timeouts do not reach `sendfile` and the TLS handshake)."""
+        previous = self.connection.gettimeout()
+        self.connection.settimeout(max(seconds, 0.001))
+        try:
+            yield
+        finally:
+            self.connection.settimeout(previous)
 
     # -- one request -------------------------------------------------------
 
     def handle_one_request(self) -> None:
         self._reset()
         try:
-            head = read_head(self.rfile, self.server.limits,
-                             self.server.idle_timeout, self._set_timeout)
+            head = read_head(self.rfile, self.server.limits)
         except HTTPError as err:
             self.request_version = "HTTP/1.1"
             self._try_send_error(err)
@@ -426,7 +432,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if file is not None:
             self.wfile.write(head)
             fd, start, end = file
-            with open(fd, "rb", closefd=False) as handle:
+            # sendfile() on a blocking socket would wait for a stalled
+            # client forever: give it a timeout while the file goes out
+            with self._timeout(self.server.idle_timeout), \
+                    open(fd, "rb", closefd=False) as handle:
                 sent = self.connection.sendfile(handle, start, end - start)
             self._sent = sent
             if sent != end - start:
