@@ -100,8 +100,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     @contextlib.contextmanager
     def _timeout(self, seconds: float) -> Iterator[None]:
-        """A Python-level socket timeout for the block (the kernel's
-        timeouts do not reach `sendfile` and the TLS handshake)."""
+        """A Python-level socket timeout for the block, where the kernel's
+        timeouts are not enough (the TLS handshake, `socket.sendfile`)."""
         previous = self.connection.gettimeout()
         self.connection.settimeout(max(seconds, 0.001))
         try:
@@ -432,11 +432,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if file is not None:
             self.wfile.write(head)
             fd, start, end = file
-            # sendfile() on a blocking socket would wait for a stalled
-            # client forever: give it a timeout while the file goes out
-            with self._timeout(self.server.idle_timeout), \
-                    open(fd, "rb", closefd=False) as handle:
-                sent = self.connection.sendfile(handle, start, end - start)
+            sent = self._send_file(fd, start, end - start)
             self._sent = sent
             if sent != end - start:
                 self.close_connection = True  # the file shrank meanwhile
@@ -447,6 +443,24 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         else:
             self.wfile.write(head)
             self.wfile.write(body)
+
+    def _send_file(self, fd: int, offset: int, count: int) -> int:
+        """Sends part of a file with zero-copy `os.sendfile` on the blocking
+        socket, whose kernel send timeout ends a stalled client with an
+        OSError; returns the bytes sent (fewer if the file shrank)."""
+        sock = self.connection
+        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is not None:
+            # TLS cannot use sendfile: socket.sendfile falls back to sends
+            with self._timeout(self.server.idle_timeout), \
+                    open(fd, "rb", closefd=False) as handle:
+                return sock.sendfile(handle, offset, count)
+        out, sent = sock.fileno(), 0
+        while sent < count:
+            done = os.sendfile(out, fd, offset + sent, count - sent)
+            if done == 0:
+                break
+            sent += done
+        return sent
 
     def start_stream(self, code: int, headers: list[tuple[str, str]]) -> None:
         """Sends only a response head, for bodies streamed with
