@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 
@@ -124,6 +125,24 @@ def test_head_and_large_file(files, www):
     assert headers["content-length"] == str(3 * 1024 * 1024)
     assert get(files.port, "/big.bin")[2] == \
         open(os.path.join(www, "big.bin"), "rb").read()
+
+
+def test_stalled_download_is_dropped(files, www):
+    """A client that stops reading a large file does not hold its thread
+    for longer than the idle timeout."""
+    files.idle_timeout = 0.5
+    with open(os.path.join(www, "huge.bin"), "wb") as handle:
+        handle.truncate(256 << 20)  # more than any socket buffer holds
+    sock = socket.create_connection(("127.0.0.1", files.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        assert not files.wait_idle(0.1)  # the download is stuck
+        assert files.wait_idle(5)  # and given up after the idle timeout
+        assert get(files.port, "/index.html")[0] == 200
+    finally:
+        sock.close()
 
 
 def test_listing_and_max_age(files):
