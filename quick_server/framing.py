@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from io import BufferedIOBase
+from typing import Callable, Iterator
 
 from .response import HTTPError
 
@@ -81,14 +82,14 @@ class RequestHead:
         return self.version == "HTTP/1.1" or "keep-alive" in tokens
 
 
-def _read_line(rfile: BinaryIO, limit: int, too_long: int) -> bytes:
+def _read_line(rfile: BufferedIOBase, limit: int, too_long: int) -> bytes:
     line = rfile.readline(limit + 1)
     if len(line) > limit:
         raise HTTPError(too_long, close=True)
     return line
 
 
-def read_head(rfile: BinaryIO, limits: Limits) -> RequestHead | None:
+def read_head(rfile: BufferedIOBase, limits: Limits) -> RequestHead | None:
     """Reads one request head; `None` when the client closed the
     connection (or stayed idle) before sending anything.
 
@@ -159,7 +160,7 @@ class Body:
 
     _CHUNK_LINE = 4096
 
-    def __init__(self, rfile: BinaryIO, length: int | None, *,
+    def __init__(self, rfile: BufferedIOBase, length: int | None, *,
                  before_read: Callable[[], None] | None = None) -> None:
         self._rfile = rfile
         self.length = length

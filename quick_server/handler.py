@@ -316,7 +316,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         """Answers with a handler's return value (or `Response`)."""
         if self._responded:
             return
-        code, ctype, headers = 200, None, ()
+        code, ctype = 200, None
+        headers: Iterable[tuple[str, str]] = ()
         if isinstance(result, Response):
             code, ctype, headers = result.code, result.ctype, result.headers
             result = result.response

@@ -108,6 +108,7 @@ class WorkerPool:
         try:
             job.thread_id = threading.get_ident()
             _CURRENT.job = job
+            outcome: tuple[str, str | None, str | None]
             try:
                 outcome = ("done", job.run(), None)
             except WorkerDeath:

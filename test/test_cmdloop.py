@@ -88,13 +88,22 @@ class Pty:
     """A child process on a pseudo-terminal."""
 
     def __init__(self, args):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.execv(sys.executable, [sys.executable] + args)
+        # not pty.fork(): forking a multi-threaded test process is unsafe
+        self.fd, child_fd = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable] + args, stdin=child_fd, stdout=child_fd,
+            stderr=child_fd, start_new_session=True, close_fds=True)
+        os.close(child_fd)
         self.out = b""
 
     def send(self, data: bytes) -> None:
         os.write(self.fd, data)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.fd)
 
     def expect(self, needle: bytes, timeout: float = 10.0) -> bytes:
         end = time.monotonic() + timeout
@@ -117,10 +126,10 @@ class Pty:
                 self.expect(b"\0never", 0.05)
             except AssertionError:
                 pass
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                return os.waitstatus_to_exitcode(status)
-        os.kill(self.pid, signal.SIGKILL)
+            code = self.proc.poll()
+            if code is not None:
+                return code
+        self.proc.kill()
         raise AssertionError("process did not end")
 
 
@@ -154,10 +163,7 @@ def test_commands_on_a_terminal(tmp_path):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
     finally:
-        try:
-            os.kill(term.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        term.close()
 
 
 def test_eof_keeps_serving_and_sigterm_is_graceful(tmp_path):
