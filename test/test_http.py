@@ -1,6 +1,7 @@
 """HTTP framing: every request gets exactly one correct answer."""
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -168,6 +169,24 @@ def test_idle_and_slow_clients_time_out(make_server):
         for sock in slow:
             sock.close()
     assert server.request_queue_size >= 128
+
+
+def test_trickled_head_gets_408(make_server):
+    """Header lines that each arrive in time but never finish the head
+    are cut off by the head deadline."""
+    server = make_server()
+    server.idle_timeout = 2.0
+    server.limits.head_timeout = 0.3
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(5)
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        for n in range(20):
+            if select.select([sock], [], [], 0.1)[0]:
+                break  # answered
+            sock.sendall(b"X-Drip-%d: 1\r\n" % n)
+        reply = sock.recv(4096)
+    assert statuses(reply) == [408]
+    assert 2 <= n < 10  # after the deadline, well before the idle timeout
 
 
 def test_parallel_false_serves_one_at_a_time(make_server):
