@@ -26,6 +26,7 @@ from .static import DEFAULT_WHITE_LIST, StaticFiles
 from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .restart import restart_now, run_shutdown_hooks
 from .stats import RequestStats
+from .threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
 from . import cors
 from .proxy import Proxy
@@ -118,6 +119,7 @@ class QuickServer(ThreadingHTTPServer):
         self._running = False
         self._stop_reason = "quit"
         self._add_builtin_commands()
+        self._connections = ConnectionThreads(self.process_request_thread)
         super().__init__((host, port), QuickServerRequestHandler,
                          bind_and_activate)
         if certfile is not None and ssl_context is None:
@@ -150,6 +152,14 @@ class QuickServer(ThreadingHTTPServer):
                 raw, server_side=True, do_handshake_on_connect=False)
             return conn, addr
         return listener.accept()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serves the connection on a thread of its own (a reused one)."""
+        self._connections.submit(request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._connections.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.log_exception(f"error on the connection from {client_address}:")

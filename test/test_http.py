@@ -189,6 +189,37 @@ def test_trickled_head_gets_408(make_server):
     assert 2 <= n < 10  # after the deadline, well before the idle timeout
 
 
+def test_connection_threads_are_reused(make_server):
+    """Short connections one after another run on threads that already
+    exist, and parallel connections still each get a thread."""
+    server = make_server()
+    local = threading.local()
+    made = []
+    release = threading.Event()
+
+    @server.json_get("/thread")
+    def _thread(req, args):
+        if not hasattr(local, "n"):
+            local.n = len(made)
+            made.append(local.n)
+        if args["query"].get("hold"):
+            release.wait(5)
+        return local.n
+
+    seen = {get(server.port, "/thread")[2] for _ in range(20)}
+    assert len(seen) <= 2 and len(made) <= 2
+    # four held requests at once need four threads
+    held = [threading.Thread(target=get, args=(server.port, "/thread?hold=1"))
+            for _ in range(4)]
+    for thread in held:
+        thread.start()
+    time.sleep(0.3)
+    assert len(made) >= 4
+    release.set()
+    for thread in held:
+        thread.join(5)
+
+
 def test_parallel_false_serves_one_at_a_time(make_server):
     server = make_server(parallel=False)
     inside = []
