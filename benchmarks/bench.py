@@ -34,16 +34,19 @@ HOST = "127.0.0.1"
 PEERS = ["quick-server==0.10.0", "typing_extensions", "bottle"]
 
 # the cases each kind of system can answer
-STATIC = {"static_1k_c1", "static_1k_c32", "file_64m_c2"}
+STATIC = {"static_1k_c1", "static_1k_c32", "static_1k_close_c8",
+          "file_64m_c2"}
 ROUTES = {"json_c1", "json_c32"}
 WORKER = {"worker_0ms", "worker_200ms_wait"}
-CASES = ["static_1k_c1", "static_1k_c32", "json_c1", "json_c32",
-         "file_64m_c2", "worker_0ms", "worker_200ms_wait"]
-# case -> (path, connections)
-LOAD = {"static_1k_c1": ("/index.html", 1),
-        "static_1k_c32": ("/index.html", 32),
-        "json_c1": ("/api/ping", 1), "json_c32": ("/api/ping", 32),
-        "file_64m_c2": ("/big.bin", 2)}
+CASES = ["static_1k_c1", "static_1k_c32", "static_1k_close_c8", "json_c1",
+         "json_c32", "file_64m_c2", "worker_0ms", "worker_200ms_wait"]
+# case -> (path, connections, a new connection for every request)
+LOAD = {"static_1k_c1": ("/index.html", 1, False),
+        "static_1k_c32": ("/index.html", 32, False),
+        "static_1k_close_c8": ("/index.html", 8, True),
+        "json_c1": ("/api/ping", 1, False),
+        "json_c32": ("/api/ping", 32, False),
+        "file_64m_c2": ("/big.bin", 2, False)}
 
 
 def free_port() -> int:
@@ -120,10 +123,13 @@ class Server:
 
 # -- load ------------------------------------------------------------------
 
-def wrk_load(port: int, path: str, conns: int, duration: float) -> dict:
+def wrk_load(port: int, path: str, conns: int, close: bool,
+             duration: float) -> dict:
+    header = ["-H", "Connection: close"] if close else []
     out = subprocess.run(
         ["wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{duration:g}s",
-         "--latency", "--timeout", "5s", f"http://{HOST}:{port}{path}"],
+         "--latency", "--timeout", "5s", *header,
+         f"http://{HOST}:{port}{path}"],
         capture_output=True, text=True, timeout=duration + 30, check=False)
     text = out.stdout
     reqs = re.search(r"Requests/sec:\s*([\d.]+)", text)
@@ -144,8 +150,10 @@ def wrk_load(port: int, path: str, conns: int, duration: float) -> dict:
     }
 
 
-def python_load(port: int, path: str, conns: int, duration: float) -> dict:
-    """Keep-alive clients on threads; bounded by `duration`."""
+def python_load(port: int, path: str, conns: int, close: bool,
+                duration: float) -> dict:
+    """Keep-alive (or `close`) clients on threads; bounded by
+    `duration`."""
     stop = time.monotonic() + duration
     lock = threading.Lock()
     lat: list[float] = []
@@ -156,10 +164,13 @@ def python_load(port: int, path: str, conns: int, duration: float) -> dict:
         while time.monotonic() < stop:
             start = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers={"Connection": "close"}
+                             if close else {})
                 resp = conn.getresponse()
                 size = len(resp.read())
                 ok = resp.status == 200
+                if close:
+                    conn.close()
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, port, timeout=5)
@@ -294,9 +305,9 @@ def run_case(case: str, port: int, duration: float, load: Callable) -> dict:
         return worker_case(port, 0, 0, 20)
     if case == "worker_200ms_wait":
         return worker_case(port, 200, 5, 5)
-    path, conns = LOAD[case]
-    load(port, path, conns, 0.5)  # warm up
-    return load(port, path, conns, duration)
+    path, conns, close = LOAD[case]
+    load(port, path, conns, close, 0.5)  # warm up
+    return load(port, path, conns, close, duration)
 
 
 def value(case: str, res: dict) -> float:
@@ -323,12 +334,15 @@ def main() -> int:
     parser.add_argument("--venv", default=os.path.join(
         tempfile.gettempdir(), "quick-server-bench-venv"))
     parser.add_argument("--md", help="also write the table to this file")
+    parser.add_argument("--python-load", action="store_true",
+                        help="use the Python load client even with wrk")
     opts = parser.parse_args()
     cases = [c for c in opts.cases.split(",") if c]
     unknown = set(cases) - set(CASES)
     if unknown:
         parser.error(f"unknown cases {sorted(unknown)}; know {CASES}")
-    load = wrk_load if shutil.which("wrk") else python_load
+    load = wrk_load if shutil.which("wrk") and not opts.python_load \
+        else python_load
     print(f"# load: {'wrk' if load is wrk_load else 'Python client'}, "
           f"{opts.duration:g} s per case", file=sys.stderr)
     results: dict[str, dict[str, dict]] = {}
