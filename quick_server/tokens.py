@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any, Protocol
 
+LOCK_STRIPES = 256
+
 
 class TokenHandler(Protocol):
     """What a token store must provide (e.g. a Redis store shared by
@@ -141,16 +143,21 @@ class TokenObj(dict):  # type: ignore[type-arg]
         self._store = store
         self._token = token
         self._expire = expire
+        self._entered = 0
 
     def __enter__(self) -> TokenObj:
         self._store.lock(self._token).acquire()
-        self.clear()
-        self.update(self._store.handler.load(self._token) or {})
+        self._entered += 1
+        if self._entered == 1:
+            self.clear()
+            self.update(self._store.handler.load(self._token) or {})
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.save()
+            self._entered -= 1
+            if self._entered == 0:
+                self.save()
         finally:
             self._store.lock(self._token).release()
 
@@ -164,12 +171,12 @@ class TokenObj(dict):  # type: ignore[type-arg]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)
-        if not self._store.lock(self._token).locked():
+        if not self._entered:
             self.save()  # used as a plain dict: every change is stored
 
     def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
-        if not self._store.lock(self._token).locked():
+        if not self._entered:
             self.save()
 
 
@@ -179,16 +186,14 @@ class TokenStore:
     def __init__(self, handler: TokenHandler | None = None) -> None:
         self.handler: TokenHandler = handler or MemoryTokenHandler()
         self.default_expiration: float | None = 3600.0
-        self._locks: dict[str, _OwnedLock] = {}
-        self._locks_lock = threading.Lock()
+        # striped: a fixed set of locks, so that memory does not grow
+        # with every token ever seen
+        self._locks = [threading.RLock() for _ in range(LOCK_STRIPES)]
         self._last_flush = 0.0
 
     def lock(self, token: str) -> Any:
-        with self._locks_lock:
-            lock = self._locks.get(token)
-            if lock is None:
-                lock = self._locks[token] = _OwnedLock()
-            return lock
+        """The lock that serialises read-modify-write of `token`."""
+        return self._locks[hash(token) % LOCK_STRIPES]
 
     @staticmethod
     def create_token() -> str:
@@ -213,32 +218,3 @@ class TokenStore:
         expire = self.handler.expiry(token)
         return None if expire is None else max(0.0, expire - time.time())
 
-
-class _OwnedLock:
-    """A re-entrant lock that tells whether the current thread holds it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._owner: int | None = None
-        self._depth = 0
-
-    def acquire(self) -> None:
-        self._lock.acquire()
-        self._owner = threading.get_ident()
-        self._depth += 1
-
-    def release(self) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            self._owner = None
-        self._lock.release()
-
-    def locked(self) -> bool:
-        return self._owner == threading.get_ident()
-
-    def __enter__(self) -> _OwnedLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

@@ -32,6 +32,16 @@ def test_tokens_plain_dict_and_with(make_server):
     time.sleep(0.3)
     assert "short" not in server.get_tokens()
     assert dict(server.get_token_obj("short")) == {}
+    # nested blocks write back once, at the outer end; another token used
+    # as a plain dict inside a block is stored at once
+    with server.get_token_obj(token) as outer:
+        outer["z"] = 3
+        with outer:
+            outer["z"] = 4
+        other = server.get_token_obj("other")
+        other["w"] = 5
+        assert dict(server.get_token_obj("other")) == {"w": 5}
+    assert server.get_token_obj(token)["z"] == 4
 
 
 def test_concurrent_increments(make_server):
