@@ -120,3 +120,24 @@ def test_unload_stops_jobs(page):
     while server.workers.active() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.workers.active() == 0
+
+
+def test_loaded_as_module_and_as_commonjs(page, tmp_path):
+    """The bundler forms: an ES module importing worker.js for its side
+    effect (README), and the CommonJS export."""
+    tab, server = page
+    (tmp_path / "module.html").write_text(
+        '<!DOCTYPE html><script type="module">'
+        "import '/js/worker.js';"
+        "const work = new window.quick_server.Worker();"
+        "work.post('m', '/work', {tag: 'mod'}, (r) => { window.got = r; });"
+        "</script>")
+    (tmp_path / "cjs.html").write_text(
+        "<!DOCTYPE html><script>var module = {exports: {}};</script>"
+        '<script src="/js/worker.js"></script><script>'
+        "window.got = typeof module.exports.Worker;</script>")
+    tab.goto(f"http://127.0.0.1:{server.port}/module.html")
+    tab.wait_for_function("window.got !== undefined", timeout=10000)
+    assert tab.evaluate("window.got")["tag"] == "mod"
+    tab.goto(f"http://127.0.0.1:{server.port}/cjs.html")
+    assert tab.evaluate("window.got") == "function"
