@@ -17,19 +17,47 @@ class WorkerError(Exception):
         self.status_code = status_code
 
 
-def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _post_once(url: str, obj: dict[str, Any], timeout: float
+               ) -> dict[str, Any]:
     data = json.dumps(obj).encode("utf-8")
     request = urllib.request.Request(
         url, data=data, method="POST",
         headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        text = err.read().decode("utf-8", "replace").strip()
-        raise WorkerError(f"HTTP {err.code}: {text}", err.code) from None
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise WorkerError(f"worker request failed: {err}") from None
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        answer: dict[str, Any] = json.loads(resp.read())
+        return answer
+
+
+def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """POSTs one protocol request. A full queue (503) is retried after
+    its Retry-After; a failed connection too, except for a `start` that
+    may have reached the server (`get` and `cargo` can be repeated)."""
+    delays = iter(RETRY_DELAYS)
+    while True:
+        try:
+            return _post_once(url, obj, timeout)
+        except urllib.error.HTTPError as err:
+            text = err.read().decode("utf-8", "replace").strip()
+            delay = next(delays, None)
+            if err.code != 503 or delay is None:
+                raise WorkerError(f"HTTP {err.code}: {text}",
+                                  err.code) from None
+            retry_after = err.headers.get("Retry-After", "")
+            if retry_after.isdigit():
+                delay = min(float(retry_after), 30.0)
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            repeatable = obj.get("action") != "start" or \
+                isinstance(reason, ConnectionRefusedError)
+            delay = next(delays, None) if repeatable else None
+            if delay is None:
+                raise WorkerError(f"worker request failed: {err}") from None
+        except ValueError as err:
+            raise WorkerError(f"worker answer is not JSON: {err}") from None
+        time.sleep(delay)
 
 
 def worker_request(url: str, payload: Any, *, wait: float = 25.0,

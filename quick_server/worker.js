@@ -27,6 +27,12 @@
 
   class Cancelled extends Error {}
 
+  const RETRY_DELAYS = [250, 500, 1000, 2000, 4000];  // milliseconds
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
   class Worker {
     /**
      * options.wait: seconds the server may hold a poll (default 25).
@@ -127,17 +133,41 @@
                  { keepalive: true }).catch(() => {});
     }
 
+    /**
+     * POSTs one protocol request. A full queue (503) is asked again after
+     * its Retry-After; a network error too, except for a start, which may
+     * have reached the server (get and cargo can be repeated).
+     */
     async _send(url, body, extra) {
-      const resp = await fetch(url, Object.assign({
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      }, extra || {}));
-      if (!resp.ok) {
-        const text = await resp.text();
-        throw new Error(`HTTP ${resp.status}: ${text.trim()}`);
+      for (let attempt = 0; ; attempt += 1) {
+        const delay = RETRY_DELAYS[attempt];
+        let resp;
+        try {
+          resp = await fetch(url, Object.assign({
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(body),
+          }, extra || {}));
+        } catch (err) {
+          if (err.name === 'AbortError' || body.action === 'start' ||
+              delay === undefined) {
+            throw err;
+          }
+          await sleep(delay);
+          continue;
+        }
+        if (resp.status === 503 && delay !== undefined) {
+          const after = parseInt(resp.headers.get('Retry-After'), 10);
+          await sleep(Number.isFinite(after) ?
+            Math.min(after, 30) * 1000 : delay);
+          continue;
+        }
+        if (!resp.ok) {
+          const text = await resp.text();
+          throw new Error(`HTTP ${resp.status}: ${text.trim()}`);
+        }
+        return resp.json();
       }
-      return resp.json();
     }
 
     async _run(job, payload) {

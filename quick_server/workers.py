@@ -54,6 +54,8 @@ class Job:
     thread_id: int | None = None
     seen: float = field(default_factory=time.monotonic)
     finished: threading.Event = field(default_factory=threading.Event)
+    reply: dict[str, Any] | None = None  # the final answer, once built
+    delivered: float | None = None  # when it was first handed out
 
 
 class WorkerPool:
@@ -66,13 +68,16 @@ class WorkerPool:
         self.max_queue = 256
         self.abandon_timeout = 120.0
         self.result_timeout = 600.0
+        self.redeliver_timeout = 60.0
+        self.sweep_interval = 1.0
         self.start_wait = 0.05
         self.cancel_grace = 0.5
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._pending: deque[Job] = deque()
         self._running = 0
-        self._cargo: dict[str, tuple[str, float]] = {}
+        # cargo token -> [part, made, first fetched or None]
+        self._cargo: dict[str, list[Any]] = {}
         self._last_sweep = time.monotonic()
         self.closed = False
 
@@ -84,7 +89,8 @@ class WorkerPool:
         with self._lock:
             if self.closed:
                 raise HTTPError(503, "Server is shutting down")
-            if len(self._pending) >= self.max_queue:
+            if self._running >= self.max_workers and \
+                    len(self._pending) >= self.max_queue:
                 raise HTTPError(503, "Too many queued jobs",
                                 headers=[("Retry-After", "1")])
             job = Job(secrets.token_urlsafe(24), run)
@@ -187,64 +193,79 @@ class WorkerPool:
 
     def answer(self, job: Job, wait: float, max_chunk: int
                ) -> dict[str, Any]:
-        """Waits up to `wait` s for the job and builds the reply; a
-        finished job is handed out once and forgotten."""
+        """Waits up to `wait` s for the job and builds the reply. The final
+        reply is kept `redeliver_timeout` s after it was first handed out,
+        so a client whose connection dropped can ask again."""
         if wait > 0:
             job.finished.wait(min(wait, MAX_WAIT))
         with self._lock:
-            job.seen = time.monotonic()
+            now = time.monotonic()
+            job.seen = now
             if job.state in ("queued", "running"):
                 return reply(job.token, False, True, None)
-            self._jobs.pop(job.token, None)
-        if job.state == "error":
-            raise HTTPError(500, f"Worker job failed: {job.error}")
+            if job.delivered is None:
+                job.delivered = now
+            if job.state == "error":
+                raise HTTPError(500, f"Worker job failed: {job.error}")
+            if job.reply is None:
+                job.reply = self._final_reply(job, max_chunk, now)
+            return job.reply
+
+    def _final_reply(self, job: Job, max_chunk: int, now: float
+                     ) -> dict[str, Any]:
         if job.state == "cancelled":
             return reply(job.token, False, False, None)
         text = job.result or "null"
         if len(text) <= max_chunk:
             return reply(job.token, True, False, text)
-        return reply(job.token, True, True, self._store_cargo(text, max_chunk))
-
-    def _store_cargo(self, text: str, max_chunk: int) -> list[str]:
-        now = time.monotonic()
         keys = []
-        with self._lock:
-            for pos in range(0, len(text), max_chunk):
-                key = secrets.token_urlsafe(24)
-                self._cargo[key] = (text[pos:pos + max_chunk], now)
-                keys.append(key)
-        return keys
+        for pos in range(0, len(text), max_chunk):
+            key = secrets.token_urlsafe(24)
+            self._cargo[key] = [text[pos:pos + max_chunk], now, None]
+            keys.append(key)
+        job.result = None  # the parts hold it now
+        return reply(job.token, True, True, keys)
 
     def take_cargo(self, token: Any) -> dict[str, Any]:
+        """One part of a split result; like a final reply, it can be
+        fetched again for `redeliver_timeout` s."""
         if not isinstance(token, str):
             raise HTTPError(400, "Missing cargo token")
+        self._sweep()
         with self._lock:
-            part = self._cargo.pop(token, None)
-        if part is None:
-            raise HTTPError(404, "Unknown or expired cargo token")
+            part = self._cargo.get(token)
+            if part is None:
+                raise HTTPError(404, "Unknown or expired cargo token")
+            if part[2] is None:
+                part[2] = time.monotonic()
         return reply(token, True, False, part[0])
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and drops results nobody fetched."""
         now = time.monotonic()
-        if now - self._last_sweep < 1.0:
+        if now - self._last_sweep < self.sweep_interval:
             return
         self._last_sweep = now
         abandoned = []
         with self._lock:
             for token, job in list(self._jobs.items()):
-                idle = now - job.seen
                 if job.state in ("queued", "running"):
-                    if idle > self.abandon_timeout:
+                    if now - job.seen > self.abandon_timeout:
                         abandoned.append(token)
-                elif idle > self.result_timeout:
+                elif self._expired(now, job.seen, job.delivered):
                     del self._jobs[token]
-            for key, (_, made) in list(self._cargo.items()):
-                if now - made > self.result_timeout:
+            for key, (_, made, fetched) in list(self._cargo.items()):
+                if self._expired(now, made, fetched):
                     del self._cargo[key]
         for token in abandoned:
             log.msg("cancelling abandoned worker job {0}...", token[:6])
             self.cancel(token)
+
+    def _expired(self, now: float, made: float, delivered: float | None
+                 ) -> bool:
+        if delivered is not None:
+            return now - delivered > self.redeliver_timeout
+        return now - made > self.result_timeout
 
     def active(self) -> int:
         with self._lock:

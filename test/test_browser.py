@@ -141,3 +141,18 @@ def test_loaded_as_module_and_as_commonjs(page, tmp_path):
     assert tab.evaluate("window.got")["tag"] == "mod"
     tab.goto(f"http://127.0.0.1:{server.port}/cjs.html")
     assert tab.evaluate("window.got") == "function"
+
+
+def test_full_queue_is_retried(page):
+    """With one worker and no queue, a second job is refused with 503 and
+    Retry-After; worker.js asks again and gets its result."""
+    tab, server = page
+    server.max_workers = 1
+    server.workers.max_queue = 0
+    post(tab, "a", {"tag": "A", "ms": 500})
+    time.sleep(0.1)
+    post(tab, "b", {"tag": "B"})
+    tab.wait_for_function("window.results.b !== undefined", timeout=10000)
+    assert tab.evaluate("window.results") == {
+        "a": {"tag": "A", "data": ""}, "b": {"tag": "B", "data": ""}}
+    assert server.runs == ["A", "B"]

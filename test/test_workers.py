@@ -52,7 +52,12 @@ def test_classic_polling(workers):
     time.sleep(0.4)
     _, res = post(workers.port, {"action": "get", "token": token})
     assert res["done"] and json.loads(res["result"])["x"] is None
-    # fetched once: the token is gone now
+    # a client whose connection dropped can ask again for a while...
+    workers.workers.redeliver_timeout = 0.3
+    workers.workers.sweep_interval = 0
+    assert post(workers.port, {"action": "get", "token": token}) == (200, res)
+    time.sleep(0.4)
+    # ...then the result is released
     status, _ = post(workers.port, {"action": "get", "token": token})
     assert status == 404
 
@@ -114,7 +119,17 @@ def test_cargo(workers):
         assert status == 200 and part["token"] == key
         parts.append(part["result"])
     assert json.loads("".join(parts))["data"] == "y" * 3500
+    # asked again (a dropped connection): the same reply and parts
+    workers.workers.redeliver_timeout = 0.3
+    workers.workers.sweep_interval = 0
+    _, again = post(workers.port, {"action": "get", "token": res["token"]})
+    assert again == res
+    assert post(workers.port, {"action": "cargo",
+                               "token": keys[0]})[1]["result"] == parts[0]
+    time.sleep(0.4)
     assert post(workers.port, {"action": "cargo", "token": keys[0]})[0] == 404
+    assert post(workers.port, {"action": "get",
+                               "token": res["token"]})[0] == 404
 
 
 def test_errors(workers, capsys):
@@ -195,3 +210,20 @@ def test_python_client(workers):
     with pytest.raises(WorkerError) as err:
         worker_request(url, {"fail": True})
     assert err.value.status_code == 500
+
+
+def test_python_client_retries_a_full_queue(workers):
+    workers.max_workers = 1
+    workers.workers.max_queue = 0
+    url = f"http://127.0.0.1:{workers.port}/work"
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(
+        worker_request(url, {"x": 1, "ms": 500})))
+    thread.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    # refused with 503 + Retry-After: 1 while the first job runs, then in
+    assert worker_request(url, {"x": 2}) == {"x": 2, "data": ""}
+    assert time.monotonic() - t0 >= 0.9
+    thread.join(5)
+    assert first == {"x": 1, "data": ""}
