@@ -52,14 +52,16 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         # the kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout would
         # cost a poll() before every recv and send.
         seconds = max(self.server.idle_timeout, 0.001)
-        timeval = struct.pack("ll", int(seconds),
-                              int(seconds % 1 * 1_000_000))
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if os.name != "posix":
+                raise OSError("SO_RCVTIMEO takes a struct timeval on POSIX")
+            timeval = struct.pack("ll", int(seconds),
+                                  int(seconds % 1 * 1_000_000))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         except OSError:
-            sock.settimeout(seconds)
+            sock.settimeout(seconds)  # elsewhere: Python's own timeouts
         self.close_connection = True
         self._linger = False
 

@@ -207,7 +207,7 @@ def test_connection_threads_are_reused(make_server):
         return local.n
 
     seen = {get(server.port, "/thread")[2] for _ in range(20)}
-    assert len(seen) <= 2 and len(made) <= 2
+    assert len(seen) <= 4 and len(made) <= 4  # not one per connection
     # four held requests at once need four threads
     held = [threading.Thread(target=get, args=(server.port, "/thread?hold=1"))
             for _ in range(4)]
