@@ -347,35 +347,47 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                               [("Cache-Control", "no-cache")])
             return
         try:
+            small = self.server.static.small_files.get(target)
+            if small is not None:
+                self._answer_file(target.path, small[0], small[1])
+                return
             fd = os.open(target.path, os.O_RDONLY)
         except OSError:
             raise HTTPError(404) from None
         try:
-            st = os.fstat(fd)
-            max_age = self.server.max_age
-            headers = [
-                ("Last-Modified", last_modified(st.st_mtime)),
-                ("ETag", etag(st)),
-                ("Cache-Control",
-                 f"max-age={max_age}" if max_age else "no-cache"),
-                ("Accept-Ranges", "bytes"),
-            ]
-            if not_modified(self.headers, st):
-                self.send_payload(304, headers=headers)
-                return
-            span = byte_range(self.headers.get("range"),
-                              self.headers.get("if-range"), st)
-            code = 200
-            start, end = 0, st.st_size
-            if span is not None:
-                code = 206
-                start, end = span
-                headers.append(("Content-Range",
-                                f"bytes {start}-{end - 1}/{st.st_size}"))
-            self.send_payload(code, ctype=content_type(target.path),
-                              headers=headers, file=(fd, start, end))
+            self._answer_file(target.path, os.fstat(fd), fd)
         finally:
             os.close(fd)
+
+    def _answer_file(self, path: str, st: os.stat_result,
+                   content: bytes | int) -> None:
+        """Answers with a file (its bytes, or an open descriptor for
+        `sendfile`): validators, 304, a byte range, or all of it."""
+        max_age = self.server.max_age
+        headers = [
+            ("Last-Modified", last_modified(st.st_mtime)),
+            ("ETag", etag(st)),
+            ("Cache-Control", f"max-age={max_age}" if max_age else "no-cache"),
+            ("Accept-Ranges", "bytes"),
+        ]
+        if not_modified(self.headers, st):
+            self.send_payload(304, headers=headers)
+            return
+        span = byte_range(self.headers.get("range"),
+                          self.headers.get("if-range"), st)
+        code = 200
+        start, end = 0, st.st_size
+        if span is not None:
+            code = 206
+            start, end = span
+            headers.append(("Content-Range",
+                            f"bytes {start}-{end - 1}/{st.st_size}"))
+        ctype = content_type(path)
+        if isinstance(content, bytes):
+            self.send_payload(code, content[start:end], ctype, headers)
+        else:
+            self.send_payload(code, ctype=ctype, headers=headers,
+                              file=(content, start, end))
 
     # -- writing -----------------------------------------------------------
 
@@ -429,13 +441,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if not with_body:
             self.wfile.write(head)
             return
-        if file is not None and length <= SMALL_BODY:
-            body = os.pread(file[0], length, file[1])
-            file = None
         if file is not None:
             self.wfile.write(head)
             fd, start, end = file
-            sent = self._send_file(fd, start, end - start)
+            sent = self._sendfile(fd, start, end - start)
             self._sent = sent
             if sent != end - start:
                 self.close_connection = True  # the file shrank meanwhile
@@ -447,7 +456,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(head)
             self.wfile.write(body)
 
-    def _send_file(self, fd: int, offset: int, count: int) -> int:
+    def _sendfile(self, fd: int, offset: int, count: int) -> int:
         """Sends part of a file with zero-copy `os.sendfile` on the blocking
         socket, whose kernel send timeout ends a stalled client with an
         OSError; returns the bytes sent (fewer if the file shrank)."""

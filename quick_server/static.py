@@ -17,8 +17,11 @@ import mimetypes
 import os
 import re
 import stat
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 from .response import HTTPError
@@ -96,6 +99,7 @@ class StaticFiles:
         self.black = PatternList()
         self.directory_listing = False
         self.favicon_fallback: str | None = None
+        self.small_files = SmallFiles()
 
     def bind(self, prefix: str, folder: str, base: str, *,
              fallback: bool = False) -> None:
@@ -182,6 +186,63 @@ class StaticFiles:
         return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                 f"<title>{title}</title></head><body><h1>{title}</h1>"
                 f"<ul>{''.join(rows)}</ul></body></html>\n").encode("utf-8")
+
+
+class SmallFiles:
+    """Contents of small files, kept while the file's identity (inode,
+    size, modification time) stays the same, as nginx's open_file_cache
+    does: a request for a cached file costs no open, read or close.
+    Bounded in file size and in total bytes (least recently used goes)."""
+
+    def __init__(self, max_file: int = 1 << 16,
+                 max_total: int = 32 << 20) -> None:
+        self.max_file = max_file
+        self.max_total = max_total
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[Any, os.stat_result, bytes]] \
+            = OrderedDict()
+        self._total = 0
+
+    def get(self, target: FileTarget
+            ) -> tuple[os.stat_result, bytes] | None:
+        """The stat and contents of a small file (read now or cached);
+        None for a file larger than `max_file`. OSError if unreadable."""
+        st = target.st
+        if st.st_size > self.max_file:
+            return None
+        ident = _identity(st)
+        with self._lock:
+            entry = self._entries.get(target.path)
+            if entry is not None and entry[0] == ident:
+                self._entries.move_to_end(target.path)
+                return entry[1], entry[2]
+        fd = os.open(target.path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            if st.st_size > self.max_file:
+                return None
+            data = os.pread(fd, st.st_size, 0)
+        finally:
+            os.close(fd)
+        if len(data) == st.st_size:
+            self._store(target.path, _identity(st), st, data)
+        return st, data
+
+    def _store(self, path: str, ident: Any, st: os.stat_result,
+               data: bytes) -> None:
+        with self._lock:
+            old = self._entries.pop(path, None)
+            if old is not None:
+                self._total -= len(old[2])
+            self._entries[path] = (ident, st, data)
+            self._total += len(data)
+            while self._total > self.max_total:
+                _, (_, _, dropped) = self._entries.popitem(last=False)
+                self._total -= len(dropped)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def inside(folder: str, parts: list[str]

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import get, raw, run_in_thread
+from quick_server.static import FileTarget, SmallFiles
 
 
 @pytest.fixture
@@ -117,6 +118,10 @@ def test_range(files, www):
     assert status == 416 and headers["content-range"] == f"bytes */{len(data)}"
     assert get(files.port, "/big.bin", headers={
         "Range": "bytes=0-1", "If-Range": '"stale"'})[0] == 200
+    # a small (cached) file too
+    status, _, body = get(files.port, "/index.html",
+                          headers={"Range": "bytes=4-8"})
+    assert status == 206 and body == b"index"
 
 
 def test_head_and_large_file(files, www):
@@ -187,3 +192,35 @@ def test_ipv6(make_server, www):
     server.bind_path("/", www)
     run_in_thread(server)
     assert get(server.port, "/", host="::1")[2] == b"<h1>index</h1>"
+
+
+def test_small_file_cache_follows_changes(files, www):
+    path = os.path.join(www, "data.json")
+    assert get(files.port, "/data.json")[2] == b'{"a": 1}'
+    with open(path, "w") as handle:
+        handle.write('{"a": 2}')  # same size
+    os.utime(path, ns=(1, 1))  # and a different modification time
+    status, headers, body = get(files.port, "/data.json")
+    assert body == b'{"a": 2}' and headers["etag"] == '"8-1"'
+    with open(path, "w") as handle:
+        handle.write('{"a": 333}')
+    assert get(files.port, "/data.json")[2] == b'{"a": 333}'
+    # a cached file replaced by a symlink to the outside is not served
+    os.remove(path)
+    os.symlink(os.path.join(os.path.dirname(www), "outside.txt"), path)
+    assert get(files.port, "/data.json")[0] == 404
+
+
+def test_small_file_cache_is_bounded(tmp_path):
+    cache = SmallFiles(max_file=100, max_total=250)
+    targets = []
+    for n in range(5):
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(bytes([65 + n]) * 100)
+        targets.append(FileTarget(str(path), os.stat(path)))
+    for target in targets:
+        assert cache.get(target)[1] == open(target.path, "rb").read()
+    assert cache._total <= 250 and len(cache._entries) == 2
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 101)
+    assert cache.get(FileTarget(str(big), os.stat(big))) is None
