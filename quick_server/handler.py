@@ -254,7 +254,11 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         return split_target(target)
 
     def _options(self, path: str) -> None:
-        headers = [("Allow", ", ".join(sorted(HANDLED_METHODS)))]
+        # a path no route knows may still be a file or go to the proxy
+        methods = self.server.routes.allowed(path) or sorted(HANDLED_METHODS)
+        if "OPTIONS" not in methods:
+            methods.append("OPTIONS")
+        headers = [("Allow", ", ".join(methods))]
         if self.server.cross_origin:
             headers.extend(preflight_headers(self.headers))
         self.send_payload(204, headers=headers)

@@ -88,22 +88,30 @@ class RouteTable:
         when only other methods have one. HEAD is served by GET routes."""
         if not self._routes:
             return None
-        segments = [unquote(s) for s in raw_path.split("/") if s]
+        segments = _segments(raw_path)
         want = "GET" if method == "HEAD" else method
-        allowed: list[str] = []
         for route in self._routes:
-            found = route.match(segments)
-            if found is None:
-                continue
             if route.method == want:
-                return route, found[0], found[1]
-            if route.method not in allowed:
-                allowed.append(route.method)
+                found = route.match(segments)
+                if found is not None:
+                    return route, found[0], found[1]
+        allowed = self.allowed(raw_path)
         if allowed:
-            if "GET" in allowed:
-                allowed.append("HEAD")
             raise MethodNotAllowed(allowed)
         return None
+
+    def allowed(self, raw_path: str) -> list[str]:
+        """The methods that routes answer for `raw_path` (HEAD with GET)."""
+        segments = _segments(raw_path)
+        methods = {route.method for route in self._routes
+                   if route.match(segments) is not None}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
+
+def _segments(raw_path: str) -> list[str]:
+    return [unquote(s) for s in raw_path.split("/") if s]
 
 
 def with_middleware(middlewares: list[MiddlewareF], handler: ReqF) -> ReqF:

@@ -132,6 +132,8 @@ def test_limits_and_methods(echo):
     assert statuses(raw(echo.port, b"garbage\r\n\r\n")) == [400]
     assert get(echo.port, "/ping", method="DELETE")[0] == 405
     assert get(echo.port, "/ping", method="DELETE")[1]["allow"] == "GET, HEAD"
+    assert get(echo.port, "/ping", method="OPTIONS")[1]["allow"] == \
+        "GET, HEAD, OPTIONS"
     assert get(echo.port, "/missing")[0] == 404
     status, headers, body = get(echo.port, "/ping", method="HEAD")
     assert status == 200 and body == b"" and headers["content-length"] == "11"
