@@ -351,19 +351,27 @@ def main() -> int:
         www = os.path.join(tmp, "www")
         os.mkdir(www)
         make_www(www)
+        log = os.path.join(tmp, "server.log")
         for name, (cmd, env, can) in systems(opts.venv).items():
-            server = Server(cmd, env, www, os.path.join(tmp, "server.log"))
-            try:
-                for case in cases:
-                    if case in can:
-                        res = run_case(case, server.port, opts.duration, load)
-                        results.setdefault(case, {})[name] = res
-                        print(f"# {name:20} {case:18} {describe(case, res)}",
-                              file=sys.stderr)
-                if name == "quick_server":
+            for case in cases:
+                if case not in can:
+                    continue
+                # a fresh server per case: an overloaded peer that wedges
+                # in one case does not spoil the next
+                server = Server(cmd, env, www, log)
+                try:
+                    res = run_case(case, server.port, opts.duration, load)
+                finally:
+                    server.stop()
+                results.setdefault(case, {})[name] = res
+                print(f"# {name:20} {case:18} {describe(case, res)}",
+                      file=sys.stderr)
+            if name == "quick_server":
+                server = Server(cmd, env, www, log)
+                try:
                     memory = memory_check(server)
-            finally:
-                server.stop()
+                finally:
+                    server.stop()
     table = render(cases, results, memory, load is wrk_load, opts.duration)
     print(table)
     if opts.md:
@@ -391,10 +399,12 @@ def render(cases: list[str], results: dict, memory: dict | None,
                 cells.append("—")
                 continue
             cell = describe(case, res)
-            if name != "quick_server" and ours is not None:
-                mine, theirs = value(case, ours), value(case, res)
+            mine, theirs = value(case, ours or res), value(case, res)
+            if not theirs or not mine:
+                cell += " (failed)"
+            elif name != "quick_server" and ours is not None:
                 ratio = theirs / mine if case.startswith("worker") \
-                    else mine / theirs if theirs else float("inf")
+                    else mine / theirs
                 cell += f" (**{ratio:,.1f}x**)"
             cells.append(cell)
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
