@@ -18,6 +18,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 from quick_server import QuickServer, create_server  # noqa: E402
 
 
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for servers that run
+    in another process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_in_thread(server: QuickServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import get
+from conftest import free_port, get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,12 +58,6 @@ try:
 finally:
     server.server_close()
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_script(tmp_path, supervise=False):

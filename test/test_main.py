@@ -9,15 +9,9 @@ import subprocess
 import sys
 import time
 
-from conftest import get
+from conftest import free_port, get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(args: list[str], port: int, **kwargs) -> subprocess.Popen:
