@@ -146,7 +146,8 @@ class WorkerPool:
         job.finished.set()
 
     def cancel(self, token: str) -> bool:
-        """Cancels a queued or running job and forgets it. A running job
+        """Cancels a queued or running job, or releases a finished one
+        (and the parts of its result), and forgets it. A running job
         sees `is_worker_alive()` turn false; if it is still running after
         `cancel_grace` seconds, `WorkerDeath` is raised in its thread."""
         with self._lock:
@@ -154,6 +155,9 @@ class WorkerPool:
             if job is None:
                 return False
             job.cancelled = True
+            if job.reply is not None and job.reply["continue"]:
+                for key in job.reply["result"]:  # a split result's parts
+                    self._cargo.pop(key, None)
             if job.state == "queued":
                 job.state = "cancelled"
                 job.finished.set()

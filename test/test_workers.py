@@ -130,6 +130,12 @@ def test_cargo(workers):
     assert post(workers.port, {"action": "cargo", "token": keys[0]})[0] == 404
     assert post(workers.port, {"action": "get",
                                "token": res["token"]})[0] == 404
+    # stop releases a split result's parts at once
+    _, res = post(workers.port, {"action": "start", "wait": 5,
+                                 "payload": {"size": 3500}})
+    post(workers.port, {"action": "stop", "token": res["token"]})
+    assert post(workers.port, {"action": "cargo",
+                               "token": res["result"][0]})[0] == 404
 
 
 def test_errors(workers, capsys):
