@@ -82,9 +82,14 @@ class Proxy:
         length = resp.getheader("content-length")
         no_body = req.command == "HEAD" or resp.status in (204, 304) or \
             100 <= resp.status < 200
-        chunked = length is None and not no_body
+        # a body of unknown length goes on chunked; HTTP/1.0 has no chunks,
+        # so there it ends when the connection closes
+        chunked = length is None and not no_body and \
+            req.request_version != "HTTP/1.0"
         if length is not None:
             fields.append(("Content-Length", length))
+        elif not no_body and not chunked:
+            req.close_connection = True
         if chunked:
             fields.append(("Transfer-Encoding", "chunked"))
         req.start_stream(resp.status, fields)

@@ -8,11 +8,12 @@ import ssl
 import subprocess
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from quick_server import SqliteTokenHandler, create_server
-from conftest import get, raw, run_in_thread
+from conftest import get, raw, run_in_thread, statuses
 
 
 def test_tokens_plain_dict_and_with(make_server):
@@ -160,6 +161,46 @@ def test_proxy(make_server, backend):
     t0 = time.monotonic()
     assert get(front.port, "/p/slow")[0] == 504
     assert time.monotonic() - t0 < 1.5
+
+
+class _Streaming(BaseHTTPRequestHandler):
+    """A target that answers without Content-Length (ends by closing)."""
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/garbage":
+            self.wfile.write(b"this is not HTTP\r\n\r\n")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        for n in range(50):
+            self.wfile.write(b"%04d" % n * 100)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_proxy_streams_bodies_of_unknown_length(make_server):
+    target = ThreadingHTTPServer(("127.0.0.1", 0), _Streaming)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    try:
+        front = make_server()
+        front.bind_proxy("/s/", f"http://127.0.0.1:{target.server_port}")
+        expected = b"".join(b"%04d" % n * 100 for n in range(50))
+        status, headers, body = get(front.port, "/s/stream")
+        assert status == 200 and body == expected
+        assert headers["transfer-encoding"] == "chunked"
+        # an HTTP/1.0 client gets the body delimited by the close
+        reply = raw(front.port, b"GET /s/stream HTTP/1.0\r\n\r\n")
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert statuses(reply) == [200] and body == expected
+        assert b"chunked" not in head.lower()
+        assert b"connection: close" in head.lower()
+        assert get(front.port, "/s/garbage")[0] == 502
+        assert get(front.port, "/s/stream")[2] == expected
+    finally:
+        target.shutdown()
+        target.server_close()
 
 
 def test_dead_proxy_target(make_server):
