@@ -160,6 +160,9 @@ class QuickServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self._connections.close()
+        close = getattr(self.tokens.handler, "close", None)
+        if close is not None:
+            close()  # a store that holds a file or a connection
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.log_exception(f"error on the connection from {client_address}:")

@@ -82,54 +82,58 @@ class MemoryTokenHandler:
 
 class SqliteTokenHandler:
     """Tokens in an sqlite3 file: they survive a restart or a crash
-    (every write is committed)."""
+    (every write is committed). One connection, used under a lock; call
+    `close()` (the server does in `server_close`) when done."""
 
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._local = threading.local()
-        with self._db() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS tokens (token TEXT "
-                       "PRIMARY KEY, obj TEXT NOT NULL, expire REAL)")
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        with self._lock, self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS tokens (token TEXT "
+                             "PRIMARY KEY, obj TEXT NOT NULL, expire REAL)")
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-        return db
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        with self._lock, self._db:  # commits
+            self._db.execute(sql, args)
 
     def load(self, token: str) -> dict[str, Any] | None:
-        row = self._db().execute(
+        rows = self._query(
             "SELECT obj FROM tokens WHERE token = ? AND (expire IS NULL OR "
-            "expire >= ?)", (token, time.time())).fetchone()
-        return None if row is None else json.loads(row[0])
+            "expire >= ?)", (token, time.time()))
+        return json.loads(rows[0][0]) if rows else None
 
     def store(self, token: str, obj: dict[str, Any],
               expire: float | None) -> None:
-        with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)",
-                       (token, json.dumps(obj), expire))
+        self._write("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)",
+                    (token, json.dumps(obj), expire))
 
     def delete(self, token: str) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM tokens WHERE token = ?", (token,))
+        self._write("DELETE FROM tokens WHERE token = ?", (token,))
 
     def expiry(self, token: str) -> float | None:
-        row = self._db().execute("SELECT expire FROM tokens WHERE token = ?",
-                                 (token,)).fetchone()
-        if row is None:
+        rows = self._query("SELECT expire FROM tokens WHERE token = ?",
+                           (token,))
+        if not rows:
             raise KeyError(token)
-        return row[0]
+        expire: float | None = rows[0][0]
+        return expire
 
     def tokens(self) -> list[str]:
-        return [r[0] for r in self._db().execute(
+        return [r[0] for r in self._query(
             "SELECT token FROM tokens WHERE expire IS NULL OR expire >= ?",
             (time.time(),))]
 
     def flush(self, now: float) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM tokens WHERE expire < ?", (now,))
+        self._write("DELETE FROM tokens WHERE expire < ?", (now,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 class TokenObj(dict):  # type: ignore[type-arg]

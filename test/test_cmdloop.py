@@ -78,6 +78,15 @@ def wait_port(port, timeout=10.0):
     raise AssertionError("server did not come up")
 
 
+def reap(proc: subprocess.Popen) -> None:
+    """Ends a child started here (if it still runs) and closes its pipes."""
+    proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
 class Pty:
     """A child process on a pseudo-terminal."""
 
@@ -182,7 +191,7 @@ def test_eof_keeps_serving_and_sigterm_is_graceful(tmp_path):
         assert "GET /slow: 1 (2xx 1)" in out
         assert time.monotonic() - t0 < 3
     finally:
-        proc.kill()
+        reap(proc)
 
 
 def test_quit_from_pipe_is_fast(tmp_path):
@@ -195,7 +204,7 @@ def test_quit_from_pipe_is_fast(tmp_path):
         proc.communicate(b"quit\n", timeout=10)
         assert proc.returncode == 0 and time.monotonic() - t0 < 1.0
     finally:
-        proc.kill()
+        reap(proc)
 
 
 @pytest.mark.parametrize("supervise", [True, False])
@@ -222,4 +231,4 @@ def test_restart_serves_again_from_a_new_process(tmp_path, supervise):
         proc.stdin.close()
         assert proc.wait(10) == 0
     finally:
-        proc.kill()
+        reap(proc)

@@ -24,20 +24,23 @@ def start(args: list[str], port: int, **kwargs) -> subprocess.Popen:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return proc
         except OSError:
-            assert proc.poll() is None, proc.stdout.read()
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[0].decode())
             time.sleep(0.05)
     proc.kill()
     raise AssertionError("server did not start")
 
 
-def stop(proc: subprocess.Popen) -> int:
+def stop(proc: subprocess.Popen) -> tuple[int, str]:
+    """SIGTERM, then the exit code and everything the server printed."""
     proc.send_signal(signal.SIGTERM)
     try:
-        return proc.wait(10)
+        out = proc.communicate(timeout=10)[0].decode()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()
+    return proc.returncode, out
 
 
 def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
@@ -54,8 +57,8 @@ def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
         assert status == 200 and b"quick_server" in body
         assert get(port, "/favicon.ico")[0] == 200
     finally:
-        assert stop(proc) == 0
-    out = proc.stdout.read().decode()
+        code, out = stop(proc)
+    assert code == 0
     assert str(target) in out  # it ran the installed copy, not the checkout
 
     www = tmp_path / "www"
@@ -72,7 +75,7 @@ def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
         assert get(port, "/key.pem")[0] == 404  # not white-listed
         assert get(port, "/%2e%2e/outside.txt")[0] in (400, 404)
     finally:
-        assert stop(proc) == 0
+        assert stop(proc)[0] == 0
 
 
 def test_example_server(tmp_path):
@@ -85,4 +88,4 @@ def test_example_server(tmp_path):
         assert get(port, "/")[0] == 200
         assert get(port, "/js/worker.js")[0] == 200
     finally:
-        assert stop(proc) == 0
+        assert stop(proc)[0] == 0

@@ -230,9 +230,12 @@ def https_get(port, path):
     context.verify_mode = ssl.CERT_NONE
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context,
                                        timeout=5)
-    conn.request("GET", path)
-    resp = conn.getresponse()
-    return resp.status, resp.read()
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("style", ["readme", "certfile"])

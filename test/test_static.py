@@ -12,6 +12,11 @@ from conftest import get, raw, run_in_thread
 from quick_server.static import FileTarget, SmallFiles
 
 
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 @pytest.fixture
 def files(make_server, www):
     server = make_server(start=False)
@@ -104,7 +109,7 @@ def test_etag_last_modified_304(files):
 
 
 def test_range(files, www):
-    data = open(os.path.join(www, "big.bin"), "rb").read()
+    data = read_bytes(os.path.join(www, "big.bin"))
     status, headers, body = get(files.port, "/big.bin",
                                 headers={"Range": "bytes=10-19"})
     assert status == 206 and body == data[10:20]
@@ -129,7 +134,7 @@ def test_head_and_large_file(files, www):
     assert status == 200 and body == b""
     assert headers["content-length"] == str(3 * 1024 * 1024)
     assert get(files.port, "/big.bin")[2] == \
-        open(os.path.join(www, "big.bin"), "rb").read()
+        read_bytes(os.path.join(www, "big.bin"))
 
 
 def test_stalled_download_is_dropped(files, www):
@@ -219,7 +224,7 @@ def test_small_file_cache_is_bounded(tmp_path):
         path.write_bytes(bytes([65 + n]) * 100)
         targets.append(FileTarget(str(path), os.stat(path)))
     for target in targets:
-        assert cache.get(target)[1] == open(target.path, "rb").read()
+        assert cache.get(target)[1] == read_bytes(target.path)
     assert cache._total <= 250 and len(cache._entries) == 2
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 101)
