@@ -120,7 +120,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         except HTTPError as err:
             self.request_version = "HTTP/1.1"
             self._try_send_error(err)
-            self._linger = True  # the rest of the bad request may follow
+            # the rest of a bad request may still be on its way (not from a
+            # client that stalled)
+            self._linger = err.code != 408
             self._log()
             return
         except (OSError, ValueError):
