@@ -256,6 +256,9 @@ class MultipartParser:
                                   headers.get("content-type",
                                               "application/octet-stream"),
                                   self._spool)
+            replaced = files.pop(name, None)
+            if replaced is not None:
+                replaced.close()  # a repeated field name: the last wins
             files[name] = upload
             for block in self._part_data():
                 upload.file.write(block)

@@ -146,6 +146,12 @@ def test_multipart_upload(api):
     assert res["files"]["up"]["head"] == big[:10].decode("latin-1")
     assert res["files"]["small"] == {"filename": "s.txt", "size": 5,
                                      "head": "hello"}
+    # a repeated file field: the last one wins
+    data = multipart("b", [("f", "1.txt", b"one"), ("f", "2.txt", b"two")])
+    res = json.loads(get(api.port, "/upload", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=b"})[2])
+    assert res["files"]["f"] == {"filename": "2.txt", "size": 3,
+                                 "head": "two"}
 
 
 @pytest.mark.parametrize("ctype,data", [
