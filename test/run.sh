@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh machine:
 #   ./test/run.sh [PYTHON]
-# installs Debian's chromium for the browser tests when it is missing,
+# installs Debian's chromium and openssl when they are missing,
 # makes a virtual environment .venv-<version> with the package and its
 # `test` extra, and runs pytest in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-python3}"
 
-if ! [ -x /usr/bin/chromium ]; then
+# Debian packages the tests use: chromium (browser tests) and openssl (a
+# certificate made at test time for the HTTPS tests)
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "test: installing Debian chromium for the browser tests" >&2
+  echo "test: installing ${missing[*]} (Debian packages)" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-    --no-install-recommends chromium >/dev/null
+    --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 ver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
