@@ -24,8 +24,9 @@ from .cors import preflight_headers
 from .framing import Body, Headers, RequestHead, body_length, read_head
 from .response import HTTPError, Response, response_head
 from .routes import MethodNotAllowed, Route
-from .static import (FileTarget, Listing, Redirect, byte_range, content_type,
-                     etag, last_modified, not_modified)
+from .static import (FileTarget, Listing, Redirect, byte_ranges,
+                     content_type, etag, last_modified, multipart_ranges,
+                     not_modified)
 
 if TYPE_CHECKING:
     from .server import QuickServer
@@ -379,16 +380,22 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if not_modified(self.headers, st):
             self.send_payload(304, headers=headers)
             return
-        span = byte_range(self.headers.get("range"),
-                          self.headers.get("if-range"), st)
+        spans = byte_ranges(self.headers.get("range"),
+                            self.headers.get("if-range"), st)
+        ctype = content_type(path)
+        if spans is not None and len(spans) > 1:
+            body = multipart_ranges(spans, content, st.st_size, ctype)
+            if body is not None:
+                self.send_payload(206, body[1], body[0], headers)
+                return
+            spans = None  # too much to assemble: the whole file is valid
         code = 200
         start, end = 0, st.st_size
-        if span is not None:
+        if spans is not None:
             code = 206
-            start, end = span
+            start, end = spans[0]
             headers.append(("Content-Range",
                             f"bytes {start}-{end - 1}/{st.st_size}"))
-        ctype = content_type(path)
         if isinstance(content, bytes):
             self.send_payload(code, content[start:end], ctype, headers)
         else:

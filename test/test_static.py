@@ -229,3 +229,40 @@ def test_small_file_cache_is_bounded(tmp_path):
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 101)
     assert cache.get(FileTarget(str(big), os.stat(big))) is None
+
+
+def parse_byteranges(ctype: str, body: bytes) -> list[tuple[str, bytes]]:
+    boundary = ctype.split("boundary=")[1].encode()
+    parts = body.split(b"--" + boundary)
+    assert parts[0] == b"" and parts[-1] == b"--\r\n"
+    out = []
+    for part in parts[1:-1]:
+        head, _, data = part.partition(b"\r\n\r\n")
+        assert data.endswith(b"\r\n")
+        crange = [line for line in head.split(b"\r\n")
+                  if line.startswith(b"Content-Range: ")][0]
+        out.append((crange[15:].decode(), data[:-2]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["index.html", "big.bin"])
+def test_multiple_ranges(files, www, name):
+    data = read_bytes(os.path.join(www, name))
+    size = len(data)
+    status, headers, body = get(files.port, f"/{name}",
+                                headers={"Range": "bytes=0-1,-2,5-6,6-8"})
+    assert status == 206
+    assert headers["content-type"].startswith("multipart/byteranges; ")
+    assert parse_byteranges(headers["content-type"], body) == [
+        ("bytes 0-1/%d" % size, data[0:2]),
+        ("bytes 5-8/%d" % size, data[5:9]),  # 5-6 and 6-8 merged
+        ("bytes %d-%d/%d" % (size - 2, size - 1, size), data[-2:])]
+    # what cannot be answered in parts gets the whole file
+    many = ",".join(f"{n}-{n}" for n in range(0, 40, 2))
+    assert get(files.port, f"/{name}", headers={"Range": f"bytes={many}"}
+               )[:3:2] == (200, data)
+    assert get(files.port, f"/{name}", headers={"Range": "bytes=3-1,0-1"}
+               )[:3:2] == (200, data)
+    if name == "big.bin":  # more than 1 MiB in parts: the whole file
+        assert get(files.port, "/big.bin", headers={
+            "Range": "bytes=0-699999,1000000-1999999"})[:3:2] == (200, data)
