@@ -157,16 +157,24 @@ class CommandLoop:
         """Runs the loop on a daemon thread until EOF or `is_running()`
         turns false."""
         def loop() -> None:
-            if sys.stdin.isatty():
+            terminal = sys.stdin.isatty()
+            if terminal:
                 self._setup_readline()
+            # messages keep the prompt visible when they share its terminal
+            shared = terminal and _isatty(sys.stdout) and _isatty(sys.stderr)
             while is_running():
+                log.set_prompt(self.prompt if shared else None)
                 try:
-                    line = input(self.prompt if sys.stdin.isatty() else "")
+                    line: str | None = input(self.prompt if terminal else "")
                 except EOFError:
+                    line = None
+                except (OSError, ValueError):
+                    return
+                finally:
+                    log.set_prompt(None)
+                if line is None:
                     log.msg("no more commands (end of input); stop the "
                             "server with Ctrl-C or SIGTERM")
-                    return
-                except (OSError, ValueError):
                     return
                 if is_running():
                     self.execute(line)
@@ -174,6 +182,13 @@ class CommandLoop:
                                   daemon=True)
         thread.start()
         return thread
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def usable_stdin() -> bool:

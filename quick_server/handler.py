@@ -150,7 +150,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         self.requestline = ""
         self.headers = Headers([])  # type: ignore[assignment]
         self.body: Body | None = None
-        self.route_name = "-"
+        self.route_name = "(no route)"
         self._responded = False
         self._status = 0
         self._sent = 0

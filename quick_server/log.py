@@ -9,6 +9,7 @@ from typing import Any, Callable, TextIO
 
 _LOCK = threading.Lock()
 _LOG_FILE: TextIO | None = None
+_PROMPT: str | None = None  # shown on the terminal, waiting for a command
 DEBUG = False
 PREFIX = "[SERVER] "
 
@@ -17,6 +18,14 @@ def set_log_file(log_file: TextIO | None) -> None:
     """Sends every later message to `log_file` (stderr when `None`)."""
     global _LOG_FILE  # pylint: disable=global-statement
     _LOG_FILE = log_file
+
+
+def set_prompt(prompt: str | None) -> None:
+    """While a command prompt waits on the terminal, messages written to
+    it clear the prompt's line first and show the prompt again after."""
+    global _PROMPT  # pylint: disable=global-statement
+    with _LOCK:
+        _PROMPT = prompt
 
 
 def msg(message: Any, *args: Any, **kwargs: Any) -> None:
@@ -28,6 +37,8 @@ def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     out = "".join(f"{PREFIX}{line}\n" for line in text.splitlines() or [""])
     with _LOCK:
         target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
+        if _PROMPT is not None and target is sys.stderr:
+            out = f"\r\x1b[K{out}{_PROMPT}"
         target.write(out)
         target.flush()
 

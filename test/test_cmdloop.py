@@ -159,6 +159,14 @@ def test_commands_on_a_terminal(tmp_path):
         term.expect(b"cleared []")
         term.send(b"greet b\t\r")  # completes an argument
         term.expect(b"hello bob")
+        # a message while the prompt waits: the prompt's line is cleared
+        # first and the prompt shown again after it
+        get(port, "/missing")
+        term.expect(b'\r\x1b[K[SERVER] 127.0.0.1 "GET /missing HTTP/1.1" '
+                    b'404')
+        term.expect(b"404 10 B")
+        out = term.expect(b"> ")
+        assert out.rstrip().endswith(b">")
         term.send(b"quit\r")
         assert term.wait() == 0
         assert "greet b" in (tmp_path / "history").read_text()
