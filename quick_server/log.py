@@ -28,6 +28,17 @@ def set_prompt(prompt: str | None) -> None:
         _PROMPT = prompt
 
 
+def end_prompt() -> None:
+    """The prompt is gone for good (the server stops): its line is
+    cleared once, and later messages are written plainly."""
+    global _PROMPT  # pylint: disable=global-statement
+    with _LOCK:
+        if _PROMPT is not None and _LOG_FILE is None:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+        _PROMPT = None
+
+
 def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     """Logs a message; with arguments it is a `str.format` template, as in
     `msg("{0} requests", n)`. Every line gets the server prefix."""

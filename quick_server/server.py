@@ -420,6 +420,7 @@ class QuickServer(ThreadingHTTPServer):
         return previous
 
     def _graceful_stop(self) -> None:
+        log.end_prompt()
         if not self.wait_idle(self.shutdown_grace):
             log.msg("stopping with requests still running")
         self.workers.close()
