@@ -4,7 +4,9 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -114,3 +116,35 @@ def statuses(response: bytes) -> list[int]:
     """Status codes of every response in a raw byte stream."""
     return [int(code) for code in
             re.findall(rb"HTTP/1\.1 ([0-9]{3}) [A-Za-z]", response)]
+
+
+def start_process(args: list[str], port: int, **kwargs: Any
+                  ) -> subprocess.Popen:
+    """Starts `python ARGS` and waits until it listens on `port`."""
+    proc = subprocess.Popen([sys.executable] + args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            **kwargs)
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[0].decode())
+            time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    raise AssertionError("server did not start")
+
+
+def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
+    """SIGTERM, then the exit code and everything the server printed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out = proc.communicate(timeout=10)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out

@@ -2,12 +2,15 @@
 driven by Playwright)."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import run_in_thread
+from conftest import free_port, run_in_thread, start_process, stop_process
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -156,3 +159,25 @@ def test_full_queue_is_retried(page):
     assert tab.evaluate("window.results") == {
         "a": {"tag": "A", "data": ""}, "b": {"tag": "B", "data": ""}}
     assert server.runs == ["A", "B"]
+
+
+def test_example_page(browser, tmp_path):
+    """example/example.py and its page, as a user runs them: the page
+    greets, and a click squares a number through a worker."""
+    port = free_port()
+    proc = start_process([os.path.join(ROOT, "example", "example.py")], port,
+                         cwd=tmp_path, env={**os.environ, "PORT": str(port),
+                                            "PYTHONPATH": ROOT})
+    tab = browser.new_page()
+    try:
+        tab.goto(f"http://127.0.0.1:{port}/")
+        tab.wait_for_function("document.getElementById('out').textContent"
+                              ".includes('hello you')", timeout=10000)
+        tab.fill("#x", "7")
+        tab.click("#go")
+        tab.wait_for_function("document.getElementById('out').textContent"
+                              " === '7² = 49'", timeout=10000)
+        assert tab.text_content("#status") == "0"
+    finally:
+        tab.close()
+        assert stop_process(proc)[0] == 0

@@ -3,44 +3,13 @@ from a real (non-editable) install, and the example server."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
-from conftest import free_port, get
+from conftest import free_port, get, start_process as start, \
+    stop_process as stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def start(args: list[str], port: int, **kwargs) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable] + args, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            **kwargs)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.communicate()[0].decode())
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
-def stop(proc: subprocess.Popen) -> tuple[int, str]:
-    """SIGTERM, then the exit code and everything the server printed."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out = proc.communicate(timeout=10)[0].decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, out
 
 
 def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
