@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh machine:
-#   ./test/run.sh [PYTHON]
+#   ./test/run.sh [PYTEST ARGS...]      (PYTHON=python3.12 picks the interpreter)
 # installs Debian's chromium and openssl when they are missing,
 # makes a virtual environment .venv-<version> with the package and its
 # `test` extra, and runs pytest in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${1:-python3}"
+PY="${PYTHON:-python3}"
 
 # Debian packages the tests use: chromium (browser tests) and openssl (a
 # certificate made at test time for the HTTPS tests)
@@ -28,4 +28,4 @@ if ! [ -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "test: Python $ver" >&2
-exec "$venv/bin/python" -m pytest -q "${@:2}"
+exec "$venv/bin/python" -m pytest -q "$@"
