@@ -6,13 +6,15 @@ from typing import Any, Callable
 from . import log
 
 
-def cached(cache: Any, key: Any, compute: Callable[[], Any],
+def cached(cache: Any, key_of: Callable[[], Any] | None,
+           compute: Callable[[], Any],
            section: str | None = None, method: str | None = None) -> Any:
     """`compute()`, read from `cache` (a `quick_cache.QuickCache`) when
-    there is one and `key` (JSON convertible) is not None, and stored there
-    otherwise. A
+    there is one and `key_of()` gives a key (JSON convertible, not None),
+    and stored there otherwise. The key is only asked for with a cache. A
     cache entry that cannot be read is computed again, never an error."""
-    if cache is None or key is None:
+    key = key_of() if cache is not None and key_of is not None else None
+    if key is None:
         return compute()
     if not isinstance(key, dict):
         key = {"key": key}  # quick_cache identifies entries by a dict

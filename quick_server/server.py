@@ -46,7 +46,7 @@ def _route_api(method: str, kind: str) -> tuple[Callable[..., Any],
                  cache_method: str | None = None,
                  cache_section: str | None = None) -> None:
         if cache_id is not None:
-            handler = self.cached_handler(handler, cache_id, cache_method,
+            handler = self._cached_handler(handler, cache_id, cache_method,
                                           cache_section)
         self.add_route(method, kind, mask, handler, argc)
 
@@ -254,13 +254,13 @@ class QuickServer(ThreadingHTTPServer):
                               with_middleware(list(self._middlewares),
                                               handler), argc, exclusive))
 
-    def cached_handler(self, handler: ReqF, cache_id: CacheIdF,
+    def _cached_handler(self, handler: ReqF, cache_id: CacheIdF,
                        method: str | None, section: str | None) -> ReqF:
         """`handler` answering from `server.cache` for the key
         `cache_id(args)` (None: not cached). Its result must be a plain
         value (not a `Response`) that the cache method can store."""
         def answer(req: Any, args: dict[str, Any]) -> Any:
-            return cached(self.cache, cache_id(args),
+            return cached(self.cache, lambda: cache_id(args),
                           lambda: handler(req, args), section, method)
         answer.__name__ = getattr(handler, "__name__", "handler")
         return answer
@@ -314,9 +314,10 @@ class QuickServer(ThreadingHTTPServer):
         def register(fn: Callable[[WorkerArgs], Any]
                      ) -> Callable[[WorkerArgs], Any]:
             def start(payload: WorkerArgs) -> Any:
-                key = None if cache_id is None else cache_id(payload)
+                key_of = None if cache_id is None else \
+                    (lambda: cache_id(payload))
                 return self.workers.submit(lambda: json.dumps(cached(
-                    self.cache, key, lambda: fn(payload), cache_section,
+                    self.cache, key_of, lambda: fn(payload), cache_section,
                     cache_method)))
 
             def protocol(req: Any, args: dict[str, Any]) -> Any:

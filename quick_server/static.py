@@ -22,7 +22,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any
 from urllib.parse import quote, unquote
 
 from .response import HTTPError
@@ -200,8 +199,8 @@ class SmallFiles:
         self.max_file = max_file
         self.max_total = max_total
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[Any, os.stat_result, bytes]] \
-            = OrderedDict()
+        self._entries: OrderedDict[str, tuple[os.stat_result, bytes]] = \
+            OrderedDict()
         self._total = 0
 
     def get(self, target: FileTarget
@@ -214,9 +213,9 @@ class SmallFiles:
         ident = _identity(st)
         with self._lock:
             entry = self._entries.get(target.path)
-            if entry is not None and entry[0] == ident:
+            if entry is not None and _identity(entry[0]) == ident:
                 self._entries.move_to_end(target.path)
-                return entry[1], entry[2]
+                return entry
         fd = os.open(target.path, os.O_RDONLY)
         try:
             st = os.fstat(fd)
@@ -226,19 +225,18 @@ class SmallFiles:
         finally:
             os.close(fd)
         if len(data) == st.st_size:
-            self._store(target.path, _identity(st), st, data)
+            self._store(target.path, st, data)
         return st, data
 
-    def _store(self, path: str, ident: Any, st: os.stat_result,
-               data: bytes) -> None:
+    def _store(self, path: str, st: os.stat_result, data: bytes) -> None:
         with self._lock:
             old = self._entries.pop(path, None)
             if old is not None:
-                self._total -= len(old[2])
-            self._entries[path] = (ident, st, data)
+                self._total -= len(old[1])
+            self._entries[path] = (st, data)
             self._total += len(data)
             while self._total > self.max_total:
-                _, (_, _, dropped) = self._entries.popitem(last=False)
+                _, (_, dropped) = self._entries.popitem(last=False)
                 self._total -= len(dropped)
 
 
