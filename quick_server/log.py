@@ -2,6 +2,7 @@
 and durations for request log lines."""
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import traceback
@@ -52,6 +53,18 @@ def msg(message: Any, *args: Any, **kwargs: Any) -> None:
             out = f"\r\x1b[K{out}{_PROMPT}"
         target.write(out)
         target.flush()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control character written as `\\xNN` (as
+    CPython's http.server logs): a value from a client can never move the
+    cursor, clear the screen or set the terminal's title."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def debug(fun: Callable[[], Any]) -> None:
