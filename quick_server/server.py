@@ -436,11 +436,18 @@ class QuickServer(ThreadingHTTPServer):
         return self.tokens.create_token()
 
     def get_token_obj(self, token: str,
-                      expire: float | None | str = "default") -> TokenObj:
-        """The dict stored with `token` (created on first use). `expire`:
-        seconds from now, `None` for never, default 1 h. Use it as a dict,
-        or in a `with` block that writes changes back atomically."""
-        return self.tokens.get(token, expire)
+                      expire: float | None | str = "default",
+                      readonly: bool = False) -> TokenObj:
+        """The dict stored with `token`; empty for an unknown token, which
+        is stored only once something is set in it. Use it as a dict (every
+        change is stored at once), or in a `with` block that writes changes
+        back atomically. `expire` (seconds from now, `None` for never) sets
+        the token's expiry, at once if it is stored; without it the expiry
+        stays as it is (a new token's: the default, 1 h). `readonly=True`
+        never writes anything back. A token that is not a string of 1 to
+        256 characters raises `TokenError`: a ValueError that answers 400
+        when a route lets it escape."""
+        return self.tokens.get(token, expire, readonly)
 
     def get_tokens(self) -> list[str]:
         return self.tokens.handler.tokens()

@@ -1,15 +1,43 @@
 """Per-client token storage behind a small `TokenHandler` interface: in
-memory by default, or in an sqlite3 file that survives restarts."""
+memory by default, or in an sqlite3 file that survives restarts.
+
+Tokens come from clients, so reading one costs no storage: a token is
+stored only once something is set in its object."""
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sqlite3
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
+
+from .response import HTTPError
 
 LOCK_STRIPES = 256
+MAX_TOKEN_LENGTH = 256
+# `expire` meaning: the token keeps the expiry it has; one not stored yet
+# (new, or expired) gets the store's default expiration
+DEFAULT = "default"
+
+
+class TokenError(HTTPError, ValueError):
+    """A token that is not a non-empty string of at most `MAX_TOKEN_LENGTH`
+    characters. A `ValueError`; escaping a route it answers 400, since
+    tokens come from clients."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+def check_token(token: Any) -> None:
+    """Raises `TokenError` unless `token` is a usable token."""
+    if not isinstance(token, str) or not token:
+        raise TokenError("a token must be a non-empty string")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenError(
+            f"token too long (at most {MAX_TOKEN_LENGTH} characters)")
 
 
 class TokenHandler(Protocol):
@@ -136,25 +164,46 @@ class SqliteTokenHandler:
             self._db.close()
 
 
+def _stored_at_once(mutate: Callable[..., Any]) -> Callable[..., Any]:
+    """The dict method `mutate`, followed by a save outside a `with`
+    block."""
+
+    @functools.wraps(mutate)
+    def method(self: TokenObj, *args: Any, **kwargs: Any) -> Any:
+        result = mutate(self, *args, **kwargs)
+        if not self._entered:
+            self.save()
+        return result
+    return method
+
+
 class TokenObj(dict):  # type: ignore[type-arg]
-    """A token's object: a plain dict, and a `with` block that writes it
-    back on exit (under the token's lock, so read-modify-write in the
-    block is safe across concurrent requests)."""
+    """A token's object: a plain dict whose every change is stored at
+    once, and a `with` block that reloads it and writes it back once on
+    exit (under the token's lock, so read-modify-write in the block is safe
+    across concurrent requests). An unknown token is stored only once its
+    object is not empty; a `readonly` object is never written back."""
 
     def __init__(self, store: TokenStore, token: str,
-                 expire: float | None) -> None:
-        super().__init__()
+                 data: dict[str, Any] | None,
+                 expire: float | None | str = DEFAULT,
+                 readonly: bool = False) -> None:
+        super().__init__(data or {})
         self._store = store
         self._token = token
+        self._stored = data is not None
         self._expire = expire
+        self._readonly = readonly
         self._entered = 0
 
     def __enter__(self) -> TokenObj:
         self._store.lock(self._token).acquire()
         self._entered += 1
         if self._entered == 1:
-            self.clear()
-            self.update(self._store.handler.load(self._token) or {})
+            data = self._store.handler.load(self._token)
+            dict.clear(self)
+            dict.update(self, data or {})
+            self._stored = data is not None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -166,22 +215,21 @@ class TokenObj(dict):  # type: ignore[type-arg]
             self._store.lock(self._token).release()
 
     def save(self) -> None:
-        """Writes the object back (a `with` block does this itself)."""
-        if self._expire is not None and self._expire <= time.time():
-            self._store.handler.delete(self._token)
-        else:
-            self._store.handler.store(self._token, dict(self),
-                                      self._expire)
+        """Writes the object back (a `with` block, and every change outside
+        one, do this themselves)."""
+        if self._readonly or not (self or self._stored):
+            return
+        self._store.write(self._token, dict(self), self._expire)
+        self._stored = True
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        if not self._entered:
-            self.save()  # used as a plain dict: every change is stored
-
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        if not self._entered:
-            self.save()
+    __setitem__ = _stored_at_once(dict.__setitem__)
+    __delitem__ = _stored_at_once(dict.__delitem__)
+    __ior__ = _stored_at_once(dict.__ior__)
+    update = _stored_at_once(dict.update)
+    setdefault = _stored_at_once(dict.setdefault)
+    pop = _stored_at_once(dict.pop)
+    popitem = _stored_at_once(dict.popitem)
+    clear = _stored_at_once(dict.clear)
 
 
 class TokenStore:
@@ -203,22 +251,52 @@ class TokenStore:
     def create_token() -> str:
         return secrets.token_urlsafe(24)
 
-    def get(self, token: str, expire: float | None | str = "default"
-            ) -> TokenObj:
+    def get(self, token: str, expire: float | None | str = DEFAULT,
+            readonly: bool = False) -> TokenObj:
+        """`token`'s object, empty when unknown (nothing is stored until
+        something is set in it). `expire` (seconds from now, `None` for
+        never) sets the expiry of a stored token at once; by default the
+        expiry is kept. A `readonly` object is never written back. Raises
+        `TokenError` (a ValueError, a 400) for a bad token."""
+        check_token(token)
         now = time.time()
         if now - self._last_flush > 10:
             self._last_flush = now
             self.handler.flush(now)
-        seconds = self.default_expiration if expire == "default" else expire
-        absolute = None if seconds is None else now + float(seconds)
-        obj = TokenObj(self, token, absolute)
+        if expire == DEFAULT or readonly:
+            return TokenObj(self, token, self.handler.load(token),
+                            readonly=readonly)
+        absolute = None if expire is None else now + float(expire)
         with self.lock(token):
-            obj.update(self.handler.load(token) or {})
-            self.handler.store(token, dict(obj), absolute)
-        return obj
+            data = self.handler.load(token)
+            if data is not None:
+                self.write(token, data, absolute)
+        return TokenObj(self, token, data, absolute)
+
+    def write(self, token: str, obj: dict[str, Any],
+              expire: float | None | str = DEFAULT) -> None:
+        """Stores `obj` until `expire` (absolute, `None` for never, or
+        `DEFAULT`); a time already past deletes the token instead."""
+        if isinstance(expire, str):
+            expire = self._kept_expiry(token)
+        if expire is not None and expire <= time.time():
+            self.handler.delete(token)
+        else:
+            self.handler.store(token, obj, expire)
+
+    def _kept_expiry(self, token: str) -> float | None:
+        """The stored expiry of a live `token`, else the default one."""
+        now = time.time()
+        try:
+            expire = self.handler.expiry(token)
+            if expire is None or expire > now:
+                return expire
+        except KeyError:
+            pass
+        seconds = self.default_expiration
+        return None if seconds is None else now + seconds
 
     def ttl(self, token: str) -> float | None:
         """Seconds until the token expires (None: never)."""
         expire = self.handler.expiry(token)
         return None if expire is None else max(0.0, expire - time.time())
-
