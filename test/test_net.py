@@ -1,4 +1,4 @@
-"""Tokens, CORS, the proxy and HTTPS, against real servers."""
+"""CORS, the proxy and HTTPS, against real servers."""
 from __future__ import annotations
 
 import http.client
@@ -12,72 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from quick_server import SqliteTokenHandler, create_server
+from quick_server import create_server
 from conftest import get, raw, run_in_thread, statuses
-
-
-def test_tokens_plain_dict_and_with(make_server):
-    server = make_server()
-    token = server.create_token()
-    assert len(token) >= 32 and token != server.create_token()
-    obj = server.get_token_obj(token)
-    obj["x"] = 1
-    assert server.get_token_obj(token)["x"] == 1
-    with server.get_token_obj(token, expire=None) as obj:
-        obj["y"] = 2
-    assert dict(server.get_token_obj(token, expire=None)) == {"x": 1, "y": 2}
-    assert server.get_token_ttl(token) is None
-    assert token in server.get_tokens()
-    server.get_token_obj("short", expire=0.2)["v"] = 1
-    assert 0 < server.get_token_ttl("short") <= 0.2
-    time.sleep(0.3)
-    assert "short" not in server.get_tokens()
-    assert dict(server.get_token_obj("short")) == {}
-    # nested blocks write back once, at the outer end; another token used
-    # as a plain dict inside a block is stored at once
-    with server.get_token_obj(token) as outer:
-        outer["z"] = 3
-        with outer:
-            outer["z"] = 4
-        other = server.get_token_obj("other")
-        other["w"] = 5
-        assert dict(server.get_token_obj("other")) == {"w": 5}
-    assert server.get_token_obj(token)["z"] == 4
-
-
-def test_concurrent_increments(make_server):
-    server = make_server()
-
-    @server.json_post("/inc")
-    def _inc(req, args):
-        with server.get_token_obj(args["post"]["token"]) as obj:
-            value = obj.get("n", 0)
-            time.sleep(0.001)
-            obj["n"] = value + 1
-        return {}
-
-    token = server.create_token()
-    threads = [threading.Thread(target=lambda: [get(
-        server.port, "/inc", "POST", json.dumps({"token": token}).encode())
-        for _ in range(10)]) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert server.get_token_obj(token)["n"] == 80
-
-
-def test_sqlite_tokens_survive_a_new_server(tmp_path):
-    path = str(tmp_path / "tokens.db")
-    first = create_server(("127.0.0.1", 0),
-                          token_handler=SqliteTokenHandler(path))
-    with first.get_token_obj("t1", expire=None) as obj:
-        obj["kept"] = [1, 2]
-    first.server_close()
-    second = create_server(("127.0.0.1", 0),
-                           token_handler=SqliteTokenHandler(path))
-    assert second.get_token_obj("t1", expire=None)["kept"] == [1, 2]
-    second.server_close()
 
 
 def test_cors(make_server):
