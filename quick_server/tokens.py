@@ -43,7 +43,8 @@ def check_token(token: Any) -> None:
 class TokenHandler(Protocol):
     """What a token store must provide (e.g. a Redis store shared by
     several server processes). Objects are JSON-compatible dicts; `expire`
-    is an absolute `time.time()` or `None` for never."""
+    is an absolute `time.time()` or `None` for never. Every read calls
+    `load`; `store` is called only when an object changes."""
 
     def load(self, token: str) -> dict[str, Any] | None:
         """The stored object, or `None` when unknown or expired."""
@@ -56,7 +57,8 @@ class TokenHandler(Protocol):
         """Forgets the token."""
 
     def expiry(self, token: str) -> float | None:
-        """The absolute expiry of a live token (None: never)."""
+        """The absolute expiry of a stored token (None: never); KeyError
+        when unknown."""
 
     def tokens(self) -> list[str]:
         """All live tokens."""
