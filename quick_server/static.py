@@ -7,7 +7,13 @@ segments are refused; the candidate is walked segment by segment from its
 bound folder, and a symlink on the way must resolve inside that folder
 (`realpath`, `commonpath`), so neither encoding tricks nor symlinks can
 leave it. Hidden files (a segment starting with ".") and files
-not allowed by the pattern lists are never served."""
+not allowed by the pattern lists are never served.
+
+Pattern rule: a file's patterns are matched, case-insensitively, against
+its path under the bound folder with a leading "/" (from the decoded
+segments, so "//" or percent-encoding change nothing), its real absolute
+path, and its base name (a folder's forms end with "/"). A black-listed
+match refuses the file; with a white-list, a file must match it."""
 from __future__ import annotations
 
 import fnmatch
@@ -50,9 +56,13 @@ class Redirect:
 
 @dataclass
 class Listing:
-    """A folder without an index file, when listings are on."""
+    """A folder without an index file, when listings are on: its real
+    path, the URL asked for, the real bound folder it is in and its path
+    under that folder (leading and trailing "/")."""
     folder: str
     url_path: str
+    root: str
+    under: str
 
 
 class PatternList:
@@ -67,12 +77,36 @@ class PatternList:
         self._regex = re.compile(
             "|".join(fnmatch.translate(p.lower()) for p in self.patterns))
 
-    def matches(self, rel_path: str) -> bool:
+    def matches(self, forms: tuple[str, ...]) -> bool:
+        """Whether a pattern matches one of the lower-cased `forms`
+        (see `match_forms`)."""
         if self._regex is None:
             return False
-        rel = rel_path.lower()
-        return bool(self._regex.match(rel) or
-                    self._regex.match(rel.rsplit("/", 1)[-1]))
+        match = self._regex.match
+        for form in forms:
+            if match(form):
+                return True
+        return False
+
+
+def match_forms(under: str, real: str, root: str) -> tuple[str, ...]:
+    """The lower-cased strings a file's (or a folder's, all ending with
+    "/") patterns are matched against: its path `under` the bound folder
+    `root` (leading "/"), its `real` path and its base name; when a
+    symlink made the real path differ, its real path under `root` and
+    real base name too."""
+    real_under = real[len(root.rstrip("/")):] or "/"
+    under_low, real_low = under.lower(), real.lower()
+    if real_under == under:
+        return under_low, real_low, _base_name(under_low)
+    real_under_low = real_under.lower()
+    return (under_low, real_low, real_under_low, _base_name(under_low),
+            _base_name(real_under_low))
+
+
+def _base_name(path: str) -> str:
+    # a folder's base name keeps its trailing "/"
+    return path[path.rfind("/", 0, len(path) - 1) + 1:]
 
 
 def decode_path(raw_path: str) -> list[str]:
@@ -111,11 +145,26 @@ class StaticFiles:
         else:
             self.bindings.insert(0, (prefix, real))
 
-    def allowed(self, rel_path: str) -> bool:
-        """Whether the pattern lists let a file be served."""
-        if self.black.matches(rel_path):
+    def allowed(self, under: str, real: str, root: str) -> bool:
+        """Whether the pattern lists let the file at `real`, `under` the
+        bound folder `root`, be served (see `match_forms`)."""
+        black, white = self.black, self.white
+        if not black.patterns and (
+                not white.patterns or white.matches((under.lower(),))):
+            return True  # the common case, without building every form
+        forms = match_forms(under, real, root)
+        if black.matches(forms):
             return False
-        return not self.white.patterns or self.white.matches(rel_path)
+        return not white.patterns or white.matches(forms)
+
+    def black_listed(self, under: str, real: str, root: str) -> bool:
+        """Whether the black-list refuses the file or folder at `real`
+        (a folder's `under` ends with "/")."""
+        if not self.black.patterns:
+            return False
+        if under.endswith("/") and not real.endswith("/"):
+            real += "/"
+        return self.black.matches(match_forms(under, real, root))
 
     def resolve(self, raw_path: str, query: str = ""
                 ) -> FileTarget | Redirect | Listing | None:
@@ -131,20 +180,24 @@ class StaticFiles:
                 return Redirect(_relative_folder(parts, query))
             if not path.startswith(prefix):
                 continue
-            rel = path[len(prefix):]
-            rel_parts = [seg for seg in rel.split("/") if seg]
+            rel_parts = [seg for seg in path[len(prefix):].split("/") if seg]
             found = inside(folder, rel_parts)
             if found is None:
                 continue
             real, st = found
+            under = "/" + "/".join(rel_parts)
             if stat.S_ISDIR(st.st_mode):
+                if rel_parts:
+                    under += "/"
+                if self.black_listed(under, real, folder):
+                    return None
                 if not is_folder and parts:
                     return Redirect(_relative_folder(parts, query))
                 target = self._folder(folder, rel_parts, real, path)
                 if target is not None:
                     return target
             elif stat.S_ISREG(st.st_mode):
-                if not self.allowed(rel.rstrip("/")):
+                if not self.allowed(under, real, folder):
                     return None
                 return FileTarget(real, st)
         if parts and parts[-1] == "favicon.ico" and self.favicon_fallback:
@@ -157,13 +210,14 @@ class StaticFiles:
 
     def _folder(self, folder: str, rel_parts: list[str], real: str,
                 url_path: str) -> FileTarget | Listing | None:
+        under = "/" + "".join(part + "/" for part in rel_parts)
         for name in INDEX_FILES:
             found = inside(folder, rel_parts + [name])
             if found is not None and stat.S_ISREG(found[1].st_mode) and \
-                    self.allowed("/".join(rel_parts + [name])):
+                    self.allowed(under + name, found[0], folder):
                 return FileTarget(*found)
         if self.directory_listing:
-            return Listing(real, url_path)
+            return Listing(real, url_path, folder, under)
         return None
 
     def listing_html(self, listing: Listing) -> bytes:
@@ -171,21 +225,39 @@ class StaticFiles:
         rows = []
         with os.scandir(listing.folder) as entries:
             for entry in sorted(entries, key=lambda e: e.name.lower()):
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    continue
-                if not is_dir and not self.allowed(entry.name):
-                    continue
-                name = entry.name + ("/" if is_dir else "")
-                rows.append(f'<li><a href="./{quote(name)}">'
-                            f"{html.escape(name)}</a></li>")
+                name = self._listed_name(listing, entry)
+                if name is not None:
+                    rows.append(f'<li><a href="./{quote(name)}">'
+                                f"{html.escape(name)}</a></li>")
         title = html.escape(listing.url_path)
         return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                 f"<title>{title}</title></head><body><h1>{title}</h1>"
                 f"<ul>{''.join(rows)}</ul></body></html>\n").encode("utf-8")
+
+    def _listed_name(self, listing: Listing, entry: os.DirEntry[str]
+                     ) -> str | None:
+        """How a folder entry is listed ("name" or "name/"); None for
+        what is never listed: hidden, black-listed, a file the white-list
+        does not allow, a symlink leaving the bound folder."""
+        if entry.name.startswith("."):
+            return None
+        real = entry.path
+        try:
+            if entry.is_symlink():
+                real = os.path.realpath(real)
+                if not _contains(listing.root, real):
+                    return None
+            is_dir = entry.is_dir()
+        except OSError:
+            return None
+        if is_dir:
+            name = entry.name + "/"
+            if self.black_listed(listing.under + name, real, listing.root):
+                return None
+            return name
+        if not self.allowed(listing.under + entry.name, real, listing.root):
+            return None
+        return entry.name
 
 
 class SmallFiles:
@@ -260,8 +332,7 @@ def inside(folder: str, parts: list[str]
             return None
         if stat.S_ISLNK(st.st_mode):
             real = os.path.realpath(os.path.join(path, *parts[pos + 1:]))
-            if real != folder and \
-                    os.path.commonpath([real, folder]) != folder:
+            if not _contains(folder, real):
                 return None
             try:
                 return real, os.stat(real)
@@ -275,10 +346,35 @@ def inside(folder: str, parts: list[str]
     return path, st
 
 
+def _contains(folder: str, real: str) -> bool:
+    """Whether the real path `real` is `folder` or inside it."""
+    return real == folder or os.path.commonpath([real, folder]) == folder
+
+
 def _relative_folder(parts: list[str], query: str) -> str:
     # relative and starting with "./": never another host or scheme
     location = "./" + quote(parts[-1]) + "/" if parts else "./"
-    return location + ("?" + query if query else "")
+    return location + ("?" + escape_query(query) if query else "")
+
+
+# what may stay as it is in a URL's query (RFC 3986); a "%" only before
+# two hex digits
+_QUERY_UNSAFE = re.compile(
+    r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-Fa-f]{2})")
+
+
+def escape_query(query: str) -> str:
+    """`query` with every character a URL's query may not hold (CR, LF,
+    space, controls, non-ASCII, a stray "%") percent-encoded; an ordinary
+    query is returned unchanged."""
+    return _QUERY_UNSAFE.sub(_percent_encoded, query)
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    char = match.group()
+    # the request line is read as latin-1: its bytes come back as they were
+    data = char.encode("latin-1" if ord(char) < 256 else "utf-8")
+    return "".join(f"%{byte:02X}" for byte in data)
 
 
 _CTYPES: dict[str, str] = {}
