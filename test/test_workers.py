@@ -17,22 +17,50 @@ def post(port, obj):
     return status, (json.loads(body) if body.startswith(b"{") else body)
 
 
+def wait_for(condition, timeout=10.0):
+    """Polls `condition` until it is true; fails after `timeout` s."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
+
+
+def get_when_done(port, token):
+    """Asks for the job (without long-polling) until it is done."""
+    answers = []
+    wait_for(lambda: answers.append(
+        post(port, {"action": "get", "token": token})[1]) or
+        answers[-1]["done"])
+    return answers[-1]
+
+
 @pytest.fixture
 def workers(make_server):
+    """A server with a job at /work; a payload with "gate" waits until
+    `server.gate` is set."""
     server = make_server()
     server.effects = []
+    server.gate = threading.Event()
+    server.ended = threading.Event()
 
     @server.json_worker("/work")
     def _work(payload):
-        if payload.get("fail"):
-            raise ValueError("job failed on purpose")
-        for _ in range(int(payload.get("steps", 0))):
-            time.sleep(0.02)
-            server.effects.append(1)
-        time.sleep(float(payload.get("ms", 0)) / 1000)
-        return {"x": payload.get("x"), "data": "y" * payload.get("size", 0)}
+        try:
+            if payload.get("fail"):
+                raise ValueError("job failed on purpose")
+            if payload.get("gate"):
+                server.gate.wait(10)
+            for _ in range(int(payload.get("steps", 0))):
+                time.sleep(0.02)
+                server.effects.append(1)
+            time.sleep(float(payload.get("ms", 0)) / 1000)
+            return {"x": payload.get("x"),
+                    "data": "y" * payload.get("size", 0)}
+        finally:
+            server.ended.set()
 
-    return server
+    yield server
+    server.gate.set()
 
 
 def test_quick_job_answers_in_start(workers):
@@ -44,22 +72,21 @@ def test_quick_job_answers_in_start(workers):
 
 def test_classic_polling(workers):
     _, res = post(workers.port, {"action": "start",
-                                 "payload": {"ms": 300}})
+                                 "payload": {"gate": True}})
     assert not res["done"] and res["continue"]
     token = res["token"]
     _, res = post(workers.port, {"action": "get", "token": token})
     assert not res["done"] and res["continue"] and res["token"] == token
-    time.sleep(0.4)
-    _, res = post(workers.port, {"action": "get", "token": token})
-    assert res["done"] and json.loads(res["result"])["x"] is None
+    workers.gate.set()
+    res = get_when_done(workers.port, token)
+    assert json.loads(res["result"])["x"] is None
     # a client whose connection dropped can ask again for a while...
     workers.workers.redeliver_timeout = 0.3
     workers.workers.sweep_interval = 0
     assert post(workers.port, {"action": "get", "token": token}) == (200, res)
-    time.sleep(0.4)
     # ...then the result is released
-    status, _ = post(workers.port, {"action": "get", "token": token})
-    assert status == 404
+    wait_for(lambda: post(workers.port, {"action": "get",
+                                         "token": token})[0] == 404)
 
 
 def test_long_poll_latency(workers):
@@ -68,26 +95,40 @@ def test_long_poll_latency(workers):
                                  "payload": {"ms": 200}})
     elapsed = time.monotonic() - t0
     assert res["done"]
-    assert 0.19 < elapsed < 0.5, elapsed
+    assert 0.19 < elapsed < 2.5, elapsed  # answered long before `wait`
     _, res = post(workers.port, {"action": "start", "payload": {"ms": 300}})
     t0 = time.monotonic()
     _, res = post(workers.port, {"action": "get", "token": res["token"],
                                  "wait": 5})
-    assert res["done"] and time.monotonic() - t0 < 0.5
+    assert res["done"] and time.monotonic() - t0 < 2.5
 
 
 def test_cancel_stops_side_effects(workers):
     _, res = post(workers.port, {"action": "start",
                                  "payload": {"steps": 100}})
-    time.sleep(0.1)
-    _, stop = post(workers.port, {"action": "stop", "token": res["token"]})
-    assert not stop["continue"]
-    time.sleep(workers.workers.cancel_grace + 0.2)
-    count = len(workers.effects)
-    time.sleep(0.3)
-    assert len(workers.effects) == count < 100
+    wait_for(lambda: workers.effects)
+    post(workers.port, {"action": "stop", "token": res["token"]})
+    assert workers.ended.wait(10)  # interrupted: no more side effects
+    assert len(workers.effects) < 100
     assert post(workers.port, {"action": "get",
                                "token": res["token"]})[0] == 404
+
+
+def test_stop_answers_done(workers):
+    """`stop` answers as the original protocol does, for any token."""
+    _, res = post(workers.port, {"action": "start",
+                                 "payload": {"gate": True}})
+    token = res["token"]
+    stopped = {"token": token, "done": True, "continue": False,
+               "result": None}
+    assert post(workers.port, {"action": "stop", "token": token}) == (
+        200, stopped)
+    assert post(workers.port, {"action": "stop", "token": token}) == (
+        200, stopped)  # stopping is idempotent
+    assert post(workers.port, {"action": "stop", "token": "gone"}) == (
+        200, dict(stopped, token="gone"))
+    assert post(workers.port, {"action": "stop"})[0] == 400
+    assert post(workers.port, {"action": "get", "token": token})[0] == 404
 
 
 def test_cooperative_cancel(make_server):
@@ -126,8 +167,8 @@ def test_cargo(workers):
     assert again == res
     assert post(workers.port, {"action": "cargo",
                                "token": keys[0]})[1]["result"] == parts[0]
-    time.sleep(0.4)
-    assert post(workers.port, {"action": "cargo", "token": keys[0]})[0] == 404
+    wait_for(lambda: post(workers.port, {"action": "cargo",
+                                         "token": keys[0]})[0] == 404)
     assert post(workers.port, {"action": "get",
                                "token": res["token"]})[0] == 404
     # stop releases a split result's parts at once
@@ -224,12 +265,18 @@ def test_python_client_retries_a_full_queue(workers):
     url = f"http://127.0.0.1:{workers.port}/work"
     first = {}
     thread = threading.Thread(target=lambda: first.update(
-        worker_request(url, {"x": 1, "ms": 500})))
+        worker_request(url, {"x": 1, "gate": True})))
     thread.start()
-    time.sleep(0.1)
+    wait_for(lambda: workers.workers.active() == 1)
+    # the first job ends once the second was refused
+    opener = threading.Thread(target=lambda: (
+        wait_for(lambda: "5xx" in workers.stats.summary()),
+        workers.gate.set()))
+    opener.start()
     t0 = time.monotonic()
     # refused with 503 + Retry-After: 1 while the first job runs, then in
     assert worker_request(url, {"x": 2}) == {"x": 2, "data": ""}
     assert time.monotonic() - t0 >= 0.9
-    thread.join(5)
+    opener.join(10)
+    thread.join(10)
     assert first == {"x": 1, "data": ""}
