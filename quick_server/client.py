@@ -10,7 +10,7 @@ from typing import Any
 
 class WorkerError(Exception):
     """A worker request failed; `status_code` is the HTTP status (or
-    `None` when the job was dropped or the connection failed)."""
+    `None` when the server cancelled the job or the connection failed)."""
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -73,7 +73,7 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
     try:
         while not res["done"]:
             if not res["continue"]:
-                raise WorkerError("the server dropped the job")
+                raise WorkerError("the server cancelled the job")
             hold = wait
             if deadline is not None:
                 hold = min(wait, deadline - time.monotonic())

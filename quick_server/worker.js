@@ -181,7 +181,7 @@
           throw new Cancelled();
         }
         if (!res.continue) {
-          throw new Error('the server dropped the job');
+          throw new Error('the server cancelled the job');
         }
         res = await this._send(job.url, {
           action: 'get', token: job.token, wait: this.wait,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from quick_server import is_worker_alive
+from quick_server import WorkerError, is_worker_alive, worker_request
 from test_workers import post, wait_for
 
 CANCELLED = {"done": False, "continue": False, "result": None}
@@ -177,3 +177,24 @@ def test_shutdown_answers_a_waiting_long_poll(gated):
     wait_for(lambda: gated.workers.waiting() == 1)
     gated.shutdown()
     assert answer(5) == (200, dict(CANCELLED, token=job["token"]))
+
+
+def test_python_client_reports_a_cancelled_job(gated):
+    url = f"http://127.0.0.1:{gated.port}/work"
+    gated.workers.start_wait = 0  # only the long-poll `get` waits
+    errors = []
+
+    def run():
+        try:
+            worker_request(url, {"i": 1})
+        except WorkerError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_for(lambda: gated.workers.waiting() == 1)
+    gated.workers.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert str(errors[0]) == "the server cancelled the job"
+    assert errors[0].status_code is None
