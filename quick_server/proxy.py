@@ -32,19 +32,17 @@ HOP_BY_HOP = frozenset((
 REQUEST_OWN = frozenset(("host", "content-length"))
 RESPONSE_OWN = frozenset(("content-length", "date", "server"))
 BLOCK = 1 << 16
-MAX_LINE = 65536
+MAX_HEAD = 1 << 16  # bytes of the target's heads, interim ones included
 MAX_FIELDS = 100
 MAX_INTERIM = 10  # 1xx heads skipped before the final one
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 field-value
 _TARGET = re.compile(r"[\x21-\x7e\x80-\xff]*")  # no space, no controls
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _STATUS_LINE = re.compile(
-    rb"HTTP/1\.[0-9] ([1-5][0-9][0-9])(?:[ \t][\t\x20-\x7e\x80-\xff]*)?"
-    rb"\r?\n")
-_FIELD_LINE = re.compile(
-    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\r?\n", re.S)
+    rb"HTTP/1\.[0-9] ([1-5][0-9][0-9])(?:[ \t][\t\x20-\x7e\x80-\xff]*)?")
 
 
 class Proxy:
@@ -200,17 +198,15 @@ def read_response_head(rfile: BufferedIOBase, deadline: float
                        ) -> tuple[int, Headers]:
     """The target's final status and fields, interim (1xx) heads skipped.
     Anything outside the HTTP/1.1 grammar -- a bare CR, a NUL, a folded
-    or nameless line, more than `MAX_FIELDS` fields or a line longer than
-    `MAX_LINE` -- is a 502; a head not complete by `deadline` is a 504."""
+    or nameless line, more than `MAX_FIELDS` fields or `MAX_HEAD` bytes --
+    is a 502; a head not complete by `deadline` is a 504."""
+    lines = _HeadLines(rfile, deadline)
     for _ in range(MAX_INTERIM + 1):
-        match = _STATUS_LINE.fullmatch(_line(rfile, deadline))
+        match = _STATUS_LINE.fullmatch(lines.next())
         if match is None:
             raise _bad_target("malformed status line")
         fields: list[tuple[str, str]] = []
-        while True:
-            line = _line(rfile, deadline)
-            if line in (b"\r\n", b"\n"):
-                break
+        while line := lines.next():
             if len(fields) == MAX_FIELDS:
                 raise _bad_target("too many header fields")
             fields.append(_field(line))
@@ -220,21 +216,33 @@ def read_response_head(rfile: BufferedIOBase, deadline: float
     raise _bad_target("too many interim responses")
 
 
-def _line(rfile: BufferedIOBase, deadline: float) -> bytes:
-    line = rfile.readline(MAX_LINE + 1)
-    if time.monotonic() > deadline:
-        raise TimeoutError
-    if not line.endswith(b"\n") or len(line) > MAX_LINE:
-        raise _bad_target("head cut off or line too long")
-    return line
+class _HeadLines:
+    """The lines of the target's heads, without their ends, bounded in
+    bytes (`MAX_HEAD`) and time (`deadline`)."""
+
+    def __init__(self, rfile: BufferedIOBase, deadline: float) -> None:
+        self._rfile = rfile
+        self._deadline = deadline
+        self._left = MAX_HEAD
+
+    def next(self) -> bytes:
+        line = self._rfile.readline(self._left + 1)
+        self._left -= len(line)
+        if time.monotonic() > self._deadline:
+            raise TimeoutError
+        if self._left < 0:
+            raise _bad_target("head too large")
+        if not line.endswith(b"\n"):
+            raise _bad_target("head cut off")
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
 
 def _field(line: bytes) -> tuple[str, str]:
-    match = _FIELD_LINE.fullmatch(line)
-    value = match.group(2).decode("latin-1") if match else ""
-    if match is None or not _VALUE.fullmatch(value):
+    name, colon, value = line.partition(b":")
+    text = value.strip(b" \t").decode("latin-1")
+    if not colon or not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(text):
         raise _bad_target("malformed header field")
-    return match.group(1).decode("latin-1"), value
+    return name.decode("latin-1"), text
 
 
 def body_framing(head: Headers) -> int | None:
