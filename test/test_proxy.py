@@ -76,7 +76,7 @@ def test_proxy(make_server, backend):
     front.proxy_timeout = 0.5
     t0 = time.monotonic()
     assert get(front.port, "/p/slow")[0] == 504
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 5  # the target would answer after 10 s
     backend.release.set()
 
 
