@@ -13,8 +13,8 @@ from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                       is_original, set_error_exit_code,
                       set_restart_exit_code, setup_restart)
 from .client import WorkerError, worker_request
-from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenHandler,
-                     TokenObj)
+from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
+                     TokenHandler, TokenObj)
 from .workers import (WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
@@ -38,6 +38,7 @@ __all__ = [
     "UploadedFile",
     "MemoryTokenHandler",
     "SqliteTokenHandler",
+    "TokenError",
     "TokenHandler",
     "TokenObj",
     "add_shutdown_hook",

@@ -158,6 +158,7 @@ class MultipartParser:
 
     def __init__(self, body: Readable, boundary: str, *,
                  max_field_size: int = 1 << 20,
+                 max_file_size: int | None = None,
                  spool_threshold: int = 1 << 20) -> None:
         if not boundary or len(boundary) > 200:
             raise HTTPError(400, "Missing multipart boundary")
@@ -166,6 +167,7 @@ class MultipartParser:
         self._buf = b""
         self._eof = False
         self._max_field = max_field_size
+        self._max_file = max_file_size
         self._spool = spool_threshold
 
     def _fill(self) -> bool:
@@ -261,8 +263,12 @@ class MultipartParser:
                 replaced.close()  # a repeated field name: the last wins
             files[name] = upload
             for block in self._part_data():
-                upload.file.write(block)
                 upload.size += len(block)
+                if self._max_file is not None and upload.size > self._max_file:
+                    raise HTTPError(413, f"Uploaded file {name!r} is larger "
+                                         f"than {self._max_file} bytes",
+                                    close=True)
+                upload.file.write(block)
             upload.file.seek(0)
             return
         value = bytearray()
@@ -292,7 +298,8 @@ class MultipartParser:
 
 
 def parse_body(body: Readable, ctype_header: str, *,
-               max_field_size: int, spool_threshold: int
+               max_field_size: int, spool_threshold: int,
+               max_file_size: int | None = None
                ) -> tuple[Any, dict[str, UploadedFile]]:
     """The `post` and `files` arguments of a request from its body."""
     ctype, params = header_params(ctype_header) if ctype_header else ("", {})
@@ -301,6 +308,7 @@ def parse_body(body: Readable, ctype_header: str, *,
             raise HTTPError(400, "multipart/form-data without boundary=")
         return MultipartParser(body, params["boundary"],
                                max_field_size=max_field_size,
+                               max_file_size=max_file_size,
                                spool_threshold=spool_threshold).parse()
     data = body.read()
     if ctype == "application/x-www-form-urlencoded":

@@ -1,34 +1,72 @@
-"""CORS headers and preflight answers (only when `cross_origin` is on).
+"""CORS headers and preflight answers, from the `cross_origin` setting.
 
-A request with a well-formed `Origin` gets that origin reflected, with
-credentials allowed; anything else gets `*` without credentials. Request
-header values are only reflected after they were checked."""
+- `False` (default): no CORS headers.
+- `True` (or `"*"`): any site may read answers, without credentials
+  (`Access-Control-Allow-Origin: *`): a page on another site cannot use
+  the developer's cookies.
+- a list of origins (or one origin), e.g. `["http://localhost:3000"]`:
+  those origins, matched exactly, may read answers with credentials;
+  other origins get no CORS headers.
+
+Request header values are only reflected after they were checked."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable
 
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|"
+                     r"https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _HEADER_LIST = re.compile(r"[A-Za-z0-9\-_]+(\s*,\s*[A-Za-z0-9\-_]+)*")
-METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE = "600"
+_ANY = [("Access-Control-Allow-Origin", "*")]
+_VARY = [("Vary", "Origin")]
 
 
-def cors_headers(headers: Any) -> list[tuple[str, str]]:
-    """The headers every response gets."""
-    origin = headers.get("origin")
-    if origin is not None and _ORIGIN.fullmatch(origin):
-        return [("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Credentials", "true"),
-                ("Vary", "Origin")]
-    return [("Access-Control-Allow-Origin", "*")]
+class CorsPolicy:
+    """Which origins may read answers, parsed once from the setting."""
 
+    def __init__(self, setting: bool | str | Iterable[str] | None) -> None:
+        self.setting = setting
+        self.any = setting is True or setting == "*"
+        self.origins: frozenset[str] = frozenset()
+        if self.any or not setting:
+            return
+        listed = [setting] if isinstance(setting, str) \
+            else list(setting)  # type: ignore[arg-type]
+        for origin in listed:
+            if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"cross_origin: {origin!r} is not an origin such as "
+                    f"'http://localhost:3000' (scheme, host, optional port)")
+        self.origins = frozenset(listed)
 
-def preflight_headers(headers: Any) -> list[tuple[str, str]]:
-    """What an `OPTIONS` preflight adds."""
-    asked = headers.get("access-control-request-headers") or ""
-    allow = asked.strip() if _HEADER_LIST.fullmatch(asked.strip()) \
-        else "Content-Type"
-    return [("Access-Control-Allow-Methods", METHODS),
-            ("Access-Control-Allow-Headers", allow),
-            ("Access-Control-Max-Age", MAX_AGE)]
+    @property
+    def enabled(self) -> bool:
+        return self.any or bool(self.origins)
+
+    def headers(self, request_headers: Any) -> list[tuple[str, str]]:
+        """The CORS headers of a response to a request with these
+        headers."""
+        if self.any:
+            return _ANY
+        if not self.origins:
+            return []
+        origin = request_headers.get("origin")
+        if origin in self.origins:
+            return [("Access-Control-Allow-Origin", origin),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Vary", "Origin")]
+        return _VARY
+
+    def preflight(self, request_headers: Any) -> list[tuple[str, str]]:
+        """What an `OPTIONS` preflight adds, for an allowed origin."""
+        if not self.any and \
+                request_headers.get("origin") not in self.origins:
+            return []
+        asked = (request_headers.get("access-control-request-headers")
+                 or "").strip()
+        allow = asked if _HEADER_LIST.fullmatch(asked) else "Content-Type"
+        return [("Access-Control-Allow-Methods", METHODS),
+                ("Access-Control-Allow-Headers", allow),
+                ("Access-Control-Max-Age", MAX_AGE)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from io import BufferedIOBase
+from io import BufferedIOBase, BufferedReader
 from typing import Callable, Iterator
 
 from .response import HTTPError
@@ -18,6 +18,7 @@ from .response import HTTPError
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_CONTROL = re.compile(rb"[\x00-\x20\x7f]")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 
 
@@ -82,6 +83,12 @@ class RequestHead:
         return self.version == "HTTP/1.1" or "keep-alive" in tokens
 
 
+class ClientDisconnected(ConnectionError):
+    """The client's connection failed while we read from or wrote to it
+    (reset, closed, or timed out): nothing can be answered, and it is not
+    the server's fault. Errors raised by handler code are never this."""
+
+
 def _read_line(rfile: BufferedIOBase, limit: int, too_long: int) -> bytes:
     line = rfile.readline(limit + 1)
     if len(line) > limit:
@@ -89,22 +96,42 @@ def _read_line(rfile: BufferedIOBase, limit: int, too_long: int) -> bytes:
     return line
 
 
-def read_head(rfile: BufferedIOBase, limits: Limits) -> RequestHead | None:
+def read_head(rfile: BufferedReader, limits: Limits,
+              started: Callable[[float], None] | None = None
+              ) -> RequestHead | None:
     """Reads one request head; `None` when the client closed the
     connection (or stayed idle) before sending anything.
 
-    The socket's own timeout bounds each read; a head still incomplete
-    after `limits.head_timeout` seconds, or cut off, is answered 408."""
-    line = _read_line(rfile, limits.max_line, 414)
-    if line in (b"\r\n", b"\n"):  # one stray CRLF between requests is allowed
-        line = _read_line(rfile, limits.max_line, 414)
-    if not line:
+    The socket's own timeout bounds the wait for the first byte. From that
+    byte on the whole head must arrive within `limits.head_timeout`
+    seconds: `started(deadline)` is called then, so that the caller can cut
+    off a client that trickles bytes (a read that returns early then ends
+    here as a 408). An HTTPError carries the request line read so far in
+    `request_line`."""
+    if not rfile.peek(1):
         return None
     deadline = time.monotonic() + limits.head_timeout
-    if not line.endswith(b"\n"):
-        raise HTTPError(408, close=True)
+    if started is not None:
+        started(deadline)
+    request_line = ""
+    try:
+        line = _read_line(rfile, limits.max_line, 414)
+        if line in (b"\r\n", b"\n"):  # one stray CRLF between requests
+            line = _read_line(rfile, limits.max_line, 414)
+        request_line = line.rstrip(b"\r\n").decode("latin-1")
+        if not line.endswith(b"\n") or time.monotonic() > deadline:
+            raise HTTPError(408, close=True)
+        return _parse_head(rfile, limits, line, deadline)
+    except HTTPError as err:
+        err.request_line = request_line[:200]
+        raise
+
+
+def _parse_head(rfile: BufferedIOBase, limits: Limits, line: bytes,
+                deadline: float) -> RequestHead:
     parts = line.rstrip(b"\r\n").split(b" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1] \
+            or _CONTROL.search(parts[1]):
         raise HTTPError(400, "Malformed request line", close=True)
     method, target, version = (p.decode("latin-1") for p in parts)
     match = _VERSION.fullmatch(version)
@@ -127,9 +154,20 @@ def read_head(rfile: BufferedIOBase, limits: Limits) -> RequestHead | None:
         if not sep or not _TOKEN.fullmatch(name):
             # also refuses obsolete line folding and "Name :" forms
             raise HTTPError(400, "Malformed header line", close=True)
-        pairs.append((name.decode("latin-1"),
-                      value.strip(b" \t\r\n").decode("latin-1")))
-    return RequestHead(method, target, version, Headers(pairs))
+        value = value.strip(b" \t\r\n")
+        if b"\r" in value or b"\0" in value:
+            raise HTTPError(400, "Invalid character in header", close=True)
+        pairs.append((name.decode("latin-1"), value.decode("latin-1")))
+    head = RequestHead(method, target, version, Headers(pairs))
+    _check_host(head)
+    return head
+
+
+def _check_host(head: RequestHead) -> None:
+    """RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0."""
+    hosts = head.headers.get_all("host")
+    if len(hosts) > 1 or (not hosts and head.version == "HTTP/1.1"):
+        raise HTTPError(400, "Missing or repeated Host header", close=True)
 
 
 def body_length(head: RequestHead) -> int | None:
@@ -207,12 +245,19 @@ class Body:
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all that is left when negative); b"" at the
-        end of the body. A body cut short is a 400."""
+        end of the body. A body cut short is a 400; a failed connection
+        raises `ClientDisconnected`."""
+        try:
+            return self._read(size)
+        except OSError as err:
+            raise ClientDisconnected(f"reading the body: {err}") from err
+
+    def _read(self, size: int) -> bytes:
         if self._eof:
             return b""
         self._start()
         if size < 0:
-            return b"".join(iter(lambda: self.read(1 << 16), b""))
+            return b"".join(iter(lambda: self._read(1 << 16), b""))
         if self._left == 0:
             self._next_chunk()
             if self._eof:

@@ -7,7 +7,6 @@ response."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import ssl
@@ -15,14 +14,16 @@ import struct
 import time
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from io import BufferedReader
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
 from urllib.parse import urlsplit
 
 from . import log
 from .body import parse_body, parse_query, split_target
-from .cors import preflight_headers
-from .framing import Body, Headers, RequestHead, body_length, read_head
-from .response import HTTPError, Response, response_head
+from .framing import (Body, ClientDisconnected, Headers, RequestHead,
+                      body_length, read_head)
+from .response import (HTTPError, Response, UnsafeHeader, header_lines,
+                       response_head, to_json)
 from .routes import MethodNotAllowed, Route
 from .static import (FileTarget, Listing, Redirect, byte_ranges,
                      content_type, etag, last_modified, multipart_ranges,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .server import QuickServer
 
 HANDLED_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
@@ -68,9 +69,13 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         if isinstance(self.connection, ssl.SSLSocket):
+            # a TLS socket reads through OpenSSL, which does not survive a
+            # kernel read timeout: it gets Python's own timeouts
             try:
-                with self._timeout(self.server.limits.head_timeout):
-                    self.connection.do_handshake()
+                self.connection.settimeout(self.server.limits.head_timeout)
+                self.connection.do_handshake()
+                self.connection.settimeout(
+                    max(self.server.idle_timeout, 0.001))
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
         super().handle()
@@ -117,17 +122,15 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self._reset()
         try:
-            head = read_head(self.rfile, self.server.limits)
+            head = self._read_head()
         except HTTPError as err:
-            self.request_version = "HTTP/1.1"
+            self.requestline = err.request_line or "(no request line)"
             self._try_send_error(err)
             # the rest of a bad request may still be on its way (not from a
             # client that stalled)
             self._linger = err.code != 408
             self._log()
             return
-        except (OSError, ValueError):
-            return  # idle timeout, reset, or TLS failure: nothing to answer
         if head is None:
             return
         self._begin(head)
@@ -141,6 +144,27 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._close_files()
             self.server.request_finished()
             self._log()
+
+    def _read_head(self) -> RequestHead | None:
+        """The next request head, within its deadline (HTTPError 408 when
+        cut off); None when the client closed, idled out or failed."""
+        deadlines = self.server.head_deadlines
+        sock = self.connection
+        expires = [0.0]
+
+        def started(deadline: float) -> None:
+            expires[0] = deadline
+            deadlines.add(sock, deadline)
+        try:
+            # a socket's makefile() is a BufferedReader (it can peek)
+            return read_head(cast(BufferedReader, self.rfile),
+                             self.server.limits, started)
+        except (OSError, ValueError):
+            if expires[0] and time.monotonic() >= expires[0]:
+                raise HTTPError(408, close=True) from None  # cut off (TLS)
+            return None  # idle timeout, reset, or TLS failure
+        finally:
+            deadlines.discard(sock)
 
     def _reset(self) -> None:
         self.close_connection = True
@@ -178,12 +202,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._dispatch()
         except HTTPError as err:
             self._try_send_error(err)
-        except (OSError, ValueError) as err:
-            if isinstance(err, (ConnectionError, TimeoutError)) or \
-                    self._responded:
-                self.close_connection = True
-                return
-            self._internal_error()
+        except ClientDisconnected:
+            self.close_connection = True  # the client's socket failed
         except Exception:  # pylint: disable=broad-except
             self._internal_error()
 
@@ -192,11 +212,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                            self.headers)  # type: ignore[arg-type]
 
     def _internal_error(self) -> None:
-        log.log_exception(f"error while answering {self.requestline!r}:")
+        log.log_exception(f"error while answering "
+                          f"{log.escape_control(self.requestline)!r}:")
         self._try_send_error(HTTPError(500))
 
     def _send_continue(self) -> None:
-        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _finish_body(self) -> None:
         body = self.body
@@ -205,7 +226,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         try:
             if not body.drain(self.server.drain_limit):
                 self.close_connection = True
-        except (HTTPError, OSError, ValueError):
+        except (HTTPError, OSError):
             self.close_connection = True
 
     def _close_files(self) -> None:
@@ -262,8 +283,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if "OPTIONS" not in methods:
             methods.append("OPTIONS")
         headers = [("Allow", ", ".join(methods))]
-        if self.server.cross_origin:
-            headers.extend(preflight_headers(self.headers))
+        headers.extend(self.server.preflight_headers(self))
         self.send_payload(204, headers=headers)
 
     # -- routes ------------------------------------------------------------
@@ -287,12 +307,13 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             ctype = self.headers.get("content-type") or ""
             multipart = ctype.lower().startswith("multipart/")
             server = self.server
-            limit = server.max_file_size if multipart else server.max_body_size
+            limit = server.upload_limit if multipart else server.max_body_size
             if body.length is not None and body.length > limit:
                 raise HTTPError(413, close=True)
             body.limit = limit
             args["post"], self._files = parse_body(
                 body, ctype, max_field_size=server.max_body_size,
+                max_file_size=server.max_file_size,
                 spool_threshold=server.spool_threshold)
             args["files"] = self._files
         return args
@@ -334,7 +355,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             body = bytes(result)
             ctype = ctype or "application/octet-stream"
         elif kind == "json":
-            body = json.dumps(result, separators=(",", ":")).encode("utf-8")
+            body = to_json(result).encode("utf-8")
             ctype = ctype or "application/json"
         else:
             body = str(result).encode("utf-8")
@@ -413,8 +434,36 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         try:
             self.send_payload(err.code, f"{err.message}\n".encode("utf-8"),
                               "text/plain; charset=utf-8", err.headers)
-        except OSError:
+        except ClientDisconnected:
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """Answers with an error status (the `http.server` API): it is
+        this request's one response, a handler's return value is then
+        ignored."""
+        self._try_send_error(HTTPError(code, message))
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Starts a response written by hand (`send_header`, `end_headers`,
+        then the body on `wfile`): it is this request's one response, and
+        the connection closes after it (its framing is the caller's)."""
+        if self._responded:
+            raise RuntimeError("a response was already sent")
+        self._responded = True
+        self._status = code
+        self.close_connection = True
+        super().send_response(code, message)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        try:
+            header_lines([(keyword, value)])
+        except UnsafeHeader:
+            # nothing was written yet: the request can still get its 500
+            self._headers_buffer: list[bytes] = []
+            self._responded = False
+            raise
+        super().send_header(keyword, value)
 
     def _body_will_be_read(self) -> bool:
         body = self.body
@@ -432,7 +481,6 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         body in a single send; a file with zero-copy `sendfile`."""
         if self._responded:
             raise RuntimeError("a response was already sent")
-        self._responded = True
         if not self._body_will_be_read():
             self.close_connection = True
         length = file[2] - file[1] if file is not None else len(body)
@@ -448,14 +496,19 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             fields.append(("Connection", "close"))
         elif self.request_version == "HTTP/1.0":
             fields.append(("Connection", "keep-alive"))
-        head = response_head("HTTP/1.1", code, fields)
+        try:
+            head = response_head("HTTP/1.1", code, fields)
+        except UnsafeHeader as err:
+            self._refuse_unsafe(err)
+            return
+        self._responded = True
         self._status = code
         with_body = self.command != "HEAD" and code not in NO_BODY_CODES
         if not with_body:
-            self.wfile.write(head)
+            self._write(head)
             return
         if file is not None:
-            self.wfile.write(head)
+            self._write(head)
             fd, start, end = file
             sent = self._sendfile(fd, start, end - start)
             self._sent = sent
@@ -464,40 +517,63 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             return
         self._sent = len(body)
         if len(body) <= SMALL_BODY:
-            self.wfile.write(head + body)
+            self._write(head + body)
         else:
-            self.wfile.write(head)
-            self.wfile.write(body)
+            self._write(head)
+            self._write(body)
+
+    def _refuse_unsafe(self, err: UnsafeHeader) -> None:
+        """A response whose head would be unsafe becomes a plain 500 (its
+        extra headers dropped); the reason goes to the log."""
+        log.msg("answering {0!r} with 500: {1}",
+                log.escape_control(self.requestline),
+                log.escape_control(str(err)))
+        self._extra_headers = []
+        self.send_payload(500, b"Internal Server Error\n",
+                          "text/plain; charset=utf-8")
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+        except (OSError, ValueError) as err:
+            raise ClientDisconnected(f"writing the response: {err}") \
+                from err
 
     def _sendfile(self, fd: int, offset: int, count: int) -> int:
         """Sends part of a file with zero-copy `os.sendfile` on the blocking
         socket, whose kernel send timeout ends a stalled client with an
         OSError; returns the bytes sent (fewer if the file shrank)."""
         sock = self.connection
-        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is not None:
-            # TLS cannot use sendfile: socket.sendfile falls back to sends
-            with self._timeout(self.server.idle_timeout), \
-                    open(fd, "rb", closefd=False) as handle:
-                return sock.sendfile(handle, offset, count)
-        out, sent = sock.fileno(), 0
-        while sent < count:
-            done = os.sendfile(out, fd, offset + sent, count - sent)
-            if done == 0:
-                break
-            sent += done
-        return sent
+        try:
+            if isinstance(sock, ssl.SSLSocket) or \
+                    sock.gettimeout() is not None:
+                # TLS cannot use sendfile: socket.sendfile falls back to
+                # sends
+                with self._timeout(self.server.idle_timeout), \
+                        open(fd, "rb", closefd=False) as handle:
+                    return sock.sendfile(handle, offset, count)
+            out, sent = sock.fileno(), 0
+            while sent < count:
+                done = os.sendfile(out, fd, offset + sent, count - sent)
+                if done == 0:
+                    break
+                sent += done
+            return sent
+        except OSError as err:
+            raise ClientDisconnected(f"sending a file: {err}") from err
 
     def start_stream(self, code: int, headers: list[tuple[str, str]]) -> None:
         """Sends only a response head, for bodies streamed with
         `self.wfile` afterwards (the proxy); the caller frames the body."""
         if self._responded:
             raise RuntimeError("a response was already sent")
-        self._responded = True
-        self._status = code
         fields = list(headers) + list(self.server.cors_headers(self))
         if self.close_connection:
             fields.append(("Connection", "close"))
-        self.wfile.write(response_head("HTTP/1.1", code, fields))
+        head = response_head("HTTP/1.1", code, fields)
+        self._responded = True
+        self._status = code
+        self._write(head)
 
     def add_sent(self, count: int) -> None:
         """Counts streamed body bytes for the request log."""
@@ -519,10 +595,11 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         slow = server.report_slow_requests and elapsed > server.slow_request
         if server.suppress_noise and code in (200, 206, 304) and not slow:
             return
-        line = (f"{self.client_address[0]} \"{self.requestline}\" "
+        line = (f"{self.client_address[0]} "
+                f"\"{log.escape_control(self.requestline)}\" "
                 f"{code} {self.log_size_string(self._sent)} "
                 f"{self.log_elapsed_time_string(elapsed)}")
         log.msg(("SLOW REQUEST " if slow else "") + line)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.msg(format % args)
+        log.msg(log.escape_control(format % args))

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import http
+import json
+import math
+import re
 import time
 from email.utils import formatdate
 from typing import Any, Iterable
@@ -23,6 +26,7 @@ class HTTPError(Exception):
         self.message = message or reason(code)
         self.close = close
         self.headers = list(headers)
+        self.request_line = ""  # what was read of a bad request's line
 
 
 class PreventDefaultResponse(HTTPError):
@@ -74,19 +78,69 @@ class _DateCache:
 _DATE = _DateCache()
 
 
+class UnsafeHeader(ValueError):
+    """A response header name or value that would break the head (CR, LF,
+    NUL, or a name that is not an HTTP token)."""
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_GOOD_NAMES: set[str] = set()  # names already checked (bounded)
+
+
+def _check_name(name: str) -> None:
+    if name in _GOOD_NAMES:
+        return
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise UnsafeHeader(f"invalid response header name {name!r}")
+    if len(_GOOD_NAMES) < 1024:
+        _GOOD_NAMES.add(name)
+
+
+def header_lines(fields: list[tuple[str, str]]) -> str:
+    """`Name: value` lines of `fields`, each ending in CRLF. A name that is
+    not a token, or a name or value holding CR, LF or NUL, raises
+    `UnsafeHeader`: nothing built from request data can add a header or
+    end the head early."""
+    for name, _ in fields:
+        _check_name(name)
+    text = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    if text.count("\n") != len(fields) or text.count("\r") != len(fields) \
+            or "\0" in text:
+        bad = next((name for name, value in fields
+                    if any(c in str(value) for c in "\r\n\0")), "?")
+        raise UnsafeHeader(f"CR, LF or NUL in the value of header {bad!r}")
+    return text
+
+
 def response_head(version: str, code: int,
                   headers: Iterable[tuple[str, str]]) -> bytes:
-    """Status line, `Server`, `Date` and `headers` as wire bytes.
-
-    Header values must already be free of CR and LF; `safe_header_value`
-    makes sure of that for anything that came from a client."""
-    lines = [f"{version} {code} {reason(code)}\r\n"
-             f"Server: {SERVER_NAME}\r\nDate: {_DATE.get()}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1", "replace")
+    """Status line, `Server`, `Date` and `headers` as wire bytes; every
+    response head is written through here (`UnsafeHeader` as in
+    `header_lines`)."""
+    text = header_lines(list(headers))
+    return (f"{version} {code} {reason(code)}\r\n"
+            f"Server: {SERVER_NAME}\r\nDate: {_DATE.get()}\r\n{text}\r\n"
+            ).encode("latin-1", "replace")
 
 
-def safe_header_value(value: str) -> str:
-    """Removes the characters that could end a header line early."""
-    return value.replace("\r", "").replace("\n", "").replace("\0", "")
+def _finite(value: Any) -> Any:
+    """`value` with NaN and the infinities (anywhere inside) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON that every browser can parse: NaN, Infinity and
+    -Infinity (which `JSON.parse` refuses) are written as `null`."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError as err:
+        if "Out of range float" not in str(err):
+            raise
+        return json.dumps(_finite(value), separators=(",", ":"),
+                          allow_nan=False)

@@ -3,7 +3,8 @@
 
 With `setup_restart()` the original process only supervises: it runs the
 script again as a child and starts it anew whenever the child exits with
-the restart code. Without it, `restart` re-executes the process."""
+the restart code. Without it, `restart` re-executes the process. Either
+way `serve_forever` returns first, and the script's clean-up runs."""
 from __future__ import annotations
 
 import atexit
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import weakref
 from typing import Callable
 
 from . import log
@@ -19,7 +21,6 @@ from . import log
 _ENV_CHILD = "QUICK_SERVER_CHILD"
 _ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
 _EXIT = {"restart": 42, "error": 1}
-_HOOKS: list[Callable[[], None]] = []
 _HOOK_LOCK = threading.Lock()
 
 
@@ -87,35 +88,63 @@ def setup_restart() -> None:
         log.msg("restarting the server")
 
 
-def restart_now() -> None:
-    """Ends this process so that it starts again: by the restart exit code
-    under a supervisor, else by re-executing once the interpreter ends."""
+_RESTART = threading.Event()
+
+
+def request_restart() -> None:
+    """Makes this process start again once it ends (after `serve_forever`
+    returned and the script's own clean-up ran): with the restart exit code
+    under a supervisor, else by re-executing itself."""
+    _RESTART.set()
+
+
+def _restart_at_exit() -> None:
+    # registered when quick_server is imported, so it runs after the exit
+    # handlers registered later (atexit runs the last registered first)
+    if not _RESTART.is_set():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
     if not is_original():
-        sys.exit(_EXIT["restart"])
-    args = get_exec_arr()
-
-    def reexec() -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.environ[_ENV_RESTARTED] = "1"
-        os.execv(sys.executable, args)
-
-    atexit.register(reexec)
-    sys.exit(0)
+        os._exit(_EXIT["restart"])  # pylint: disable=protected-access
+    os.environ[_ENV_RESTARTED] = "1"
+    os.execv(sys.executable, get_exec_arr())
 
 
-def add_shutdown_hook(hook: Callable[[], None]) -> None:
+atexit.register(_restart_at_exit)
+
+ShutdownHook = Callable[[], None]
+_PENDING_HOOKS: list[ShutdownHook] = []
+_HOOK_OWNER: weakref.WeakMethod[Callable[[ShutdownHook], None]] | None = None
+
+
+def add_shutdown_hook(hook: ShutdownHook) -> None:
     """Runs `hook()` when the server shuts down (after in-flight requests
-    finished, before the socket closes)."""
+    finished, before the socket closes): the server created last in this
+    process, or the next one created. `server.add_shutdown_hook(hook)`
+    names the server."""
     with _HOOK_LOCK:
-        _HOOKS.append(hook)
+        owner = _HOOK_OWNER() if _HOOK_OWNER is not None else None
+        if owner is None:
+            _PENDING_HOOKS.append(hook)
+            return
+    owner(hook)
 
 
-def run_shutdown_hooks() -> None:
-    """Runs every shutdown hook once; a failing hook is logged."""
+def adopt_shutdown_hooks(add: Callable[[ShutdownHook], None]) -> None:
+    """`add` (a new server's `add_shutdown_hook`) receives the hooks that
+    `add_shutdown_hook` registers from now on, and those waiting."""
+    global _HOOK_OWNER  # pylint: disable=global-statement
     with _HOOK_LOCK:
-        hooks = list(_HOOKS)
-        _HOOKS.clear()
+        _HOOK_OWNER = weakref.WeakMethod(add)  # type: ignore[arg-type]
+        pending = list(_PENDING_HOOKS)
+        _PENDING_HOOKS.clear()
+    for hook in pending:
+        add(hook)
+
+
+def run_shutdown_hooks(hooks: list[ShutdownHook]) -> None:
+    """Runs each hook; a failing hook is logged and the others still run."""
     for hook in hooks:
         try:
             hook()

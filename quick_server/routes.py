@@ -8,6 +8,7 @@ specific mask wins (more segments, then more literal segments); a path that
 only other methods handle is a 405, not a 404."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -17,7 +18,7 @@ ReqF = Callable[[Any, ReqArgs], Any]
 ReqNext = object
 MiddlewareF = Callable[[Any, ReqArgs, ReqNext], Any]
 
-METHODS = ("GET", "POST", "PUT", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 KINDS = ("json", "text")
 NEXT: ReqNext = object()  # what a middleware returns to continue
 
@@ -37,6 +38,12 @@ class Route:
         if not self.mask.startswith("/"):
             raise ValueError(f"mask must start with '/': {self.mask!r}")
         self.parts = tuple(p for p in self.mask.split("/") if p)
+
+    @property
+    def shape(self) -> tuple[str, tuple[str, ...], int | None]:
+        """What the route answers: two routes of one shape collide."""
+        return (self.method, tuple(":" if p.startswith(":") else p
+                                   for p in self.parts), self.argc)
 
     @property
     def specificity(self) -> tuple[int, int]:
@@ -69,15 +76,25 @@ class MethodNotAllowed(Exception):
 
 
 class RouteTable:
-    """All routes of a server."""
+    """All routes of a server. Registering builds a new sorted list and
+    swaps it in, so requests matching meanwhile see the old or the new
+    table, never one half sorted."""
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
+        self._lock = threading.Lock()
 
     def add(self, route: Route) -> None:
-        self._routes.append(route)
-        # stable: among equally specific masks the first registered wins
-        self._routes.sort(key=lambda r: r.specificity, reverse=True)
+        """Adds `route`; ValueError when its method and mask (with the
+        same `argc`) are registered already."""
+        with self._lock:
+            for known in self._routes:
+                if known.shape == route.shape:
+                    raise ValueError(f"route {route.method} {route.mask} "
+                                     f"is already registered")
+            # stable: among equally specific masks the first registered wins
+            self._routes = sorted(self._routes + [route],
+                                  key=lambda r: r.specificity, reverse=True)
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -86,11 +103,12 @@ class RouteTable:
               ) -> tuple[Route, list[str], dict[str, str]] | None:
         """The route for `method` and `raw_path`; raises `MethodNotAllowed`
         when only other methods have one. HEAD is served by GET routes."""
-        if not self._routes:
+        routes = self._routes
+        if not routes:
             return None
         segments = _segments(raw_path)
         want = "GET" if method == "HEAD" else method
-        for route in self._routes:
+        for route in routes:
             if route.method == want:
                 found = route.match(segments)
                 if found is not None:
@@ -117,17 +135,34 @@ def _segments(raw_path: str) -> list[str]:
 def with_middleware(middlewares: list[MiddlewareF], handler: ReqF) -> ReqF:
     """Wraps `handler` so each middleware runs first, in order. A
     middleware returns `NEXT` (the `okay` argument) to go on, or a result
-    that answers the request instead."""
-    if not middlewares:
+    that answers the request instead. The wrapper keeps its parts
+    (`split_middleware`), so that a route cache can go between the
+    middleware and the handler."""
+    inner_mws, inner = split_middleware(handler)
+    chain = list(middlewares) + inner_mws
+    if not chain:
         return handler
 
     def chained(req: Any, args: ReqArgs) -> Any:
-        for middleware in middlewares:
+        for middleware in chain:
             result = middleware(req, args, NEXT)
             if result is not NEXT:
                 return result
-        return handler(req, args)
+        return inner(req, args)
 
-    chained.__name__ = getattr(handler, "__name__", "handler")
-    chained.__doc__ = handler.__doc__
+    chained.__name__ = getattr(inner, "__name__", "handler")
+    chained.__doc__ = inner.__doc__
+    setattr(chained, _PARTS, (chain, inner))
     return chained
+
+
+_PARTS = "__quick_server_middleware__"
+
+
+def split_middleware(handler: ReqF) -> tuple[list[MiddlewareF], ReqF]:
+    """The middlewares (in order) and the plain handler of a handler made
+    by `with_middleware`; ([], handler) for a plain one."""
+    parts = getattr(handler, _PARTS, None)
+    if parts is None:
+        return [], handler
+    return list(parts[0]), parts[1]

@@ -6,34 +6,40 @@ routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
 import signal
 import socket
 import socketserver
 import ssl
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 from . import log
+from .deadlines import HeadDeadlines
 from .framing import Limits
 from .handler import QuickServerRequestHandler
-from .response import Response
+from .response import Response, to_json
 from .routes import METHODS, MiddlewareF, ReqF, Route, RouteTable, \
-    with_middleware
+    split_middleware, with_middleware
 from .static import DEFAULT_WHITE_LIST, StaticFiles
 from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
-from .restart import restart_now, run_shutdown_hooks
+from .restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
+                      run_shutdown_hooks)
 from .stats import RequestStats
 from .threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
-from . import cors
+from .cors import CorsPolicy
 from .proxy import Proxy
 from .caching import cached
 from .workers import WorkerArgs, WorkerPool, handle_request
 
 CacheIdF = Callable[[dict[str, Any]], Any]
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors
+ACCEPT_FAILURE_QUIET = 30.0  # a failure within this time is not logged
 WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
 
 
@@ -95,12 +101,13 @@ class QuickServer(ThreadingHTTPServer):
         self.drain_limit = 1 << 20
         self.max_body_size = 10 * 1024 * 1024
         self.max_file_size = 50 * 1024 * 1024
+        self.max_upload_size: int | None = None
         self.spool_threshold = 1024 * 1024
         self.max_age: int | None = None
         self.suppress_noise = False
         self.report_slow_requests = False
         self.slow_request = 5.0
-        self.cross_origin = False
+        self._cors = CorsPolicy(False)
         self.no_command_loop = False
         self.prompt = "> "
         self.history_file = ".cmd_history"
@@ -108,7 +115,7 @@ class QuickServer(ThreadingHTTPServer):
         self._serial_lock = threading.Lock()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
-        self._proxies: list[Proxy] = []
+        self._proxies: tuple[Proxy, ...] = ()
         self.proxy_timeout = 30.0
         self.tokens = TokenStore(token_handler)
         self.workers = WorkerPool()
@@ -118,6 +125,10 @@ class QuickServer(ThreadingHTTPServer):
         self.shutdown_grace = 10.0
         self._running = False
         self._stop_reason = "quit"
+        self._shutdown_hooks: list[ShutdownHook] = []
+        adopt_shutdown_hooks(self.add_shutdown_hook)
+        self.head_deadlines = HeadDeadlines()
+        self._accept_failed_at = -ACCEPT_FAILURE_QUIET
         self._add_builtin_commands()
         self._connections = ConnectionThreads(self.process_request_thread)
         super().__init__((host, port), QuickServerRequestHandler,
@@ -143,6 +154,25 @@ class QuickServer(ThreadingHTTPServer):
         self.server_port = int(port)
 
     def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return self._accept()
+        except OSError as err:
+            if err.errno in _OUT_OF_RESOURCES:
+                self._accept_failed(err)
+            raise
+
+    def _accept_failed(self, err: OSError) -> None:
+        """Out of file descriptors (or memory): the waiting connection
+        stays queued and the listening socket stays readable, so accepting
+        again at once would spin. Say so (once in a while), and pause."""
+        now = time.monotonic()
+        if now - self._accept_failed_at > ACCEPT_FAILURE_QUIET:
+            log.msg("cannot accept connections: {0}; retrying every "
+                    "{1}s", err.strerror or err, ACCEPT_BACKOFF)
+        self._accept_failed_at = now
+        time.sleep(ACCEPT_BACKOFF)
+
+    def _accept(self) -> tuple[socket.socket, Any]:
         listener = self.socket
         if isinstance(listener, ssl.SSLSocket):
             # accept raw and handshake on the connection's own thread, so
@@ -160,6 +190,7 @@ class QuickServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self._connections.close()
+        self.head_deadlines.close()
         close = getattr(self.tokens.handler, "close", None)
         if close is not None:
             close()  # a store that holds a file or a connection
@@ -175,6 +206,15 @@ class QuickServer(ThreadingHTTPServer):
     def is_https(self) -> bool:
         """True once the listening socket is wrapped with TLS."""
         return isinstance(self.socket, ssl.SSLSocket)
+
+    @property
+    def upload_limit(self) -> int:
+        """The largest multipart body accepted: `max_upload_size`, by
+        default room for one file of `max_file_size` and the form's other
+        fields (each uploaded file is also held to `max_file_size`)."""
+        if self.max_upload_size is not None:
+            return self.max_upload_size
+        return self.max_file_size + self.max_body_size
 
     # -- requests in flight ------------------------------------------------
 
@@ -247,7 +287,7 @@ class QuickServer(ThreadingHTTPServer):
     def add_route(self, method: str, kind: str, mask: str, handler: ReqF,
                   argc: int | None = None, *, exclusive: bool = True) -> None:
         """Registers `handler(req, args)`; see the `json_*`/`text_*`
-        decorators."""
+        decorators. ValueError when the method and mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
         self.routes.add(Route(method, mask, kind,
@@ -257,21 +297,27 @@ class QuickServer(ThreadingHTTPServer):
     def _cached_handler(self, handler: ReqF, cache_id: CacheIdF,
                        method: str | None, section: str | None) -> ReqF:
         """`handler` answering from `server.cache` for the key
-        `cache_id(args)` (None: not cached). Its result must be a plain
-        value (not a `Response`) that the cache method can store."""
+        `cache_id(args)` (None: not cached), behind the handler's
+        middleware: the middleware runs on every request, and a `Response`
+        (e.g. a 401) is never cached. A plain result must be a value the
+        cache method can store."""
+        middlewares, inner = split_middleware(handler)
+
         def answer(req: Any, args: dict[str, Any]) -> Any:
             return cached(self.cache, lambda: cache_id(args),
-                          lambda: handler(req, args), section, method)
-        answer.__name__ = getattr(handler, "__name__", "handler")
-        return answer
+                          lambda: inner(req, args), section, method)
+        answer.__name__ = getattr(inner, "__name__", "handler")
+        return with_middleware(middlewares, answer)
 
     json_get, add_json_get_mask = _route_api("GET", "json")
     json_post, add_json_post_mask = _route_api("POST", "json")
     json_put, add_json_put_mask = _route_api("PUT", "json")
+    json_patch, add_json_patch_mask = _route_api("PATCH", "json")
     json_delete, add_json_delete_mask = _route_api("DELETE", "json")
     text_get, add_text_get_mask = _route_api("GET", "text")
     text_post, add_text_post_mask = _route_api("POST", "text")
     text_put, add_text_put_mask = _route_api("PUT", "text")
+    text_patch, add_text_patch_mask = _route_api("PATCH", "text")
     text_delete, add_text_delete_mask = _route_api("DELETE", "text")
 
     def middleware(self, *middlewares: MiddlewareF
@@ -316,7 +362,7 @@ class QuickServer(ThreadingHTTPServer):
             def start(payload: WorkerArgs) -> Any:
                 key_of = None if cache_id is None else \
                     (lambda: cache_id(payload))
-                return self.workers.submit(lambda: json.dumps(cached(
+                return self.workers.submit(lambda: to_json(cached(
                     self.cache, key_of, lambda: fn(payload), cache_section,
                     cache_method)))
 
@@ -338,6 +384,8 @@ class QuickServer(ThreadingHTTPServer):
         self.add_route("GET", "text", mask, serve, 0, exclusive=False)
         return WORKER_JS
 
+    link_legacy_worker_js = link_worker_js  # the original's names
+
     def mirror_worker_js(self, path: str) -> None:
         """Copies `worker.js` to `path` (in a front end's source tree) and
         keeps the copy current whenever the server starts."""
@@ -353,6 +401,8 @@ class QuickServer(ThreadingHTTPServer):
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         with open(target, "wb") as handle:
             handle.write(data)
+
+    mirror_legacy_worker_js = mirror_worker_js
 
     # -- commands, serving and stopping ------------------------------------
 
@@ -391,7 +441,9 @@ class QuickServer(ThreadingHTTPServer):
 
     def serve_forever(self, poll_interval: float = 0.1) -> None:
         """Serves until `quit`, `restart`, Ctrl-C or SIGTERM; then stops
-        gracefully. Starts the command loop unless `no_command_loop`."""
+        gracefully and returns. Starts the command loop unless
+        `no_command_loop`. After `restart` the process starts again once
+        the script has ended (its `finally` blocks run first)."""
         self._running = True
         self._stop_reason = "quit"
         previous = self._install_signals()
@@ -409,7 +461,7 @@ class QuickServer(ThreadingHTTPServer):
                 signal.signal(signum, handler)
             self._graceful_stop()
         if self._stop_reason == "restart":
-            restart_now()
+            request_restart()
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -420,12 +472,18 @@ class QuickServer(ThreadingHTTPServer):
                 signum, lambda *_: self.stop("signal"))
         return previous
 
+    def add_shutdown_hook(self, hook: ShutdownHook) -> None:
+        """Runs `hook()` when this server shuts down (after in-flight
+        requests finished, before the socket closes)."""
+        self._shutdown_hooks.append(hook)
+
     def _graceful_stop(self) -> None:
         log.end_prompt()
         if not self.wait_idle(self.shutdown_grace):
             log.msg("stopping with requests still running")
         self.workers.close()
-        run_shutdown_hooks()
+        hooks, self._shutdown_hooks = self._shutdown_hooks, []
+        run_shutdown_hooks(hooks)
         self.commands.save_history()
         log.msg(self.stats.summary())
 
@@ -465,18 +523,34 @@ class QuickServer(ThreadingHTTPServer):
 
     # -- CORS and the proxy ------------------------------------------------
 
+    @property
+    def cross_origin(self) -> Any:
+        """`True`: any site may read answers (`*`, no credentials); a list
+        of origins: those, matched exactly, with credentials; `False`:
+        no CORS headers (see `cors.py`)."""
+        return self._cors.setting
+
+    @cross_origin.setter
+    def cross_origin(self, setting: Any) -> None:
+        self._cors = CorsPolicy(setting)
+
     def cors_headers(self, req: QuickServerRequestHandler
                      ) -> list[tuple[str, str]]:
         """CORS headers for a response; none unless `cross_origin`."""
-        if not self.cross_origin:
-            return []
-        return cors.cors_headers(req.headers)
+        return self._cors.headers(req.headers)
+
+    def preflight_headers(self, req: QuickServerRequestHandler
+                          ) -> list[tuple[str, str]]:
+        """What a CORS preflight (`OPTIONS`) answer adds."""
+        return self._cors.preflight(req.headers)
 
     def bind_proxy(self, name: str, url: str) -> None:
         """Forwards requests under prefix `name` that no route or file
         answers to the server at `url`."""
-        self._proxies.append(Proxy(name, url))
-        self._proxies.sort(key=lambda p: len(p.prefix), reverse=True)
+        # a new tuple: requests being matched keep the old one
+        self._proxies = tuple(sorted(self._proxies + (Proxy(name, url),),
+                                     key=lambda p: len(p.prefix),
+                                     reverse=True))
 
     def forward(self, req: QuickServerRequestHandler, path: str,
                 query: str) -> bool:

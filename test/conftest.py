@@ -148,3 +148,66 @@ def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
             proc.kill()
             proc.communicate()
     return proc.returncode, out
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: Any) -> str:
+    """A self-signed certificate and key for localhost (one PEM file)."""
+    folder = tmp_path_factory.mktemp("cert")
+    pem = folder / "localhost.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(pem), "-out", str(pem)], check=True,
+                   capture_output=True)
+    return str(pem)
+
+
+def tls_client_context() -> Any:
+    """A client context that trusts any certificate (tests only)."""
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0,
+             what: str = "condition") -> Any:
+    """Polls `condition()` until it is truthy (returned) or `timeout`
+    seconds pass (AssertionError): a verdict never rests on a sleep."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class _PhaseSafeStderr:
+    """The log's target in tests. A server thread may log after its test's
+    last response reached the test (the request log line is written once
+    the response is sent), when pytest has suspended capturing between two
+    phases: such a line goes to the stream pytest captured, not the
+    terminal (shown with the next phase's output; with -s, the terminal)."""
+
+    def __init__(self) -> None:
+        self.captured = sys.stderr
+
+    def _target(self) -> Any:
+        if sys.stderr is sys.__stderr__ and not self.captured.closed:
+            return self.captured
+        return sys.stderr
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+
+@pytest.fixture(autouse=True)
+def _log_into_capture() -> None:
+    from quick_server import log
+    log.set_log_file(_PhaseSafeStderr())  # type: ignore[arg-type]

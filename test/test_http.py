@@ -126,7 +126,7 @@ def test_limits_and_methods(echo):
     assert statuses(raw(echo.port, big_header)) == [431]
     many = b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"
     assert statuses(raw(echo.port, many)) == [431]
-    assert statuses(raw(echo.port, b"BREW /ping HTTP/1.1\r\n\r\n",
+    assert statuses(raw(echo.port, b"BREW /ping HTTP/1.1\r\nHost: x\r\n\r\n",
                         half_close=True)) == [501]
     assert statuses(raw(echo.port, b"GET /ping HTTP/2.0\r\n\r\n")) == [505]
     assert statuses(raw(echo.port, b"garbage\r\n\r\n")) == [400]
