@@ -118,10 +118,12 @@ def statuses(response: bytes) -> list[int]:
             re.findall(rb"HTTP/1\.1 ([0-9]{3}) [A-Za-z]", response)]
 
 
-def start_process(args: list[str], port: int, **kwargs: Any
-                  ) -> subprocess.Popen:
-    """Starts `python ARGS` and waits until it listens on `port`."""
-    proc = subprocess.Popen([sys.executable] + args, stdin=subprocess.DEVNULL,
+def start_process(args: list[str], port: int, stdin_pipe: bool = False,
+                  **kwargs: Any) -> subprocess.Popen:
+    """Starts `python ARGS` and waits until it listens on `port`; with
+    `stdin_pipe` its standard input is a pipe (`proc.stdin`) for commands."""
+    stdin = subprocess.PIPE if stdin_pipe else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable] + args, stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             **kwargs)
     end = time.monotonic() + 15

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 
 import pytest
 
 from quick_server import PreventDefaultResponse, Response, log
-from conftest import get, raw, statuses
+from conftest import get, raw, statuses, wait_for
 
 
 @pytest.fixture
@@ -238,8 +239,11 @@ def test_request_log(make_server, capsys):
     def logged(*paths):
         for path in paths:
             get(server.port, path)
-        time.sleep(0.2)  # the line is written just after the response
-        return capsys.readouterr().err
+        # the line is written just after the response: wait for the last
+        seen = []
+        wait_for(lambda: seen.append(capsys.readouterr().err) or
+                 paths[-1] in "".join(seen), what="the log line")
+        return "".join(seen)
 
     err = logged("/x", "/nothing")
     assert '"GET /x HTTP/1.1" 200 2 B' in err and " 404 " in err
@@ -261,3 +265,194 @@ def test_msg_format(capsys, tmp_path):
     assert path.read_text() == "[SERVER] to the file\n"
     assert log.size_string(1536) == "1.5 KiB"
     assert log.elapsed_string(0.0123) == "12.3ms"
+
+
+# -- one request, one response; handler errors are the server's ----------
+
+def test_send_error_is_the_one_response(make_server):
+    server = make_server()
+
+    @server.json_get("/forbid")
+    def _forbid(req, args):
+        req.send_error(403, "Not yours")
+        return {"ignored": True}
+
+    reply = raw(server.port, b"GET /forbid HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /forbid HTTP/1.1\r\nHost: x\r\nConnection: close"
+                b"\r\n\r\n")
+    assert statuses(reply) == [403, 403]  # keep-alive framing intact
+    assert b"ignored" not in reply and b"Not yours" in reply
+
+
+@pytest.mark.parametrize("error", [ConnectionRefusedError, TimeoutError,
+                                   BrokenPipeError, OSError])
+def test_handler_socket_errors_are_500s(make_server, capsys, error):
+    """A database that went away is the server's problem, not a client
+    that hung up: a 500 with the traceback in the log."""
+    server = make_server()
+
+    @server.json_get("/db")
+    def _db(req, args):
+        raise error("database went away")
+
+    status, _, body = get(server.port, "/db")
+    assert status == 500 and b"database" not in body
+    wait_for(lambda: "database went away" in capsys.readouterr().err,
+             what="the traceback in the log")
+
+
+def test_nan_and_infinity_are_null(make_server):
+    server = make_server()
+
+    @server.json_get("/nums")
+    def _nums(req, args):
+        return {"nan": float("nan"), "inf": [float("inf"), -float("inf")],
+                "fine": 1.5, "nested": {"x": (float("nan"),)}}
+
+    status, _, body = get(server.port, "/nums")
+    assert status == 200
+    assert json.loads(body) == {"nan": None, "inf": [None, None],
+                                "fine": 1.5, "nested": {"x": [None]}}
+    assert b"NaN" not in body and b"Infinity" not in body
+
+
+# -- PATCH ------------------------------------------------------------------
+
+def test_patch_routes(make_server):
+    server = make_server()
+
+    @server.json_patch("/item/:id")
+    def _patch(req, args):
+        return {"id": args["segments"]["id"], "set": args["post"]}
+
+    @server.text_patch("/note")
+    def _note(req, args):
+        return "patched " + args["post"]
+
+    server.add_route("PATCH", "json", "/raw", lambda req, args: [1])
+
+    @server.json_get("/item/:id")
+    def _get(req, args):
+        return {}
+
+    status, _, body = get(server.port, "/item/3", "PATCH", b'{"a": 1}',
+                          {"Content-Type": "application/json"})
+    assert status == 200 and json.loads(body) == {"id": "3",
+                                                  "set": {"a": 1}}
+    assert get(server.port, "/note", "PATCH", b"x",
+               {"Content-Type": "text/plain"})[2] == b"patched x"
+    assert get(server.port, "/raw", "PATCH")[2] == b"[1]"
+    status, headers, _ = get(server.port, "/item/3", "DELETE")
+    assert status == 405 and headers["allow"] == "GET, HEAD, PATCH"
+    status, headers, _ = get(server.port, "/item/3", "OPTIONS")
+    assert status == 204 and headers["allow"] == "GET, HEAD, PATCH, OPTIONS"
+    assert get(server.port, "/item/3", "BREW")[0] == 501
+
+
+# -- registration -----------------------------------------------------------
+
+def test_registering_a_route_twice_is_an_error(make_server):
+    server = make_server()
+
+    @server.json_get("/a/:x")
+    def _a(req, args):
+        return {}
+
+    for again in (lambda: server.json_get("/a/:x")(_a),
+                  lambda: server.add_json_get_mask("/a/:y", _a),
+                  lambda: server.text_get("/a/:x/")(_a)):
+        with pytest.raises(ValueError, match="GET /a/"):
+            again()
+    server.json_post("/a/:x")(_a)  # another method is another route
+    server.json_get("/a/:x", 1)(_a)  # another argc too
+
+
+def test_routes_added_while_serving(make_server):
+    """Requests keep matching while routes are registered (the table is
+    swapped, never sorted in place)."""
+    server = make_server()
+    server.add_json_get_mask("/stable", lambda req, args: {"ok": True})
+    failures = []
+    done = threading.Event()
+
+    def client():
+        while not done.is_set():
+            status = get(server.port, "/stable")[0]
+            if status != 200:
+                failures.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(300):
+            server.add_json_get_mask(f"/r{n}/x/y", lambda req, args: {})
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(10)
+    assert not failures
+    assert get(server.port, "/r299/x/y")[0] == 200
+
+
+# -- uploads ------------------------------------------------------------------
+
+def test_max_file_size_is_per_file(api):
+    api.max_file_size = 100 * 1024
+    ok = [("a", "a.bin", b"a" * 90 * 1024), ("b", "b.bin", b"b" * 90 * 1024)]
+    data = multipart("b", ok)
+    status, _, body = get(api.port, "/upload", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=b"})
+    assert status == 200, body  # 180 KiB in all: each file is in bounds
+    data = multipart("b", ok + [("c", "c.bin", b"c" * 101 * 1024)])
+    status, _, body = get(api.port, "/upload", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=b"})
+    assert status == 413 and b"'c'" in body
+    api.max_upload_size = 150 * 1024  # the whole body has its own limit
+    status = get(api.port, "/upload", "POST", multipart("b", ok), {
+        "Content-Type": "multipart/form-data; boundary=b"})[0]
+    assert status == 413
+
+
+def test_large_uploads_are_spooled_to_disk(make_server):
+    server = make_server()
+    seen = {}
+
+    @server.json_post("/up")
+    def _up(req, args):
+        for name, upload in args["files"].items():
+            seen[name] = (upload.size, upload.file._rolled)  # noqa: SLF001
+        return {}
+
+    data = multipart("b", [("small", "s.bin", b"s" * 1000),
+                           ("big", "b.bin", os.urandom(2 * 1024 * 1024))])
+    assert get(server.port, "/up", "POST", data, {
+        "Content-Type": "multipart/form-data; boundary=b"})[0] == 200
+    assert seen == {"small": (1000, False), "big": (2 * 1024 * 1024, True)}
+
+
+# -- slow requests ------------------------------------------------------------
+
+def test_report_slow_requests(make_server, capsys):
+    server = make_server()
+    server.report_slow_requests = True
+    server.slow_request = 0.2
+    release = threading.Event()
+
+    @server.json_get("/slow")
+    def _slow(req, args):
+        release.wait(0.5)  # longer than slow_request: reported
+        return {}
+
+    @server.json_get("/fast")
+    def _fast(req, args):
+        return {}
+
+    assert get(server.port, "/fast")[0] == 200
+    assert get(server.port, "/slow")[0] == 200
+    seen = []
+    wait_for(lambda: seen.append(capsys.readouterr().err) or
+             "SLOW REQUEST" in "".join(seen), what="the slow request line")
+    text = "".join(seen)
+    assert 'SLOW REQUEST 127.0.0.1 "GET /slow HTTP/1.1" 200' in text
+    assert "/fast" not in text  # suppress_noise: fast 200s stay quiet

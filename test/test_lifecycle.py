@@ -1,0 +1,203 @@
+"""Starting, restarting and stopping: `serve_forever` returning on every
+stop, per-server shutdown hooks, `parallel=False` with long-polls, HTTP/1.0
+keep-alive, `ssl_context=`."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+
+import pytest
+
+from quick_server import add_shutdown_hook
+from conftest import (free_port, get, raw, run_in_thread, start_process,
+                      statuses, stop_process, tls_client_context, wait_for)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+RESTARTING_APP = """
+import os, sys
+from quick_server import create_server, has_been_restarted, msg, setup_restart
+
+if sys.argv[2] == "supervised":
+    setup_restart()
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+
+@server.json_get("/who")
+def _who(req, args):
+    return {"pid": os.getpid(), "restarted": has_been_restarted()}
+
+try:
+    server.serve_forever()
+    msg("serve_forever returned")
+finally:
+    msg("shutting down..")
+    server.server_close()
+"""
+
+
+def _who(port):
+    try:
+        status, _, body = get(port, "/who")
+    except OSError:
+        return None
+    return json.loads(body) if status == 200 else None
+
+
+@pytest.mark.parametrize("mode", ["supervised", "in_place"])
+def test_restart_returns_from_serve_forever(tmp_path, mode):
+    script = tmp_path / "app.py"
+    script.write_text(RESTARTING_APP)
+    port = free_port()
+    proc = start_process([str(script), str(port), mode], port, cwd=ROOT,
+                         stdin_pipe=True)
+    try:
+        first = _who(port)
+        assert first == {"pid": first["pid"], "restarted": False}
+        proc.stdin.write(b"restart\n")
+        proc.stdin.flush()
+        second = wait_for(lambda: (lambda who: who if who and
+                                   who["restarted"] else None)(_who(port)),
+                          timeout=20, what="the restarted server")
+        if mode == "supervised":
+            assert second["pid"] != first["pid"]  # a new child
+        else:
+            assert second["pid"] == first["pid"]  # the same process, exec'd
+    finally:
+        code, out = stop_process(proc)
+    # the script's own code after serve_forever ran before the restart,
+    # and again at the end
+    assert out.count("serve_forever returned") == 2, out
+    assert out.count("shutting down..") == 2, out
+    assert code == 0, out
+
+
+def test_shutdown_hooks_belong_to_their_server(make_server):
+    one = make_server()
+    two = make_server()
+    ran = []
+    one.add_shutdown_hook(lambda: ran.append("one"))
+    two.add_shutdown_hook(lambda: ran.append("two"))
+    add_shutdown_hook(lambda: ran.append("latest"))  # the server made last
+    one.shutdown()
+    wait_for(lambda: "one" in ran, what="server one's hook")
+    assert ran == ["one"]
+    two.shutdown()
+    wait_for(lambda: len(ran) == 3, what="server two's hooks")
+    assert sorted(ran) == ["latest", "one", "two"]
+
+
+def test_failing_hook_does_not_stop_the_others(make_server, capsys):
+    server = make_server()
+    ran = []
+
+    def broken():
+        raise RuntimeError("hook broke")
+
+    server.add_shutdown_hook(broken)
+    server.add_shutdown_hook(lambda: ran.append(1))
+    server.shutdown()
+    wait_for(lambda: ran, what="the second hook")
+    assert "hook broke" in capsys.readouterr().err
+
+
+def test_parallel_false_still_serves_files_and_polls(make_server, tmp_path):
+    """One route handler at a time, but a long-poll waiting for a job
+    holds nothing: files, other routes and other polls go on."""
+    (tmp_path / "a.txt").write_text("file")
+    server = make_server(parallel=False)
+    server.bind_path("/", str(tmp_path))
+    release = threading.Event()
+
+    @server.json_worker("/job")
+    def _job(payload):
+        release.wait(20)
+        return {"done": True}
+
+    @server.json_get("/quick")
+    def _quick(req, args):
+        return {"quick": True}
+
+    answers = []
+
+    def long_poll():
+        answers.append(get(server.port, "/job", "POST", json.dumps(
+            {"action": "start", "wait": 20, "payload": {}}).encode(),
+            {"Content-Type": "application/json"}))
+
+    polls = [threading.Thread(target=long_poll) for _ in range(2)]
+    for poll in polls:
+        poll.start()
+    try:
+        wait_for(lambda: server.workers.active() == 2, what="two jobs")
+        assert get(server.port, "/a.txt")[2] == b"file"
+        assert get(server.port, "/quick")[0] == 200
+        assert not answers  # the polls are still waiting
+    finally:
+        release.set()
+        for poll in polls:
+            poll.join(20)
+    assert [json.loads(a[2])["done"] for a in answers] == [True, True]
+
+
+def test_http10_keep_alive(make_server):
+    server = make_server()
+
+    @server.text_get("/x")
+    def _x(req, args):
+        return "x"
+
+    one = b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), 5) as sock:
+        replies = []
+        for _ in range(3):
+            sock.sendall(one)
+            reply = b""
+            while not reply.endswith(b"\r\n\r\nx"):
+                chunk = sock.recv(4096)
+                assert chunk, "closed: keep-alive was not honoured"
+                reply += chunk
+            replies.append(reply)
+    for reply in replies:
+        assert statuses(reply) == [200]
+        assert b"Connection: keep-alive\r\n" in reply
+    # without the header HTTP/1.0 closes
+    assert b"Connection: close" in raw(server.port,
+                                       b"GET /x HTTP/1.0\r\n\r\n")
+
+
+def test_ssl_context(make_server, cert):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert)
+    server = make_server(start=False, ssl_context=context)
+
+    @server.text_get("/x")
+    def _x(req, args):
+        return "secure"
+
+    run_in_thread(server)
+    assert server.is_https
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5,
+                                       context=tls_client_context())
+    try:
+        conn.request("GET", "/x")
+        assert conn.getresponse().read() == b"secure"
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_a_script_and_its_finally_runs(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(RESTARTING_APP)
+    port = free_port()
+    proc = start_process([str(script), str(port), "in_place"], port,
+                         cwd=ROOT)
+    code, out = stop_process(proc)
+    assert code == 0 and "shutting down.." in out, out
+    assert "Traceback" not in out
+
