@@ -1,21 +1,19 @@
 """Starting, restarting and stopping: `serve_forever` returning on every
 stop, per-server shutdown hooks, `parallel=False` with long-polls, HTTP/1.0
-keep-alive, `ssl_context=`."""
+keep-alive."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import ssl
 import sys
 import threading
 
 import pytest
 
 from quick_server import add_shutdown_hook
-from conftest import (free_port, get, raw, run_in_thread, start_process,
-                      statuses, stop_process, tls_client_context, wait_for)
+from conftest import (free_port, get, raw, start_process, statuses,
+                      stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -168,26 +166,6 @@ def test_http10_keep_alive(make_server):
     # without the header HTTP/1.0 closes
     assert b"Connection: close" in raw(server.port,
                                        b"GET /x HTTP/1.0\r\n\r\n")
-
-
-def test_ssl_context(make_server, cert):
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert)
-    server = make_server(start=False, ssl_context=context)
-
-    @server.text_get("/x")
-    def _x(req, args):
-        return "secure"
-
-    run_in_thread(server)
-    assert server.is_https
-    conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5,
-                                       context=tls_client_context())
-    try:
-        conn.request("GET", "/x")
-        assert conn.getresponse().read() == b"secure"
-    finally:
-        conn.close()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
