@@ -15,7 +15,7 @@ setup(
     description="A quick to set up development server for Python back ends",
     long_description=README,
     long_description_content_type="text/x-rst",
-    license="Apache-2.0",
+    license="MIT",
     packages=["quick_server"],
     package_data={"quick_server": ["py.typed", "worker.js", "favicon.ico",
                                    "demo/*"]},
@@ -32,6 +32,6 @@ setup(
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",
         "Programming Language :: Python :: 3.13",
-        "License :: OSI Approved :: Apache Software License",
+        "License :: OSI Approved :: MIT License",
     ],
 )

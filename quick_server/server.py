@@ -278,7 +278,8 @@ class QuickServer(ThreadingHTTPServer):
             os.path.join(self.base_path, path)
 
     def link_empty_favicon_fallback(self) -> None:
-        """Answers `/favicon.ico` with the empty icon bundled here."""
+        """Answers `/favicon.ico` with the small icon bundled here (the
+        name is the original's: its icon was empty)."""
         self.static.favicon_fallback = os.path.join(
             os.path.dirname(__file__), "favicon.ico")
 

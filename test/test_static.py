@@ -432,3 +432,16 @@ def test_multiple_ranges(files, www, name):
     if name == "big.bin":  # more than 1 MiB in parts: the whole file
         assert get(files.port, "/big.bin", headers={
             "Range": "bytes=0-699999,1000000-1999999"})[:3:2] == (200, data)
+
+
+def test_bundled_favicon_and_legacy_worker_js_names(make_server, tmp_path):
+    server = make_server()
+    server.link_empty_favicon_fallback()
+    server.link_legacy_worker_js("/js/worker.js")
+    server.mirror_legacy_worker_js(str(tmp_path / "src" / "worker.js"))
+    status, headers, icon = get(server.port, "/favicon.ico")
+    assert status == 200 and headers["content-type"] == "image/vnd.microsoft.icon"
+    assert icon[:4] == b"\0\0\1\0" and len(icon) > 100  # a real icon
+    status, _, script = get(server.port, "/js/worker.js")
+    assert status == 200 and b"quick_server" in script
+    assert (tmp_path / "src" / "worker.js").read_bytes() == script
