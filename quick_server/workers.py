@@ -179,8 +179,8 @@ class WorkerPool:
         self._held_bytes += size
         while self._held_bytes > self.max_result_bytes:
             oldest = next(iter(self._held.values()))
-            log.msg("releasing the unfetched result of worker job {0} "
-                    "(max_result_bytes)", oldest.token[:6])
+            log.msg("releasing the result of worker job {0} to stay "
+                    "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
 
     def _release_locked(self, job: Job) -> None:
