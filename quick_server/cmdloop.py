@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import select
 import sys
 import threading
 from dataclasses import dataclass
@@ -13,6 +14,14 @@ from . import log
 
 CmdF = Callable[[list[str]], Any]
 CmdCompleteF = Callable[[list[str], str], list[str]]
+
+MAX_LINE = 64 * 1024  # bytes of one command line read from a pipe
+
+
+def name_words(words: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The words of a command name typed as `words`: underscores separate
+    words too, so `cache_clear` and `cache clear` name the same command."""
+    return tuple(part for word in words for part in word.split("_") if part)
 
 
 @dataclass
@@ -25,7 +34,53 @@ class Command:
 
     @property
     def name(self) -> str:
-        return " ".join(self.words)
+        """The name as registered: the words joined by underscores."""
+        return "_".join(self.words)
+
+    @property
+    def label(self) -> str:
+        """The name and, for several words, the spaced alias."""
+        if len(self.words) == 1:
+            return self.name
+        return f"{self.name}, {' '.join(self.words)}"
+
+
+class FdLines:
+    """Lines read straight from a file descriptor. Unlike `sys.stdin`, no
+    buffered-IO lock is held while waiting, so the interpreter can finish
+    while a daemon thread still waits here for input."""
+
+    def __init__(self, fd: int, encoding: str | None = None) -> None:
+        self.fd = fd
+        self.encoding = encoding or "utf-8"
+        self._pending = b""
+        self._eof = False
+
+    def readline(self) -> str | None:
+        """The next line without its end (at most `MAX_LINE` bytes, a
+        longer one is split); `None` at the end of input."""
+        while b"\n" not in self._pending and not self._eof \
+                and len(self._pending) < MAX_LINE:
+            chunk = self._read()
+            self._eof = not chunk
+            self._pending += chunk
+        if not self._pending:
+            return None
+        end = self._pending.find(b"\n", 0, MAX_LINE)
+        if end < 0:
+            end = min(len(self._pending), MAX_LINE)
+            line, self._pending = self._pending[:end], self._pending[end:]
+        else:
+            line, self._pending = self._pending[:end], \
+                self._pending[end + 1:]
+        return line.decode(self.encoding, "replace").rstrip("\r")
+
+    def _read(self) -> bytes:
+        while True:
+            try:
+                return os.read(self.fd, 4096)
+            except BlockingIOError:  # a non-blocking pipe: wait for data
+                select.select([self.fd], [], [])
 
 
 class CommandLoop:
@@ -41,14 +96,16 @@ class CommandLoop:
     def add(self, fn: CmdF, argc: int | None = None,
             complete: CmdCompleteF | None = None,
             name: str | None = None) -> None:
-        """Registers `fn`; `cache_clear` is typed as `cache clear`."""
-        words = tuple(w for w in (name or fn.__name__).split("_") if w)
+        """Registers `fn` under its name (or `name`); `cache_clear` is typed
+        as `cache_clear` or as `cache clear`."""
+        words = name_words((name or fn.__name__).split())
         self.commands[words] = Command(words, fn, argc, complete)
 
     def find(self, words: list[str]) -> tuple[Command, list[str]] | None:
-        """The command with the longest name `words` start with."""
+        """The command with the longest name `words` start with, and the
+        remaining words (its arguments, kept as typed)."""
         for size in range(len(words), 0, -1):
-            cmd = self.commands.get(tuple(words[:size]))
+            cmd = self.commands.get(name_words(words[:size]))
             if cmd is not None:
                 return cmd, words[size:]
         return None
@@ -60,8 +117,9 @@ class CommandLoop:
             return
         found = self.find(words)
         if found is None:
+            first = name_words(words[:1])[:1] or ("",)
             close = sorted(c.name for c in self.commands.values()
-                           if c.words[0].startswith(words[0][:2]))
+                           if c.words[0].startswith(first[0][:2]))
             hint = f"; did you mean: {', '.join(close)}" if close else ""
             log.msg("unknown command '{0}'{1} (type 'help' for a list)",
                     " ".join(words), hint)
@@ -77,24 +135,34 @@ class CommandLoop:
             log.log_exception(f"error in command '{cmd.name}':")
 
     def help_text(self) -> str:
+        """Every command with the first line of its docstring."""
+        cmds = sorted(self.commands.values(), key=lambda c: c.name)
+        width = max((len(c.label) for c in cmds), default=0)
         lines = ["available commands:"]
-        for cmd in sorted(self.commands.values(), key=lambda c: c.name):
-            doc = inspect.getdoc(cmd.fn) or ""
-            first = doc.splitlines()[0] if doc else ""
-            lines.append(f"  {cmd.name:<16} {first}".rstrip())
+        for cmd in cmds:
+            doc = (inspect.getdoc(cmd.fn) or "").splitlines()
+            lines.append(f"  {cmd.label:<{width}}  {doc[0] if doc else ''}"
+                         .rstrip())
         return "\n".join(lines)
 
     # -- completion --------------------------------------------------------
 
     def completions(self, line: str, text: str) -> list[str]:
         """Candidates for the word `text` at the end of `line`: the next
-        word of a command name, or what the command's `complete` offers."""
-        before = tuple(line[:len(line) - len(text)].split())
-        options = {c.words[len(before)] for c in self.commands.values()
-                   if c.words[:len(before)] == before
-                   and len(c.words) > len(before)
-                   and c.words[len(before)].startswith(text)}
-        found = self.find(list(before)) if before else None
+        word of a command name (the rest of the name joined by underscores
+        when `text` has one), or what the command's `complete` offers."""
+        typed = line[:len(line) - len(text)].split()
+        before = name_words(typed)
+        options = set()
+        for cmd in self.commands.values():
+            if cmd.words[:len(before)] != before or \
+                    len(cmd.words) <= len(before):
+                continue
+            rest = cmd.words[len(before):]
+            word = "_".join(rest) if "_" in text else rest[0]
+            if word.startswith(text):
+                options.add(word)
+        found = self.find(typed) if typed else None
         if found is not None and found[0].complete is not None:
             try:
                 options.update(found[0].complete(found[1], text))
@@ -153,21 +221,50 @@ class CommandLoop:
             except Exception:  # pylint: disable=broad-except
                 pass
 
+    def prompt_line(self) -> str:
+        """The prompt and what is typed after it so far, to draw again
+        after a message cleared the prompt's line."""
+        typed = ""
+        if self._readline is not None:
+            try:
+                typed = self._readline.get_line_buffer()
+            except Exception:  # pylint: disable=broad-except
+                typed = ""
+        return self.prompt + typed
+
+    def _line_reader(self) -> tuple[Callable[[], str | None], bool]:
+        """How to read a command line, and whether a prompt is shown.
+        `input()` only where it uses the terminal's line editor (stdin and
+        stdout terminals); else lines come straight from stdin's file
+        descriptor, because `input()` would wait holding `sys.stdin`'s
+        buffer lock, which kills the interpreter at exit."""
+        if _isatty(sys.stdin) and _isatty(sys.stdout):
+            self._setup_readline()
+
+            def ask() -> str | None:
+                try:
+                    return input(self.prompt)
+                except EOFError:
+                    return None
+            return ask, True
+        lines = FdLines(sys.stdin.fileno(),
+                        getattr(sys.stdin, "encoding", None))
+        return lines.readline, False
+
     def start(self, is_running: Callable[[], bool]) -> threading.Thread:
         """Runs the loop on a daemon thread until EOF or `is_running()`
         turns false."""
         def loop() -> None:
-            terminal = sys.stdin.isatty()
-            if terminal:
-                self._setup_readline()
+            try:
+                read, prompted = self._line_reader()
+            except (OSError, ValueError):
+                return
             # messages keep the prompt visible when they share its terminal
-            shared = terminal and _isatty(sys.stdout) and _isatty(sys.stderr)
+            shared = prompted and _isatty(sys.stderr)
             while is_running():
-                log.set_prompt(self.prompt if shared else None)
+                log.set_prompt(self.prompt_line if shared else None)
                 try:
-                    line: str | None = input(self.prompt if terminal else "")
-                except EOFError:
-                    line = None
+                    line = read()
                 except (OSError, ValueError):
                     return
                 finally:

@@ -10,7 +10,9 @@ from typing import Any, Callable, TextIO
 
 _LOCK = threading.Lock()
 _LOG_FILE: TextIO | None = None
-_PROMPT: str | None = None  # shown on the terminal, waiting for a command
+# shown on the terminal while a command is awaited: the prompt, or a
+# function that returns it with what is typed so far
+_PROMPT: str | Callable[[], str] | None = None
 DEBUG = False
 PREFIX = "[SERVER] "
 
@@ -21,9 +23,11 @@ def set_log_file(log_file: TextIO | None) -> None:
     _LOG_FILE = log_file
 
 
-def set_prompt(prompt: str | None) -> None:
+def set_prompt(prompt: str | Callable[[], str] | None) -> None:
     """While a command prompt waits on the terminal, messages written to
-    it clear the prompt's line first and show the prompt again after."""
+    it clear the prompt's line first and draw it again after: `prompt`,
+    or `prompt()` (the prompt and the partly typed command; it must not
+    log)."""
     global _PROMPT  # pylint: disable=global-statement
     with _LOCK:
         _PROMPT = prompt
@@ -50,9 +54,18 @@ def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     with _LOCK:
         target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
         if _PROMPT is not None and target is sys.stderr:
-            out = f"\r\x1b[K{out}{_PROMPT}"
+            out = f"\r\x1b[K{out}{_prompt_text(_PROMPT)}"
         target.write(out)
         target.flush()
+
+
+def _prompt_text(prompt: str | Callable[[], str]) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    try:
+        return prompt()
+    except Exception:  # pylint: disable=broad-except
+        return ""
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

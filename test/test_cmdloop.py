@@ -15,6 +15,8 @@ import time
 import pytest
 
 from conftest import free_port, get
+from quick_server import log
+from quick_server.cmdloop import MAX_LINE, CommandLoop, FdLines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -108,9 +110,11 @@ class Pty:
             self.proc.wait()
         os.close(self.fd)
 
-    def expect(self, needle: bytes, timeout: float = 10.0) -> bytes:
+    def expect(self, needle: bytes, timeout: float = 10.0,
+               since: int = 0) -> bytes:
+        """Everything read so far, once `needle` is in it after `since`."""
         end = time.monotonic() + timeout
-        while needle not in self.out:
+        while needle not in self.out[since:]:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"{needle!r} not in {self.out[-2000:]!r}")
@@ -157,6 +161,8 @@ def test_commands_on_a_terminal(tmp_path):
         term.expect(b"cache ")
         term.send(b"cl\t\r")
         term.expect(b"cleared []")
+        term.send(b"cache_cl\tx\r")  # the name as written in Python
+        term.expect(b"cleared ['x']")
         term.send(b"greet b\t\r")  # completes an argument
         term.expect(b"hello bob")
         # a message while the prompt waits: the prompt's line is cleared
@@ -209,8 +215,10 @@ def test_quit_from_pipe_is_fast(tmp_path):
     try:
         wait_port(port)
         t0 = time.monotonic()
-        proc.communicate(b"quit\n", timeout=10)
+        out = proc.communicate(b"cache_clear a_b\ncache clear c\nquit\n",
+                               timeout=10)[0].decode()
         assert proc.returncode == 0 and time.monotonic() - t0 < 1.0
+        assert "cleared ['a_b']" in out and "cleared ['c']" in out
     finally:
         reap(proc)
 
@@ -240,3 +248,113 @@ def test_restart_serves_again_from_a_new_process(tmp_path, supervise):
         assert proc.wait(10) == 0
     finally:
         reap(proc)
+
+
+def test_partly_typed_command_is_drawn_again_after_a_message(tmp_path):
+    script, port = write_script(tmp_path)
+    term = Pty([script])
+    try:
+        term.expect(b"READY")
+        wait_port(port)
+        term.expect(b"> ")
+        term.send(b"cache cl")  # no Enter yet
+        term.expect(b"cache cl")
+        get(port, "/missing")  # its request log line is printed
+        line = b'"GET /missing HTTP/1.1" 404'
+        start = term.expect(line).index(line)
+        term.expect(b"\n> cache cl", timeout=5, since=start)
+        term.send(b"ear\r")  # the line itself was never lost
+        term.expect(b"cleared []", since=start)
+        term.send(b"quit\r")
+        assert term.wait() == 0
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_stdin_is_an_open_pipe(tmp_path, signum):
+    """The command loop waits on a pipe that stays open: the interpreter
+    still ends cleanly (it once died of a buffered-IO lock at exit)."""
+    script, port = write_script(tmp_path)
+    with open(tmp_path / "out", "w+b") as out:
+        proc = subprocess.Popen([sys.executable, script],
+                                stdin=subprocess.PIPE, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            wait_port(port)
+            proc.send_signal(signum)
+            code = proc.wait(10)
+        finally:
+            reap(proc)
+        out.seek(0)
+        text = out.read().decode()
+    assert "Fatal Python error" not in text
+    assert code == 0 and "served 1 request" in text
+
+
+def make_loop():
+    """A command loop with two-word commands; calls are recorded."""
+    calls = []
+    loop = CommandLoop()
+
+    def cache_clear(args):
+        """clears the cache"""
+        calls.append(("cache_clear", args))
+
+    def cache_stats(args):
+        calls.append(("cache_stats", args))
+
+    def complete_sections(args, text):
+        return [s for s in ("alpha", "beta") if s.startswith(text)]
+
+    loop.add(cache_clear, complete=complete_sections)
+    loop.add(cache_stats, 0)
+    return loop, calls
+
+
+def test_underscore_and_spaced_names_run_the_same_command(capsys):
+    log.set_log_file(None)
+    loop, calls = make_loop()
+    loop.execute("cache_clear a_b c")
+    loop.execute("cache clear")
+    loop.execute("cache_stats")
+    loop.execute("cache stats x")
+    assert calls == [("cache_clear", ["a_b", "c"]), ("cache_clear", []),
+                     ("cache_stats", [])]
+    err = capsys.readouterr().err
+    assert "'cache_stats' takes 0 arguments, got 1" in err
+    loop.execute("cache_nothing")
+    assert "unknown command 'cache_nothing'; did you mean: cache_clear, " \
+        "cache_stats" in capsys.readouterr().err
+    assert "  cache_clear, cache clear  clears the cache" in loop.help_text()
+
+
+def test_completion_of_underscore_and_spaced_names():
+    loop, _ = make_loop()
+    assert loop.completions("cache_cl", "cache_cl") == ["cache_clear"]
+    assert loop.completions("cache_", "cache_") == ["cache_clear",
+                                                    "cache_stats"]
+    assert loop.completions("cac", "cac") == ["cache"]
+    assert loop.completions("cache ", "") == ["clear", "stats"]
+    assert loop.completions("cache c", "c") == ["clear"]
+    # arguments, after either form of the name
+    assert loop.completions("cache_clear ", "") == ["alpha", "beta"]
+    assert loop.completions("cache clear b", "b") == ["beta"]
+    assert loop.completions("nothing ", "") == []
+
+
+def test_lines_from_a_file_descriptor(tmp_path):
+    path = tmp_path / "commands"
+    path.write_bytes(b"one\r\ntw\xc3\xa9\n" + b"x" * (MAX_LINE + 1)
+                     + b"\nlast")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        lines = FdLines(fd, "utf-8")
+        assert lines.readline() == "one"
+        assert lines.readline() == "tw\u00e9"
+        assert lines.readline() == "x" * MAX_LINE  # a long line is split
+        assert lines.readline() == "x"
+        assert lines.readline() == "last"
+        assert lines.readline() is None
+    finally:
+        os.close(fd)
