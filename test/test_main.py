@@ -1,13 +1,19 @@
 """The README's first command, `pip install . && python -m quick_server`,
-from a real (non-editable) install, and the example server."""
+from a real (non-editable) install, the command line's flags, and the
+example server."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+
+import pytest
 
 from conftest import free_port, get, start_process as start, \
     stop_process as stop
+from quick_server import __version__
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,3 +64,131 @@ def test_example_server(tmp_path):
         assert get(port, "/js/worker.js")[0] == 200
     finally:
         assert stop(proc)[0] == 0
+
+
+CHECKOUT = {**os.environ, "PYTHONPATH": ROOT}
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    """`python -m quick_server ARGS` that is expected to end by itself."""
+    return subprocess.run([sys.executable, "-m", "quick_server", *args],
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=30, env=CHECKOUT)
+
+
+def serve(args: list[str], port: int, host: str = "127.0.0.1",
+          stdin: int = subprocess.DEVNULL) -> subprocess.Popen:
+    """Starts `python -m quick_server ARGS` from the checkout and waits
+    until it answers on `host`:`port`."""
+    proc = subprocess.Popen([sys.executable, "-m", "quick_server", *args],
+                            stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=CHECKOUT)
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        try:
+            get(port, "/favicon.ico", host=host)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[0].decode())
+            time.sleep(0.05)
+    stop(proc)
+    raise AssertionError("server did not start")
+
+
+@pytest.fixture
+def site(tmp_path):
+    www = tmp_path / "www"
+    (www / "sub").mkdir(parents=True)
+    (www / "sub" / "a.txt").write_text("A")
+    (www / "key.pem").write_text("SECRET")
+    return str(www)
+
+
+def test_positional_port_and_address(site):
+    port = free_port()
+    proc = serve(["--www", site, "-a", "127.0.0.2", str(port)], port,
+                 host="127.0.0.2")
+    try:
+        assert get(port, "/sub/a.txt", host="127.0.0.2")[2] == b"A"
+        with pytest.raises(OSError):  # bound to that address only
+            socket.create_connection(("127.0.0.1", port), 2).close()
+    finally:
+        code, out = stop(proc)
+    assert code == 0 and f"at http://127.0.0.2:{port}/" in out
+    port = free_port()
+    proc = serve(["--addr", "127.0.0.1", "--port", str(port), "--www", site],
+                 port)
+    assert stop(proc)[0] == 0
+
+
+def test_all_files_and_no_listing(site):
+    port = free_port()
+    proc = serve(["--www", site, "--all-files", "--no-listing", str(port)],
+                 port)
+    try:
+        assert get(port, "/key.pem")[2] == b"SECRET"  # not only the list
+        assert get(port, "/sub/")[0] == 404  # no listing
+        assert get(port, "/sub/a.txt")[2] == b"A"
+    finally:
+        assert stop(proc)[0] == 0
+
+
+@pytest.mark.parametrize("loop", [True, False])
+def test_no_command_loop(site, loop):
+    """`quit` on standard input stops the server unless the command loop
+    is off."""
+    port = free_port()
+    args = ["--www", site, str(port)] + ([] if loop else
+                                         ["--no-command-loop"])
+    proc = serve(args, port, stdin=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"quit\n")
+        proc.stdin.flush()
+        if loop:
+            assert proc.wait(10) == 0
+        else:
+            assert get(port, "/sub/a.txt")[2] == b"A"
+            assert proc.poll() is None
+    finally:
+        code, out = stop(proc)
+    assert code == 0 and "served" in out
+
+
+def test_version_and_help():
+    done = run_module("--version")
+    assert done.returncode == 0 and done.stdout.strip() == \
+        f"quick_server {__version__}"
+    done = run_module("--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for shown in ("port to listen on (default: 8000;", "-p PORT, --port PORT",
+                  "(default: 127.0.0.1;", "(default: a built-in demo)",
+                  "--all-files", "--no-listing", "--no-command-loop",
+                  "--version"):
+        assert shown in text
+
+
+@pytest.mark.parametrize("args, error", [
+    (["70000"], "port 70000 is out of range (0 to 65535)"),
+    (["-p", "-1"], "port -1 is out of range (0 to 65535)"),
+    (["--www", "/nonexistent/folder"], "not a folder: /nonexistent/folder"),
+    (["-a", "127.0.0.1.5", "0"], "cannot listen on 127.0.0.1.5 port 0: "),
+])
+def test_bad_settings_are_one_line(args, error):
+    done = run_module(*args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"python -m quick_server: error: {error}")
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+
+
+def test_busy_port_is_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_module(str(port))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"python -m quick_server: error: cannot listen "
+                           f"on 127.0.0.1 port {port}: Address already in "
+                           f"use\n")
