@@ -480,9 +480,9 @@ class QuickServer(ThreadingHTTPServer):
 
     def _graceful_stop(self) -> None:
         log.end_prompt()
+        self.workers.close()  # answers waiting long-polls at once
         if not self.wait_idle(self.shutdown_grace):
             log.msg("stopping with requests still running")
-        self.workers.close()
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)
         self.commands.save_history()

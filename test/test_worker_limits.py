@@ -168,8 +168,6 @@ def test_close_answers_a_waiting_long_poll(gated):
     assert post(gated.port, {"action": "start"})[0] == 503
 
 
-@pytest.mark.xfail(reason="needs server.py: QuickServer._graceful_stop must "
-                   "call self.workers.close() before self.wait_idle(...)")
 def test_shutdown_answers_a_waiting_long_poll(gated):
     gated.shutdown_grace = 6.0  # the poll must not wait for it
     job = start(gated, {"i": 1})
