@@ -492,10 +492,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         fields.extend(self.server.cors_headers(self))
         fields.extend(self._extra_headers)
         fields.extend(headers)
-        if self.close_connection:
-            fields.append(("Connection", "close"))
-        elif self.request_version == "HTTP/1.0":
-            fields.append(("Connection", "keep-alive"))
+        fields.extend(self._connection_header())
         try:
             head = response_head("HTTP/1.1", code, fields)
         except UnsafeHeader as err:
@@ -521,6 +518,13 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         else:
             self._write(head)
             self._write(body)
+
+    def _connection_header(self) -> list[tuple[str, str]]:
+        if self.close_connection:
+            return [("Connection", "close")]
+        if self.request_version == "HTTP/1.0":
+            return [("Connection", "keep-alive")]
+        return []
 
     def _refuse_unsafe(self, err: UnsafeHeader) -> None:
         """A response whose head would be unsafe becomes a plain 500 (its
@@ -567,9 +571,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         `self.wfile` afterwards (the proxy); the caller frames the body."""
         if self._responded:
             raise RuntimeError("a response was already sent")
-        fields = list(headers) + list(self.server.cors_headers(self))
-        if self.close_connection:
-            fields.append(("Connection", "close"))
+        fields = list(headers)
+        if self.server.cross_origin:  # this server's policy, not the target's
+            fields = [(name, value) for name, value in fields
+                      if not name.lower().startswith("access-control-")]
+        fields.extend(self.server.cors_headers(self))
+        fields.extend(self._connection_header())
         head = response_head("HTTP/1.1", code, fields)
         self._responded = True
         self._status = code

@@ -457,3 +457,29 @@ def test_read_response_head_and_framing():
                 b"HTTP/1.1 200 OK\r\n" + too_much + b"\r\n"),
                 time.monotonic() + 9)
         assert err.value.code == 502
+
+
+def test_proxied_answers_keep_http10_alive_and_our_cors(make_server, backend):
+    """An HTTP/1.0 keep-alive client keeps its connection after a proxied
+    answer; with `cross_origin` on, the CORS headers are this server's
+    (the target's own would make two, which browsers refuse)."""
+    backend.cross_origin = True  # the target sends its own '*'
+    front = make_server()
+    front.bind_proxy("/p/", f"http://127.0.0.1:{backend.port}/base")
+    one = b"GET /p/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", front.port), 5) as sock:
+        for _ in range(2):
+            sock.sendall(one)
+            reply = b""
+            while not reply.endswith(b"teapot"):
+                chunk = sock.recv(4096)
+                assert chunk, "closed after a proxied answer"
+                reply += chunk
+            assert b"Connection: keep-alive\r\n" in reply
+    front.cross_origin = ["http://localhost:3000"]
+    _, headers, _ = get(front.port, "/p/status",
+                        headers={"Origin": "http://localhost:3000"})
+    assert headers["access-control-allow-origin"] == "http://localhost:3000"
+    reply = raw(front.port, b"GET /p/status HTTP/1.1\r\nHost: x\r\n"
+                b"Origin: http://evil.test\r\nConnection: close\r\n\r\n")
+    assert b"Access-Control-Allow-Origin" not in reply
