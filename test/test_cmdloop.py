@@ -1,5 +1,5 @@
 """The command loop through a pseudo-terminal and pipes; restart, quit
-and signals on real processes."""
+and signals on real processes; where log lines go while tests run."""
 from __future__ import annotations
 
 import os
@@ -358,3 +358,33 @@ def test_lines_from_a_file_descriptor(tmp_path):
         assert lines.readline() is None
     finally:
         os.close(fd)
+
+
+LATE_LOG = """
+import pytest
+from quick_server import log
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    # as a server thread that logs just after the test's last response:
+    # pytest reports the phase outside its capture
+    if report.when == "call":
+        log.msg("LATE LINE")
+"""
+
+
+def test_late_log_lines_stay_out_of_pytest_output(tmp_path):
+    """Log lines written between a test's phases go to pytest's capture,
+    not to the terminal (the fixture in conftest.py)."""
+    with open(os.path.join(ROOT, "test", "conftest.py")) as handle:
+        conftest = handle.read()
+    (tmp_path / "conftest.py").write_text(conftest + LATE_LOG)
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert "LATE LINE" not in done.stdout + done.stderr
