@@ -164,7 +164,8 @@ def test_commands_on_a_terminal(tmp_path):
         term.send(b"cache_cl\tx\r")  # the name as written in Python
         term.expect(b"cleared ['x']")
         term.send(b"greet b\t\r")  # completes an argument
-        term.expect(b"hello bob")
+        done = term.expect(b"hello bob").index(b"hello bob")
+        term.expect(b"> ", since=done)  # the prompt waits again
         # a message while the prompt waits: the prompt's line is cleared
         # first and the prompt shown again after it
         get(port, "/missing")
@@ -217,7 +218,7 @@ def test_quit_from_pipe_is_fast(tmp_path):
         t0 = time.monotonic()
         out = proc.communicate(b"cache_clear a_b\ncache clear c\nquit\n",
                                timeout=10)[0].decode()
-        assert proc.returncode == 0 and time.monotonic() - t0 < 1.0
+        assert proc.returncode == 0 and time.monotonic() - t0 < 3
         assert "cleared ['a_b']" in out and "cleared ['c']" in out
     finally:
         reap(proc)

@@ -162,7 +162,7 @@ def test_version_and_help():
     done = run_module("--help")
     assert done.returncode == 0
     text = " ".join(done.stdout.split())
-    for shown in ("port to listen on (default: 8000;", "-p PORT, --port PORT",
+    for shown in ("port to listen on (default: 8000;", "-p", "--port PORT",
                   "(default: 127.0.0.1;", "(default: a built-in demo)",
                   "--all-files", "--no-listing", "--no-command-loop",
                   "--version"):
