@@ -124,6 +124,7 @@ class QuickServer(ThreadingHTTPServer):
         self.commands = CommandLoop()
         self.shutdown_grace = 10.0
         self._running = False
+        self._serving: threading.Thread | None = None
         self._stop_reason = "quit"
         self._shutdown_hooks: list[ShutdownHook] = []
         adopt_shutdown_hooks(self.add_shutdown_hook)
@@ -188,6 +189,10 @@ class QuickServer(ThreadingHTTPServer):
         self._connections.submit(request, client_address)
 
     def server_close(self) -> None:
+        serving = self._serving
+        if serving is not None and serving is not threading.current_thread():
+            # serve_forever would spin on the closed socket: end it first
+            self.shutdown()
         super().server_close()
         self._connections.close()
         self.head_deadlines.close()
@@ -446,6 +451,7 @@ class QuickServer(ThreadingHTTPServer):
         `no_command_loop`. After `restart` the process starts again once
         the script has ended (its `finally` blocks run first)."""
         self._running = True
+        self._serving = threading.current_thread()
         self._stop_reason = "quit"
         previous = self._install_signals()
         if not self.no_command_loop and usable_stdin():
@@ -461,6 +467,7 @@ class QuickServer(ThreadingHTTPServer):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._graceful_stop()
+            self._serving = None
         if self._stop_reason == "restart":
             request_restart()
 

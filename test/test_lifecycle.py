@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from quick_server import add_shutdown_hook
-from conftest import (free_port, get, raw, start_process, statuses,
-                      stop_process, wait_for)
+from conftest import (free_port, get, raw, run_in_thread, start_process,
+                      statuses, stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -179,3 +179,15 @@ def test_sigterm_stops_a_script_and_its_finally_runs(tmp_path):
     assert code == 0 and "shutting down.." in out, out
     assert "Traceback" not in out
 
+
+def test_server_close_ends_a_running_serve_forever(make_server):
+    """Closing a server that still serves (from another thread) stops
+    serve_forever first, instead of leaving it to spin on a closed
+    socket."""
+    server = make_server(start=False)
+    thread = run_in_thread(server)
+    wait_for(lambda: get(server.port, "/nothing")[0] == 404,
+             what="the server")
+    server.server_close()
+    thread.join(10)
+    assert not thread.is_alive()
