@@ -415,7 +415,8 @@ class QuickServer(ThreadingHTTPServer):
     def cmd(self, argc: int | None = None,
             complete: CmdCompleteF | None = None) -> Callable[[CmdF], CmdF]:
         """Registers the decorated `fn(args)` as a terminal command named
-        after the function (`cache_clear` is typed `cache clear`)."""
+        after the function (`cache_clear` is typed `cache_clear` or
+        `cache clear`)."""
         def register(fn: CmdF) -> CmdF:
             self.commands.add(fn, argc, complete)
             return fn

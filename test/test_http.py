@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import get, raw, statuses
+from conftest import wait_for, get, raw, statuses
 
 
 @pytest.fixture
@@ -215,8 +215,7 @@ def test_connection_threads_are_reused(make_server):
             for _ in range(4)]
     for thread in held:
         thread.start()
-    time.sleep(0.3)
-    assert len(made) >= 4
+    wait_for(lambda: len(made) >= 4, what="four threads for four requests")
     release.set()
     for thread in held:
         thread.join(5)
