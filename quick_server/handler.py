@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 
 from . import log
 from .body import parse_body, parse_query, split_target
+from .files import FileResponse
 from .framing import (Body, ClientDisconnected, Headers, RequestHead,
                       body_length, read_head)
 from .response import (HTTPError, Response, UnsafeHeader, header_lines,
                        response_head, to_json)
-from .routes import MethodNotAllowed, Route
+from .routes import MethodNotAllowed, ReqArgs, Route
 from .static import (FileTarget, Listing, Redirect, byte_ranges,
                      content_type, etag, last_modified, multipart_ranges,
                      not_modified)
@@ -289,9 +290,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     # -- routes ------------------------------------------------------------
 
     def request_args(self, query: str, fragment: str, paths: list[str],
-                     segments: dict[str, str]) -> dict[str, Any]:
+                     segments: dict[str, str]) -> ReqArgs:
         """Parses the request into the `args` a handler receives."""
-        args: dict[str, Any] = {
+        args: ReqArgs = {
             "query": parse_query(query) if query else {},
             "fragment": fragment,
             "paths": paths,
@@ -345,10 +346,15 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def send_result(self, kind: str, result: Any) -> None:
         """Answers with a handler's return value (or `Response`)."""
         if self._responded:
+            if isinstance(result, FileResponse):
+                result.release()
             return
         code, ctype = 200, None
         headers: Iterable[tuple[str, str]] = ()
         if isinstance(result, Response):
+            if isinstance(result, FileResponse):
+                self.send_file(result)
+                return
             code, ctype, headers = result.code, result.ctype, result.headers
             result = result.response
         if isinstance(result, (bytes, bytearray, memoryview)):
@@ -387,10 +393,24 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         finally:
             os.close(fd)
 
+    def send_file(self, response: FileResponse) -> None:
+        """Answers with a `FileResponse` the way static files are
+        answered, with its Content-Type and Content-Disposition; a 404
+        when its file is gone."""
+        fd, st = response.open()
+        try:
+            self._answer_file(response.path, st, fd, response.content_type,
+                              response.headers)
+        finally:
+            os.close(fd)
+
     def _answer_file(self, path: str, st: os.stat_result,
-                   content: bytes | int) -> None:
+                     content: bytes | int, ctype: str | None = None,
+                     extra: list[tuple[str, str]] | None = None) -> None:
         """Answers with a file (its bytes, or an open descriptor for
-        `sendfile`): validators, 304, a byte range, or all of it."""
+        `sendfile`): validators, 304, a byte range, or all of it. `ctype`
+        replaces the type of the extension; `extra` headers are added,
+        each replacing a default of its name."""
         max_age = self.server.max_age
         headers = [
             ("Last-Modified", last_modified(st.st_mtime)),
@@ -398,12 +418,16 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             ("Cache-Control", f"max-age={max_age}" if max_age else "no-cache"),
             ("Accept-Ranges", "bytes"),
         ]
+        if extra:
+            names = {name.lower() for name, _ in extra}
+            headers = [h for h in headers if h[0].lower() not in names]
+            headers.extend(extra)
         if not_modified(self.headers, st):
             self.send_payload(304, headers=headers)
             return
         spans = byte_ranges(self.headers.get("range"),
                             self.headers.get("if-range"), st)
-        ctype = content_type(path)
+        ctype = ctype or content_type(path)
         if spans is not None and len(spans) > 1:
             body = multipart_ranges(spans, content, st.st_size, ctype)
             if body is not None:
