@@ -4,10 +4,13 @@ Static files behind white- and black-lists, dynamic JSON / text routes,
 long-running workers polled by the browser, token storage, CORS, a proxy,
 HTTPS, and a command prompt on the terminal."""
 from .body import UploadedFile
+from .files import FileResponse, file_return
 from .handler import QuickServerRequestHandler
 from .log import debug, msg, set_log_file
 from .response import HTTPError, PreventDefaultResponse, Response
 from .routes import MiddlewareF, ReqArgs, ReqF, ReqNext
+from .rpc import RpcError, rpc_call
+from .schema import ValidationError
 from .server import QuickServer, create_server
 from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                       is_original, set_error_exit_code,
@@ -24,6 +27,8 @@ __all__ = [
     "__version__",
     "create_server",
     "debug",
+    "FileResponse",
+    "file_return",
     "HTTPError",
     "MiddlewareF",
     "msg",
@@ -34,6 +39,9 @@ __all__ = [
     "ReqF",
     "ReqNext",
     "Response",
+    "rpc_call",
+    "RpcError",
+    "ValidationError",
     "set_log_file",
     "UploadedFile",
     "MemoryTokenHandler",

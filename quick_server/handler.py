@@ -396,21 +396,25 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def send_file(self, response: FileResponse) -> None:
         """Answers with a `FileResponse` the way static files are
         answered, with its Content-Type and Content-Disposition; a 404
-        when its file is gone."""
+        when its file is gone. Only GET and HEAD answer conditionally or
+        with a range (RFC 9110)."""
         fd, st = response.open()
         try:
             self._answer_file(response.path, st, fd, response.content_type,
-                              response.headers)
+                              response.headers,
+                              self.command in ("GET", "HEAD"))
         finally:
             os.close(fd)
 
     def _answer_file(self, path: str, st: os.stat_result,
                      content: bytes | int, ctype: str | None = None,
-                     extra: list[tuple[str, str]] | None = None) -> None:
+                     extra: list[tuple[str, str]] | None = None,
+                     conditional: bool = True) -> None:
         """Answers with a file (its bytes, or an open descriptor for
         `sendfile`): validators, 304, a byte range, or all of it. `ctype`
         replaces the type of the extension; `extra` headers are added,
-        each replacing a default of its name."""
+        each replacing a default of its name; without `conditional`, the
+        request's validators and Range are not looked at."""
         max_age = self.server.max_age
         headers = [
             ("Last-Modified", last_modified(st.st_mtime)),
@@ -422,11 +426,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             names = {name.lower() for name, _ in extra}
             headers = [h for h in headers if h[0].lower() not in names]
             headers.extend(extra)
-        if not_modified(self.headers, st):
+        if conditional and not_modified(self.headers, st):
             self.send_payload(304, headers=headers)
             return
         spans = byte_ranges(self.headers.get("range"),
-                            self.headers.get("if-range"), st)
+                            self.headers.get("if-range"), st) \
+            if conditional else None
         ctype = ctype or content_type(path)
         if spans is not None and len(spans) > 1:
             body = multipart_ranges(spans, content, st.st_size, ctype)

@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from http.cookies import SimpleCookie
+from typing import Any, Callable, TypedDict
 from urllib.parse import unquote
 
-ReqArgs = dict[str, Any]
+from .body import UploadedFile
+
+
+class ReqArgs(TypedDict):
+    """The arguments a route handler gets (a plain dict at run time)."""
+    query: dict[str, str | bool]  # `?flag` alone is True
+    fragment: str
+    paths: list[str]  # the segments after the mask
+    segments: dict[str, str]  # the mask's `:name` segments
+    post: Any  # the parsed body: JSON, form fields, text or bytes
+    files: dict[str, UploadedFile]
+    meta: dict[str, Any]  # for middleware
+    cookie: SimpleCookie | None
+
+
 ReqF = Callable[[Any, ReqArgs], Any]
 ReqNext = object
 MiddlewareF = Callable[[Any, ReqArgs, ReqNext], Any]

@@ -15,15 +15,16 @@ import ssl
 import threading
 import time
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from . import log
 from .deadlines import HeadDeadlines
 from .framing import Limits
 from .handler import QuickServerRequestHandler
 from .response import Response, to_json
-from .routes import METHODS, MiddlewareF, ReqF, Route, RouteTable, \
-    split_middleware, with_middleware
+from .routes import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
+    RouteTable, split_middleware, with_middleware
+from .rpc import Contract, contracts_document
 from .static import DEFAULT_WHITE_LIST, StaticFiles
 from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
@@ -36,15 +37,45 @@ from .proxy import Proxy
 from .caching import cached
 from .workers import WorkerArgs, WorkerPool, handle_request
 
-CacheIdF = Callable[[dict[str, Any]], Any]
+CacheIdF = Callable[[ReqArgs], Any]
+HandlerF = TypeVar("HandlerF", bound=ReqF)
+RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
+WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
+_Bound = TypeVar("_Bound", covariant=True)
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors
 ACCEPT_FAILURE_QUIET = 30.0  # a failure within this time is not logged
 WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
 
 
-def _route_api(method: str, kind: str) -> tuple[Callable[..., Any],
-                                                Callable[..., None]]:
+class RouteDecorator(Protocol):
+    """`server.json_get(mask, argc, cache_id=...)` and its kin: a decorator
+    that registers a handler and returns it unchanged, its type kept."""
+
+    def __call__(self, mask: str, argc: int | None = None,
+                 cache_id: CacheIdF | None = None,
+                 cache_method: str | None = None,
+                 cache_section: str | None = None
+                 ) -> Callable[[HandlerF], HandlerF]: ...
+
+
+class AddMask(Protocol):
+    """`server.add_json_get_mask(mask, handler, argc, ...)` and its kin."""
+
+    def __call__(self, mask: str, handler: ReqF, argc: int | None = None,
+                 cache_id: CacheIdF | None = None,
+                 cache_method: str | None = None,
+                 cache_section: str | None = None) -> None: ...
+
+
+class _Method(Protocol[_Bound]):
+    """A function stored in a class: read from an instance, it is bound."""
+
+    def __get__(self, server: Any, owner: Any = None) -> _Bound: ...
+
+
+def _route_api(method: str, kind: str
+               ) -> tuple[_Method[RouteDecorator], _Method[AddMask]]:
     """The decorator and the `add_*_mask` method of one (method, kind)."""
 
     def add_mask(self: QuickServer, mask: str, handler: ReqF,
@@ -60,8 +91,8 @@ def _route_api(method: str, kind: str) -> tuple[Callable[..., Any],
                   cache_id: CacheIdF | None = None,
                   cache_method: str | None = None,
                   cache_section: str | None = None
-                  ) -> Callable[[ReqF], ReqF]:
-        def register(handler: ReqF) -> ReqF:
+                  ) -> Callable[[HandlerF], HandlerF]:
+        def register(handler: HandlerF) -> HandlerF:
             add_mask(self, mask, handler, argc, cache_id, cache_method,
                      cache_section)
             return handler
@@ -112,6 +143,7 @@ class QuickServer(ThreadingHTTPServer):
         self.prompt = "> "
         self.history_file = ".cmd_history"
         self._middlewares: list[MiddlewareF] = []
+        self._rpc: dict[str, Contract] = {}
         self._serial_lock = threading.Lock()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
@@ -309,7 +341,7 @@ class QuickServer(ThreadingHTTPServer):
         cache method can store."""
         middlewares, inner = split_middleware(handler)
 
-        def answer(req: Any, args: dict[str, Any]) -> Any:
+        def answer(req: Any, args: ReqArgs) -> Any:
             return cached(self.cache, lambda: cache_id(args),
                           lambda: inner(req, args), section, method)
         answer.__name__ = getattr(inner, "__name__", "handler")
@@ -344,6 +376,34 @@ class QuickServer(ThreadingHTTPServer):
         finally:
             self._middlewares = before
 
+    # -- typed rpc ---------------------------------------------------------
+
+    def rpc(self, path: str) -> Callable[[RpcF], RpcF]:
+        """Registers `fn(request: Req) -> Resp` (dataclasses) at `path`:
+        `POST` takes a JSON `Req` (a 400 names a field that does not fit)
+        and answers the JSON of `fn`'s `Resp` (or its `FileResponse`);
+        `GET` answers `{"request": <JSON Schema>, "response": <JSON
+        Schema>}`. TypeError when a type has no JSON form."""
+        if ":" in path:
+            raise ValueError(f"rpc paths have no :segments: {path!r}")
+
+        def register(fn: RpcF) -> RpcF:
+            contract = Contract(path, fn)
+            self.add_route("POST", "json", path, contract.answer, 0)
+            self.add_route("GET", "json", path, contract.describe, 0,
+                           exclusive=False)
+            self._rpc[path] = contract
+            return fn
+        return register
+
+    def rpc_contracts(self, path: str) -> None:
+        """Serves, with `GET path`, every rpc contract of this server in
+        one JSON Schema document (`contracts`: path -> request and
+        response; the types in one `$defs`)."""
+        def serve(req: Any, args: ReqArgs) -> Any:
+            return contracts_document(list(self._rpc.values()))
+        self.add_route("GET", "json", path, serve, 0, exclusive=False)
+
     # -- workers -----------------------------------------------------------
 
     @property
@@ -358,13 +418,11 @@ class QuickServer(ThreadingHTTPServer):
                     cache_id: Callable[[WorkerArgs], Any] | None = None,
                     cache_method: str | None = None,
                     cache_section: str | None = None
-                    ) -> Callable[[Callable[[WorkerArgs], Any]],
-                                  Callable[[WorkerArgs], Any]]:
+                    ) -> Callable[[WorkerF], WorkerF]:
         """Registers `fn(payload)` as a worker at `mask` (POST, the worker
         protocol). With `server.cache` and `cache_id(payload)` set, a
         result is computed once per cache key."""
-        def register(fn: Callable[[WorkerArgs], Any]
-                     ) -> Callable[[WorkerArgs], Any]:
+        def register(fn: WorkerF) -> WorkerF:
             def start(payload: WorkerArgs) -> Any:
                 key_of = None if cache_id is None else \
                     (lambda: cache_id(payload))
@@ -372,7 +430,7 @@ class QuickServer(ThreadingHTTPServer):
                     self.cache, key_of, lambda: fn(payload), cache_section,
                     cache_method)))
 
-            def protocol(req: Any, args: dict[str, Any]) -> Any:
+            def protocol(req: Any, args: ReqArgs) -> Any:
                 return handle_request(self.workers, args["post"], start,
                                       self.max_chunk_size)
             protocol.__name__ = getattr(fn, "__name__", "worker")
@@ -383,7 +441,7 @@ class QuickServer(ThreadingHTTPServer):
 
     def link_worker_js(self, mask: str) -> str:
         """Serves the browser client `worker.js` at `mask`."""
-        def serve(req: Any, args: dict[str, Any]) -> Response:
+        def serve(req: Any, args: ReqArgs) -> Response:
             with open(WORKER_JS, "rb") as handle:
                 return Response(handle.read(), 200,
                                 "text/javascript; charset=utf-8")

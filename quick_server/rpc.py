@@ -1,0 +1,321 @@
+"""Typed RPC: routes whose request and response are dataclasses, checked
+on the way in and out and described by JSON Schema at their URL, and
+`rpc_call`, the standard library client that returns the typed answer.
+
+`@server.rpc("/api/hello")` on `def hello(request: HelloRequest) ->
+HelloResponse` answers `POST /api/hello` (a JSON body) and, at the same
+path, `GET` with `{"request": <JSON Schema>, "response": <JSON Schema>}`.
+A body that does not fit the request type is a 400 whose JSON says where
+and what was expected; an answer that does not fit the response type is a
+500, its reason logged. Types and their rules are in `schema.py`."""
+from __future__ import annotations
+
+import email.utils
+import http.client
+import inspect
+import json
+import socket
+import ssl
+import time
+import types
+import typing
+import urllib.error
+import urllib.request
+from typing import Any, Callable, Mapping, TypeVar, Union
+
+from . import log
+from .files import FileResponse
+from .response import HTTPError, Response, to_json
+from .schema import (DIALECT, Codec, Definitions, ValidationError, codec_of,
+                     json_schema)
+
+T = TypeVar("T")
+
+FILE_SCHEMA = {"title": "file", "description": "a file download: the "
+               "answer's body is the file, not JSON (Content-Disposition "
+               "names it)"}
+RETRY_STATUSES = (429, 503)
+MAX_ERROR_TEXT = 2000
+
+
+# -- the server side -------------------------------------------------------
+
+class Contract:
+    """An rpc function with the codecs of its request and response types.
+
+    `fn` takes one argument annotated with a dataclass and is annotated
+    with its return type (which may allow a `FileResponse`); TypeError at
+    registration otherwise, or when a type has no JSON form."""
+
+    def __init__(self, path: str, fn: Callable[[Any], Any]) -> None:
+        self.path = path
+        self.fn = fn
+        name = getattr(fn, "__qualname__", repr(fn))
+        request_type, response_type = _signature(fn, name)
+        try:
+            self.request: Codec = codec_of(request_type)
+            self.sends_files, rest = _without_files(response_type)
+            self.response: Codec | None = \
+                None if rest is _NOTHING else codec_of(rest)
+        except TypeError as err:
+            raise TypeError(f"rpc {path} ({name}): {err}") from None
+        self.description = inspect.getdoc(fn)
+        self.document = {"request": json_schema(request_type),
+                         "response": self._response_schema(None)}
+
+    def _response_schema(self, defs: Definitions | None) -> dict[str, Any]:
+        """The response's schema: a document of its own, or (with `defs`)
+        a part of a larger document."""
+        own = Definitions() if defs is None else defs
+        parts = [] if self.response is None else [self.response.schema(own)]
+        if self.sends_files:
+            parts.append(dict(FILE_SCHEMA))
+        res: dict[str, Any] = parts[0] if len(parts) == 1 \
+            else {"anyOf": parts}
+        if defs is None:
+            res = {"$schema": DIALECT, **res}
+            if own.defs:
+                res["$defs"] = own.defs
+        return res
+
+    def entry(self, defs: Definitions) -> dict[str, Any]:
+        """This contract within `contracts_document`."""
+        res: dict[str, Any] = {"request": self.request.schema(defs),
+                               "response": self._response_schema(defs)}
+        if self.description:
+            res["description"] = self.description
+        return res
+
+    def answer(self, req: Any, args: Any) -> Any:
+        """The POST route: the request checked, `fn` called, its answer
+        checked and encoded."""
+        ctype = (req.headers.get("content-type") or "").split(";")[0]
+        ctype = ctype.strip().lower()
+        if ctype and ctype != "application/json" and \
+                not ctype.endswith("+json"):
+            raise HTTPError(415, "rpc requests are JSON (Content-Type: "
+                                 "application/json)")
+        try:
+            request = self.request.decode(args["post"])
+        except ValidationError as err:
+            return Response({"error": err.describe("request"),
+                             "field": err.path, "expected": err.expected},
+                            400)
+        result = self.fn(request)
+        if self.sends_files and isinstance(result, FileResponse):
+            return result
+        try:
+            if self.response is None:
+                raise ValidationError("FileResponse",
+                                      f"expected FileResponse, got "
+                                      f"{type(result).__qualname__}")
+            return self.response.encode(result)
+        except ValidationError as err:
+            if isinstance(result, FileResponse):
+                result.release()
+            log.msg("rpc {0}: the answer of {1} is not its declared type: "
+                    "{2}", self.path, getattr(self.fn, "__qualname__", "?"),
+                    err.describe("answer"))
+            raise HTTPError(500) from None
+
+    def describe(self, req: Any, args: Any) -> Any:
+        """The GET route: the contract's JSON Schema document."""
+        return self.document
+
+
+def contracts_document(contracts: list[Contract]) -> dict[str, Any]:
+    """Every contract in one JSON Schema document: `contracts` maps each
+    path to its request and response schemas, which share `$defs`."""
+    defs = Definitions()
+    entries = {c.path: c.entry(defs) for c in contracts}
+    doc: dict[str, Any] = {"$schema": DIALECT, "contracts": entries}
+    if defs.defs:
+        doc["$defs"] = defs.defs
+    return doc
+
+
+def _signature(fn: Callable[[Any], Any], name: str) -> tuple[Any, Any]:
+    """The request and response types of an rpc function."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as err:  # pylint: disable=broad-except
+        raise TypeError(f"rpc function {name}: cannot read its "
+                        f"annotations: {err}") from None
+    required = [p for p in params if p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if len(params) < 1 or len(required) > 1 or \
+            params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                   params[0].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"rpc function {name} must take one argument, "
+                        f"the request")
+    request_type = hints.get(params[0].name)
+    if not (isinstance(request_type, type) and
+            hasattr(request_type, "__dataclass_fields__")):
+        raise TypeError(f"rpc function {name}: annotate its argument with "
+                        f"a dataclass (got {request_type!r})")
+    if "return" not in hints:
+        raise TypeError(f"rpc function {name}: annotate its return type")
+    return request_type, hints["return"]
+
+
+_NOTHING = object()
+
+
+def _without_files(tp: Any) -> tuple[bool, Any]:
+    """Whether `tp` allows a FileResponse, and `tp` without it
+    (`_NOTHING` when it is FileResponse alone)."""
+    if tp is FileResponse:
+        return True, _NOTHING
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        rest = tuple(arg for arg in args if arg is not FileResponse)
+        if len(rest) < len(args):
+            return True, rest[0] if len(rest) == 1 else Union[rest]
+    return False, tp
+
+
+# -- the client --------------------------------------------------------------
+
+class RpcError(Exception):
+    """An rpc call that failed. `status` is the HTTP status of the answer
+    (None when none came: refused, timed out, cut off); the message says
+    what happened, with the server's own error text. For a request the
+    server refused (400), `field` and `expected` name the field."""
+
+    def __init__(self, status: int | None, message: str, *,
+                 field: str | None = None, expected: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.expected = expected
+        self.retry_after = retry_after
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (an error for an rpc), not followed: urllib
+    would follow a POST with a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def rpc_call(url: str, request: object, response_type: type[T],
+             timeout: float = 10.0, retries: int = 2, *,
+             headers: Mapping[str, str] | None = None,
+             context: ssl.SSLContext | None = None) -> T:
+    """POSTs `request` (a dataclass instance, or plain JSON values) to the
+    rpc at `url` and returns its answer as a `response_type` instance
+    (`bytes`: the raw body, such as a file).
+
+    `timeout` bounds connecting and each wait for data, in seconds. A 503
+    or 429 with a `Retry-After` of at most `timeout` seconds is tried again
+    after that wait, at most `retries` times. Raises `RpcError` for an
+    error status, no answer, or an answer that does not fit
+    `response_type`; `ValidationError` (a ValueError) when `request` does
+    not fit its own dataclass."""
+    kind = type(request)
+    body = to_json(codec_of(kind).encode(request)
+                   if hasattr(kind, "__dataclass_fields__") else request)
+    want = None if response_type is bytes else codec_of(response_type)
+    sent_headers = {"Content-Type": "application/json",
+                    "Accept": "application/json", **(headers or {})}
+    opener = urllib.request.build_opener(
+        _NoRedirects, urllib.request.HTTPSHandler(context=context))
+    for attempt in range(max(retries, 0) + 1):
+        try:
+            status, data = _post(opener, url, body.encode("utf-8"),
+                                 sent_headers, timeout)
+            break
+        except RpcError as err:
+            wait = err.retry_after
+            if attempt >= retries or err.status not in RETRY_STATUSES or \
+                    wait is None or wait > timeout:
+                raise
+            time.sleep(wait)
+    if want is None:
+        return typing.cast(T, data)
+    return typing.cast(T, _decode_answer(url, status, data, want))
+
+
+def _post(opener: urllib.request.OpenerDirector, url: str, body: bytes,
+          headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """One POST: the status and body of a 2xx answer, else RpcError."""
+    request = urllib.request.Request(url, body, headers, method="POST")
+    try:
+        with opener.open(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        raise _status_error(url, err) from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, (TimeoutError, socket.timeout)):
+            raise _timed_out(url, timeout) from None
+        raise RpcError(None, f"POST {url}: cannot connect: "
+                             f"{err.reason}") from None
+    except (TimeoutError, socket.timeout):
+        raise _timed_out(url, timeout) from None
+    except (OSError, http.client.HTTPException) as err:
+        raise RpcError(None, f"POST {url}: no complete answer: "
+                             f"{err!r}") from None
+
+
+def _timed_out(url: str, timeout: float) -> RpcError:
+    return RpcError(None, f"POST {url}: no answer within {timeout:g} s "
+                          f"(timed out)")
+
+
+def _status_error(url: str, err: urllib.error.HTTPError) -> RpcError:
+    """The RpcError of an error status, with the server's own text."""
+    try:
+        data = err.read(MAX_ERROR_TEXT * 4)
+    except (OSError, http.client.HTTPException):
+        data = b""
+    finally:
+        err.close()
+    field = expected = None
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if isinstance(found, dict) and isinstance(found.get("error"), str):
+        text = found["error"]
+        field, expected = found.get("field"), found.get("expected")
+    if err.code in (301, 302, 303, 307, 308):
+        text = f"redirected to {err.headers.get('Location')!r}"
+    text = text[:MAX_ERROR_TEXT] or err.reason or ""
+    return RpcError(err.code, f"POST {url}: HTTP {err.code}: {text}",
+                    field=field if isinstance(field, str) else None,
+                    expected=expected if isinstance(expected, str) else None,
+                    retry_after=_retry_after(err.headers.get("Retry-After")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` (seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _decode_answer(url: str, status: int, data: bytes, want: Codec) -> Any:
+    try:
+        value = json.loads(data) if data.strip() else None
+    except ValueError:
+        raise RpcError(status, f"POST {url}: the answer is not JSON: "
+                               f"{data[:200]!r}") from None
+    try:
+        return want.decode(value)
+    except ValidationError as err:
+        raise RpcError(status, f"POST {url}: the answer does not fit "
+                               f"{want.name}: {err.describe('answer')}",
+                       field=err.path, expected=err.expected) from None
