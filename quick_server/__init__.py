@@ -18,7 +18,8 @@ from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
 from .client import WorkerError, worker_request
 from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
                      TokenHandler, TokenObj)
-from .workers import (WorkerArgs, WorkerDeath, get_worker_check,
+from .progress import report_progress
+from .workers import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
 __version__ = "1.0.0"
@@ -58,6 +59,8 @@ __all__ = [
     "setup_restart",
     "get_worker_check",
     "is_worker_alive",
+    "JobFailed",
+    "report_progress",
     "WorkerArgs",
     "WorkerDeath",
     "WorkerError",

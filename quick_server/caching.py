@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 from . import log
@@ -22,11 +23,9 @@ def cached(cache: Any, key_of: Callable[[], Any] | None,
     cache entry that cannot be read is computed again, never an error. A
     `Response` (a status of the handler's choosing, e.g. a 401) and an
     exception are never stored."""
-    key = key_of() if cache is not None and key_of is not None else None
+    key = cache_key(cache, key_of)
     if key is None:
         return compute()
-    if not isinstance(key, dict):
-        key = {"key": key}  # quick_cache identifies entries by a dict
     with _CACHE_LOCK:
         handle = cache.get_hnd(key, section=section, method=method)
     with handle as hnd:  # waits while another thread computes this key
@@ -41,5 +40,48 @@ def cached(cache: Any, key_of: Callable[[], Any] | None,
         value = compute()
         if isinstance(value, Response):
             return value
+        with _CACHE_LOCK:
+            return hnd.write(value)
+
+
+def cache_key(cache: Any, key_of: Callable[[], Any] | None) -> Any:
+    """The quick_cache id of an entry (None: not cached)."""
+    key = key_of() if cache is not None and key_of is not None else None
+    if key is not None and not isinstance(key, dict):
+        key = {"key": key}  # quick_cache identifies entries by a dict
+    return key
+
+
+def cache_lookup(cache: Any, key: Any, section: str | None = None,
+                 method: str | None = None) -> tuple[bool, Any]:
+    """(True, value) when `cache` holds `key`; (False, None) otherwise
+    (also when the entry cannot be read). For results computed elsewhere
+    (a job in another process), stored with `cache_store` afterwards."""
+    with _CACHE_LOCK:
+        handle = cache.get_hnd(key, section=section, method=method)
+    with handle as hnd:
+        with _CACHE_LOCK:
+            if not hnd.has():
+                return False, None
+            try:
+                return True, hnd.read()
+            except Exception:  # pylint: disable=broad-except
+                log.log_exception("cache read failed, computing again:")
+                return False, None
+
+
+def cache_store(cache: Any, key: Any, value: Any, seconds: float,
+                section: str | None = None, method: str | None = None) -> Any:
+    """Stores `value`, computed in `seconds`, for `key`; returns what a
+    later read gives."""
+    with _CACHE_LOCK:
+        handle = cache.get_hnd(key, section=section, method=method)
+    with handle as hnd:
+        if getattr(hnd, "_start_time", None) is not None:
+            # quick_cache times the computation from entering the handle;
+            # here it ran elsewhere, before. (A read slower than the
+            # recorded time makes quick_cache warn, and its warning code
+            # fails on Python 3.10+.)
+            hnd._start_time = time.monotonic() - seconds  # noqa: SLF001
         with _CACHE_LOCK:
             return hnd.write(value)

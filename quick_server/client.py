@@ -5,16 +5,34 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 
 class WorkerError(Exception):
     """A worker request failed; `status_code` is the HTTP status (or
-    `None` when the server cancelled the job or the connection failed)."""
+    `None` when the server cancelled the job or the connection failed).
+    When the job itself raised, `error_type` and `error_message` are the
+    type name and message of its exception."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(self, message: str, status_code: int | None = None,
+                 error_type: str | None = None,
+                 error_message: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.error_type = error_type
+        self.error_message = error_message
+
+
+def _http_error(code: int, text: str) -> WorkerError:
+    """The error of an HTTP error answer; a failed job's answer is JSON
+    with its exception's type and message."""
+    try:
+        error = json.loads(text)["error"]
+        kind, message = str(error["type"]), str(error["message"])
+    except (ValueError, TypeError, KeyError):
+        return WorkerError(f"HTTP {code}: {text}", code)
+    return WorkerError(f"the job failed: {kind}: {message}", code, kind,
+                       message)
 
 
 RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -43,8 +61,7 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
             text = err.read().decode("utf-8", "replace").strip()
             delay = next(delays, None)
             if err.code != 503 or delay is None:
-                raise WorkerError(f"HTTP {err.code}: {text}",
-                                  err.code) from None
+                raise _http_error(err.code, text) from None
             retry_after = err.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 delay = min(float(retry_after), 30.0)
@@ -61,17 +78,30 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
 
 
 def worker_request(url: str, payload: Any, *, wait: float = 25.0,
-                   timeout: float | None = None) -> Any:
+                   timeout: float | None = None,
+                   on_progress: Callable[[dict[str, Any]], None] | None = None
+                   ) -> Any:
     """Runs a job at the worker `url` and returns its decoded result.
 
-    Long-polls with `wait` seconds per request; gives up (stopping the job)
-    after `timeout` seconds when given."""
+    Long-polls with `wait` seconds per request (a poll also returns when
+    the job reports progress: `on_progress(progress)` then gets the
+    `{"done", "total", "message"}` object); gives up (stopping the job)
+    after `timeout` seconds when given. A job that raised is a
+    `WorkerError` with `error_type` and `error_message`."""
     deadline = None if timeout is None else time.monotonic() + timeout
     per_request = wait + 30.0
     res = _post(url, {"action": "start", "payload": payload}, per_request)
     token = res.get("token")
+    seen: Any = None
     try:
-        while not res["done"]:
+        while True:
+            progress = res.get("progress")
+            if on_progress is not None and progress is not None and \
+                    progress != seen:
+                seen = progress
+                on_progress(progress)
+            if res["done"]:
+                break
             if not res["continue"]:
                 raise WorkerError("the server cancelled the job")
             hold = wait

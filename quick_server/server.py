@@ -5,9 +5,11 @@ routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to
 `proxy`, the terminal to `cmdloop`, restarts to `restart`."""
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import os
+import pickle
 import signal
 import socket
 import socketserver
@@ -34,7 +36,7 @@ from .threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
 from .cors import CorsPolicy
 from .proxy import Proxy
-from .caching import cached
+from .caching import cache_key, cache_lookup, cache_store, cached
 from .workers import WorkerArgs, WorkerPool, handle_request
 
 CacheIdF = Callable[[ReqArgs], Any]
@@ -151,6 +153,8 @@ class QuickServer(ThreadingHTTPServer):
         self.proxy_timeout = 30.0
         self.tokens = TokenStore(token_handler)
         self.workers = WorkerPool()
+        self.worker_executor: Any = "thread"
+        self._worker_routes: list[tuple[str, Any, Any]] = []
         self.max_chunk_size = 10 * 1024 * 1024
         self.cache: Any = None
         self.commands = CommandLoop()
@@ -417,18 +421,39 @@ class QuickServer(ThreadingHTTPServer):
     def json_worker(self, mask: str,
                     cache_id: Callable[[WorkerArgs], Any] | None = None,
                     cache_method: str | None = None,
-                    cache_section: str | None = None
+                    cache_section: str | None = None,
+                    executor: Any = None
                     ) -> Callable[[WorkerF], WorkerF]:
         """Registers `fn(payload)` as a worker at `mask` (POST, the worker
-        protocol). With `server.cache` and `cache_id(payload)` set, a
-        result is computed once per cache key."""
+        protocol). `executor` says where its jobs run: "thread",
+        "process", or a `concurrent.futures.Executor` (default:
+        `server.worker_executor`). With `server.cache` and
+        `cache_id(payload)` set, a result is computed once per cache
+        key."""
+        if executor is not None:
+            self.workers.runners.get(executor)  # ValueError when unknown
+
         def register(fn: WorkerF) -> WorkerF:
+            self._worker_routes.append((mask, fn, executor))
+
             def start(payload: WorkerArgs) -> Any:
-                key_of = None if cache_id is None else \
-                    (lambda: cache_id(payload))
-                return self.workers.submit(lambda: to_json(cached(
-                    self.cache, key_of, lambda: fn(payload), cache_section,
-                    cache_method)))
+                key = cache_key(self.cache, None if cache_id is None
+                                else (lambda: cache_id(payload)))
+                if key is not None:
+                    found, value = cache_lookup(self.cache, key,
+                                                cache_section, cache_method)
+                    if found:
+                        return self.workers.finished_job(to_json(value), mask)
+
+                def encode(value: Any, seconds: float) -> str:
+                    if key is not None:
+                        value = cache_store(self.cache, key, value, seconds,
+                                            cache_section, cache_method)
+                    return to_json(value)
+                return self.workers.submit(
+                    fn, (payload,), route=mask, encode=encode,
+                    runner=self.workers.runners.get(
+                        executor or self.worker_executor))
 
             def protocol(req: Any, args: ReqArgs) -> Any:
                 return handle_request(self.workers, args["post"], start,
@@ -438,6 +463,46 @@ class QuickServer(ThreadingHTTPServer):
                            exclusive=False)
             return fn
         return register
+
+    def submit(self, fn: Callable[..., Any], *args: Any,
+               executor: Any = None) -> concurrent.futures.Future[Any]:
+        """Runs `fn(*args)` as a job (on `executor`, default
+        `server.worker_executor`) and returns its `Future`: a route can
+        hand work to the job pool and wait for it. Bounded like every job
+        (HTTPError 503 when the queue is full); a failure where the job
+        ran is the exception itself, or a `JobFailed` with its type and
+        message."""
+        return self.workers.submit_future(
+            fn, args, self.workers.runners.get(
+                executor or self.worker_executor))
+
+    @property
+    def max_processes(self) -> int:
+        """The size of the "process" executor's pool (default: the
+        cores this process may use); set it before the pool starts."""
+        return self.workers.runners.max_processes
+
+    @max_processes.setter
+    def max_processes(self, value: int) -> None:
+        self.workers.runners.max_processes = value
+
+    def _start_job_processes(self) -> None:
+        """When any worker runs in processes, checks that its function can
+        be sent there and forks the pool's template now, while the server
+        has a single thread."""
+        for mask, fn, executor in self._worker_routes:
+            if (executor or self.worker_executor) != "process":
+                continue
+            self.workers.runners.get("process")
+            try:
+                pickle.dumps(fn)
+            except Exception as err:  # pylint: disable=broad-except
+                log.msg("worker {0}: its function cannot run in a process "
+                        "(it must be a module-level function): {1}",
+                        mask, err)
+        if self.worker_executor == "process":
+            self.workers.runners.get("process")
+        self.workers.runners.start_processes()
 
     def link_worker_js(self, mask: str) -> str:
         """Serves the browser client `worker.js` at `mask`."""
@@ -493,7 +558,12 @@ class QuickServer(ThreadingHTTPServer):
             """stops the server"""
             self.stop("quit")
 
-        for fn in (help, restart, quit):
+        def workers(args: list[str]) -> None:
+            """lists worker jobs by route (started, finished, failed,
+            cancelled, run times)"""
+            log.msg(self.workers.stats.summary())
+
+        for fn in (help, restart, quit, workers):
             self.commands.add(fn, 0)
 
     def stop(self, reason: str = "quit") -> None:
@@ -512,6 +582,7 @@ class QuickServer(ThreadingHTTPServer):
         self._running = True
         self._serving = threading.current_thread()
         self._stop_reason = "quit"
+        self._start_job_processes()  # forks: before any thread of ours
         previous = self._install_signals()
         if not self.no_command_loop and usable_stdin():
             self.commands.prompt = self.prompt
@@ -551,6 +622,8 @@ class QuickServer(ThreadingHTTPServer):
             log.msg("stopping with requests still running")
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)
+        if self.workers.stats.lines():
+            log.msg(self.workers.stats.summary())
         self.commands.save_history()
         log.msg(self.stats.summary())
 

@@ -7,7 +7,8 @@ Wire protocol (see protocol.md): POST JSON `{"action": "start", "payload"}`,
 Every answer is `{"token", "done", "continue", "result"}`."""
 from __future__ import annotations
 
-import ctypes
+import concurrent.futures
+import functools
 import secrets
 import threading
 import time
@@ -16,31 +17,29 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import log
-from .response import HTTPError
+from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
+                        is_worker_alive)
+from .processes import Outcome
+from .progress import Progress
+from .response import HTTPError, Response, to_json
+from .stats import JobStats
+
+__all__ = ["WorkerArgs", "WorkerDeath", "WorkerPool", "get_worker_check",
+           "handle_request", "is_worker_alive"]
 
 WorkerArgs = dict[str, Any]
 MAX_WAIT = 30.0
 UNKNOWN_TOKEN = "Unknown or expired worker token"
 
 
-class WorkerDeath(BaseException):
-    """Raised inside a job's thread when its job was cancelled."""
+class JobFailed(Exception):
+    """A job raised an exception where it ran; `type_name` and `message`
+    describe it (the traceback went to the server log)."""
 
-
-_CURRENT = threading.local()
-
-
-def is_worker_alive() -> bool:
-    """False once the job running on this thread was cancelled; long jobs
-    check it to stop early and cleanly."""
-    job = getattr(_CURRENT, "job", None)
-    return job is None or not job.cancelled
-
-
-def get_worker_check() -> Callable[[], bool]:
-    """`is_worker_alive` bound to the current job, for other threads."""
-    job = getattr(_CURRENT, "job", None)
-    return lambda: job is None or not job.cancelled
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
 
 
 def text_bytes(text: str) -> int:
@@ -51,34 +50,49 @@ def text_bytes(text: str) -> int:
 @dataclass
 class Job:
     """One submitted computation and its outcome. A finished result is
-    held as `result` until it is first handed out; a long one is then
-    held as `parts`, each fetched with its key in `cargo`."""
+    held as `result` (JSON text) until it is first handed out; a long one
+    is then held as `parts`, each fetched with its key in `cargo`. A job
+    made by `submit_future` hands its value to `future` instead."""
     token: str
-    run: Callable[[], str]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    runner: Runner
+    route: str = "(job)"
+    encode: Callable[[Any, float], str] | None = None
+    future: concurrent.futures.Future[Any] | None = None
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     state: str = "queued"  # queued, running, done, error, cancelled, released
+    handle: Any = None  # the runner's handle of a running job
     result: str | None = None
     parts: list[str] = field(default_factory=list)
     cargo: list[str] = field(default_factory=list)
     unfetched: set[str] = field(default_factory=set)  # cargo keys
-    error: str | None = None
+    error: dict[str, str] | None = None  # {"type", "message"}
     cancelled: bool = False
-    thread_id: int | None = None
+    progress: Progress | None = None
+    changes: int = 0  # counts progress reports, for long-polls
+    delivered: int = 0  # `changes` when progress last went to a client
+    counted: bool = False  # its end is in the statistics
     seen: float = field(default_factory=time.monotonic)
+    started: float = 0.0
     # set once there is nothing more to wait for: finished or cancelled
     finished: threading.Event = field(default_factory=threading.Event)
+    # notified (under the pool's lock) on progress and on the end
+    changed: threading.Condition | None = None
     reply: dict[str, Any] | None = None  # the final answer, once built
     handed_out: float | None = None  # when the last piece was first sent
     size: int = 0  # bytes of the result held for the client
 
 
 class WorkerPool:
-    """Runs jobs on at most `max_workers` threads with a bounded queue,
-    keeps results until they are fetched (or expire, or the results held
-    exceed `max_result_bytes`), cancels abandoned jobs, and stores the
-    parts of large results."""
+    """The job table: starts jobs on their executors (each runs at most
+    its `capacity` at once; at most `max_queue` more wait here), keeps
+    results until they are fetched (or expire, or the results held exceed
+    `max_result_bytes`), cancels abandoned jobs, stores the parts of large
+    results, relays progress, and counts jobs per route."""
 
     def __init__(self) -> None:
-        self.max_workers = 8
+        self.runners = Runners(self._progress_by_key)
         self.max_queue = 256
         self.max_result_bytes = 256 * 1024 * 1024
         self.abandon_timeout = 120.0
@@ -86,11 +100,12 @@ class WorkerPool:
         self.redeliver_timeout = 60.0
         self.sweep_interval = 1.0
         self.start_wait = 0.05
-        self.cancel_grace = 0.5
+        self.stats = JobStats()
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        self._by_key: dict[str, Job] = {}  # progress key -> running job
         self._pending: deque[Job] = deque()
-        self._running = 0
+        self._running: dict[int, int] = {}  # id(runner) -> jobs running
         self._waiting = 0
         self._held: OrderedDict[str, Job] = OrderedDict()  # oldest first
         self._held_bytes = 0
@@ -98,69 +113,194 @@ class WorkerPool:
         self._last_sweep = time.monotonic()
         self.closed = False
 
+    @property
+    def max_workers(self) -> int:
+        """Jobs running at once on the "thread" executor."""
+        return self.runners.threads.capacity
+
+    @max_workers.setter
+    def max_workers(self, value: int) -> None:
+        self.runners.threads.capacity = value
+
+    @property
+    def cancel_grace(self) -> float:
+        return self.runners.threads.cancel_grace
+
+    @cancel_grace.setter
+    def cancel_grace(self, value: float) -> None:
+        self.runners.threads.cancel_grace = value
+
     # -- lifecycle ---------------------------------------------------------
 
-    def submit(self, run: Callable[[], str]) -> Job:
-        """Queues `run` (which returns the JSON text of the result)."""
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *,
+               runner: Runner | None = None, route: str = "(job)",
+               encode: Callable[[Any, float], str] | None = None,
+               future: concurrent.futures.Future[Any] | None = None) -> Job:
+        """Queues `fn(*args)` on `runner` (threads by default). A worker
+        job gives `encode`, which turns the value into the JSON text of the
+        result (given the value and the seconds the job ran); a
+        `submit_future` job gives the `future` to settle."""
         self._sweep()
+        job = Job(secrets.token_urlsafe(24), fn, args,
+                  runner or self.runners.threads, route, encode, future)
+        job.changed = threading.Condition(self._lock)
         with self._lock:
             if self.closed:
                 raise HTTPError(503, "Server is shutting down")
-            if self._running >= self.max_workers and \
+            if not self._has_room_locked(job.runner) and \
                     len(self._pending) >= self.max_queue:
                 raise HTTPError(503, "Too many queued jobs",
                                 headers=[("Retry-After", "1")])
-            job = Job(secrets.token_urlsafe(24), run)
             self._jobs[job.token] = job
             self._pending.append(job)
-            self._launch_locked()
+        self._launch()
         return job
 
-    def _launch_locked(self) -> None:
-        while self._pending and self._running < self.max_workers:
-            job = self._pending.popleft()
-            job.state = "running"
-            self._running += 1
-            threading.Thread(target=self._execute, args=(job,),
-                             name=f"worker-{job.token[:6]}",
-                             daemon=True).start()
+    def submit_future(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                      runner: Runner | None = None,
+                      route: str = "(submit)"
+                      ) -> concurrent.futures.Future[Any]:
+        """`fn(*args)` as a job, its outcome in the returned future (a
+        failure where it ran is a `JobFailed`, or the exception itself
+        when the executor keeps it)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.submit(fn, args, runner=runner, route=route, future=future)
+        return future
 
-    def _execute(self, job: Job) -> None:
-        try:
-            job.thread_id = threading.get_ident()
-            _CURRENT.job = job
-            outcome: tuple[str, str | None, str | None]
-            try:
-                outcome = ("done", job.run(), None)
-            except WorkerDeath:
-                outcome = ("cancelled", None, None)
-            except HTTPError as err:
-                outcome = ("error", None, err.message)
-            except Exception as err:  # pylint: disable=broad-except
-                log.log_exception("error in worker job:")
-                outcome = ("error", None, f"{type(err).__name__}")
-            self._settle(job, *outcome)
-        except WorkerDeath:
-            self._settle(job, "cancelled", None, None)
-        finally:
-            _CURRENT.job = None
-
-    def _settle(self, job: Job, state: str, result: str | None,
-                error: str | None) -> None:
-        with self._lock:
-            self._running -= 1
-            job.thread_id = None
-            if job.cancelled:
-                job.state = "cancelled"  # cancel() forgot it already
-            else:
-                job.state, job.result, job.error = state, result, error
-                job.seen = time.monotonic()
-                if state == "done":
-                    self._hold_locked(job)
-                elif state == "cancelled":  # the job raised WorkerDeath
-                    self._release_locked(job)
-            self._launch_locked()
+    def finished_job(self, text: str, route: str) -> Job:
+        """A job that is done already (a cached result), as `submit` would
+        make it."""
+        job = Job(secrets.token_urlsafe(24), lambda: None, (),
+                  self.runners.threads, route, state="done", result=text)
+        job.changed = threading.Condition(self._lock)
         job.finished.set()
+        with self._lock:
+            if self.closed:
+                raise HTTPError(503, "Server is shutting down")
+            self._jobs[job.token] = job
+            self._hold_locked(job)
+        self.stats.cached(route)
+        return job
+
+    def _has_room_locked(self, runner: Runner) -> bool:
+        return self._running.get(id(runner), 0) < runner.capacity
+
+    def _launch(self) -> None:
+        """Starts every queued job whose executor has room, in order."""
+        while True:
+            with self._lock:
+                job = next((j for j in self._pending
+                            if self._has_room_locked(j.runner)), None)
+                if job is None:
+                    return
+                self._pending.remove(job)
+                job.state = "running"
+                job.started = time.monotonic()
+                self._running[id(job.runner)] = \
+                    self._running.get(id(job.runner), 0) + 1
+                self._by_key[job.key] = job
+            self.stats.started(job.route)
+            try:
+                handle = job.runner.run(
+                    job.fn, job.args, job.key,
+                    functools.partial(self._report, job),
+                    functools.partial(self._settle, job))
+            except Exception as err:  # pylint: disable=broad-except
+                # cannot be sent where it would run (not picklable, ...)
+                log.msg("worker job {0} on {1} cannot start: {2}",
+                        job.token[:6], job.route, err)
+                self._settle(job, ("error", type(err).__name__, str(err),
+                                   "", None))
+                continue
+            with self._lock:
+                running = job.state == "running"
+                if running:
+                    job.handle = handle
+            if running and job.cancelled:  # cancelled while it started
+                job.runner.cancel(handle)
+
+    def _report(self, job: Job, progress: Progress) -> None:
+        with self._lock:
+            if job.state != "running":
+                return
+            job.progress = progress
+            job.changes += 1
+            self._notify_locked(job)
+
+    def _count_end_locked(self, job: Job, kind: str) -> None:
+        if not job.counted:
+            job.counted = True
+            self.stats.ended(job.route, kind, time.monotonic() - job.started
+                             if job.started else None)
+
+    @staticmethod
+    def _notify_locked(job: Job) -> None:
+        if job.changed is not None:
+            job.changed.notify_all()
+
+    def _progress_by_key(self, key: str, progress: Progress) -> None:
+        """Progress that arrived on a channel shared by many jobs."""
+        job = self._by_key.get(key)
+        if job is not None:
+            self._report(job, progress)
+
+    def _settle(self, job: Job, outcome: Outcome) -> None:
+        """Records a job's outcome (called once, from wherever the runner
+        reports it)."""
+        kind = outcome[0]
+        elapsed = time.monotonic() - job.started
+        text, error = None, None
+        if kind == "error":
+            error = {"type": str(outcome[1]), "message": str(outcome[2])}
+            if len(outcome) > 3 and outcome[3]:
+                log.msg("error in worker job {0} ({1}):\n{2}", job.token[:6],
+                        job.route, str(outcome[3]).rstrip())
+        elif kind == "done" and job.future is None and not job.cancelled:
+            try:
+                encode = job.encode or _json_text
+                text = encode(outcome[1], elapsed)
+            except Exception as err:  # pylint: disable=broad-except
+                log.log_exception(f"the result of worker job "
+                                  f"{job.token[:6]} cannot be sent:")
+                kind, error = "error", {"type": type(err).__name__,
+                                        "message": str(err)}
+        self._settle_future(job, kind, outcome, error)
+        with self._lock:
+            self._running[id(job.runner)] -= 1
+            self._by_key.pop(job.key, None)
+            job.handle = None
+            if job.cancelled:
+                kind = "cancelled"
+                job.state = "cancelled"  # cancel() forgot it already
+            elif job.future is not None:
+                job.state = kind if kind != "done" else "released"
+                self._release_locked(job)
+            else:
+                job.state, job.result, job.error = kind, text, error
+                job.seen = time.monotonic()
+                if kind == "done":
+                    self._hold_locked(job)
+                elif kind == "cancelled":
+                    self._release_locked(job)
+            self._notify_locked(job)
+            self._count_end_locked(job, kind)
+        job.finished.set()
+        self._launch()
+
+    @staticmethod
+    def _settle_future(job: Job, kind: str, outcome: Outcome,
+                       error: dict[str, str] | None) -> None:
+        future = job.future
+        if future is None or not future.set_running_or_notify_cancel():
+            return
+        if kind == "done":
+            future.set_result(outcome[1])
+        elif kind == "error" and error is not None:
+            original = outcome[4] if len(outcome) > 4 else None
+            future.set_exception(original if isinstance(original, BaseException)
+                                 else JobFailed(error["type"], error["message"]))
+        else:
+            future.set_exception(concurrent.futures.CancelledError())
 
     def _hold_locked(self, job: Job) -> None:
         """Counts a finished result against `max_result_bytes`, releasing
@@ -169,10 +309,11 @@ class WorkerPool:
         size = text_bytes(job.result or "null")
         if size > self.max_result_bytes:
             job.state, job.result = "error", None
-            job.error = (f"its result ({log.size_string(size)}) is larger "
-                         f"than max_result_bytes "
-                         f"({log.size_string(self.max_result_bytes)})")
-            log.msg("worker job {0}: {1}", job.token[:6], job.error)
+            message = (f"its result ({log.size_string(size)}) is larger "
+                       f"than max_result_bytes "
+                       f"({log.size_string(self.max_result_bytes)})")
+            job.error = {"type": "ResultTooLarge", "message": message}
+            log.msg("worker job {0}: {1}", job.token[:6], message)
             return
         job.size = size
         self._held[job.token] = job
@@ -197,33 +338,26 @@ class WorkerPool:
     def cancel(self, token: str) -> bool:
         """Cancels a queued or running job, or releases a finished one
         (and the parts of its result), and forgets it; requests waiting
-        on it are answered at once. A running job sees `is_worker_alive()`
-        turn false; if it is still running after `cancel_grace` seconds,
-        `WorkerDeath` is raised in its thread."""
+        on it are answered at once. A running job is stopped as its
+        executor can (see `executors.py`)."""
         with self._lock:
             job = self._jobs.get(token)
             if job is None:
                 return False
             job.cancelled = True
-            running = job.state == "running"
+            handle = job.handle if job.state == "running" else None
             if job.state == "queued":
                 self._pending.remove(job)
                 job.state = "cancelled"
+                self._count_end_locked(job, "cancelled")
+            elif job.state == "running":
+                self._count_end_locked(job, "cancelled")
             self._release_locked(job)
+            self._notify_locked(job)
         job.finished.set()
-        if running:
-            timer = threading.Timer(self.cancel_grace, self._interrupt,
-                                    (job,))
-            timer.daemon = True
-            timer.start()
+        if handle is not None:
+            job.runner.cancel(handle)
         return True
-
-    def _interrupt(self, job: Job) -> None:
-        with self._lock:
-            if job.state == "running" and job.thread_id is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(job.thread_id),
-                    ctypes.py_object(WorkerDeath))
 
     def close(self) -> None:
         """Cancels every job (server shutdown): every request waiting on
@@ -234,6 +368,7 @@ class WorkerPool:
             tokens = list(self._jobs)
         for token in tokens:
             self.cancel(token)
+        self.runners.close()
 
     # -- protocol ----------------------------------------------------------
 
@@ -249,7 +384,7 @@ class WorkerPool:
         return job
 
     def answer(self, job: Job, wait: float, max_chunk: int
-               ) -> dict[str, Any]:
+               ) -> dict[str, Any] | Response:
         """Waits up to `wait` s for the job and builds the reply. The final
         reply is kept `redeliver_timeout` s after it was first handed out,
         so a client whose connection dropped can ask again."""
@@ -259,26 +394,32 @@ class WorkerPool:
             now = time.monotonic()
             job.seen = now
             if job.cancelled:
-                return reply(job.token, False, False, None)
+                return reply(job, False, False, None)
             if job.state in ("queued", "running"):
-                return reply(job.token, False, True, None)
+                return reply(job, False, True, None)
             if job.state == "released":
                 raise HTTPError(404, UNKNOWN_TOKEN)
             if job.handed_out is None:
                 job.handed_out = now
             if job.state == "error":
-                raise HTTPError(500, f"Worker job failed: {job.error}")
+                return Response({**reply(job, True, False, None),
+                                 "error": job.error}, 500)
             if job.reply is None:
                 job.reply = self._final_reply(job, max_chunk)
             return job.reply
 
     def _wait(self, job: Job, seconds: float) -> None:
+        """Holds a long-poll until the job ends, reports progress, or
+        `seconds` pass."""
         with self._lock:
+            if job.changed is None:
+                return
             self._waiting += 1
-        try:
-            job.finished.wait(seconds)
-        finally:
-            with self._lock:
+            try:
+                job.changed.wait_for(
+                    lambda: job.cancelled or job.changes != job.delivered or
+                    job.state not in ("queued", "running"), seconds)
+            finally:
                 self._waiting -= 1
 
     def _final_reply(self, job: Job, max_chunk: int) -> dict[str, Any]:
@@ -286,7 +427,7 @@ class WorkerPool:
         is moved into parts fetched with the cargo keys it lists."""
         text = job.result or "null"
         if len(text) <= max_chunk:
-            return reply(job.token, True, False, text)
+            return reply(job, True, False, text)
         job.parts = [text[pos:pos + max_chunk]
                      for pos in range(0, len(text), max_chunk)]
         job.result = None
@@ -294,7 +435,7 @@ class WorkerPool:
         job.unfetched = set(job.cargo)
         for index, key in enumerate(job.cargo):
             self._cargo[key] = (job, index)
-        return reply(job.token, True, True, job.cargo)
+        return reply(job, True, True, job.cargo)
 
     def take_cargo(self, token: Any) -> dict[str, Any]:
         """One part of a split result; like a final reply, it can be
@@ -312,7 +453,8 @@ class WorkerPool:
             if token in job.unfetched:
                 job.unfetched.discard(token)
                 job.handed_out = job.seen
-            return reply(token, True, False, job.parts[index])
+            return {"token": token, "done": True, "continue": False,
+                    "result": job.parts[index]}
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and releases results nobody fetched."""
@@ -359,13 +501,23 @@ class WorkerPool:
             return self._held_bytes
 
 
-def reply(token: str, done: bool, cont: bool, result: Any) -> dict[str, Any]:
-    return {"token": token, "done": done, "continue": cont, "result": result}
+def reply(job: Job, done: bool, cont: bool, result: Any) -> dict[str, Any]:
+    """A protocol reply about `job`, with its latest progress (call with
+    the pool's lock held)."""
+    progress = job.progress
+    job.delivered = job.changes
+    return {"token": job.token, "done": done, "continue": cont,
+            "result": result,
+            "progress": None if progress is None else progress.as_json()}
+
+
+def _json_text(value: Any, seconds: float) -> str:
+    return to_json(value)
 
 
 def handle_request(pool: WorkerPool, post: Any,
                    start: Callable[[WorkerArgs], Job],
-                   max_chunk: int) -> dict[str, Any]:
+                   max_chunk: int) -> dict[str, Any] | Response:
     """Answers one protocol request (the POSTed JSON object)."""
     if not isinstance(post, dict):
         raise HTTPError(400, "Worker requests are JSON objects")
@@ -385,7 +537,8 @@ def handle_request(pool: WorkerPool, post: Any,
         if not isinstance(token, str):
             raise HTTPError(400, "Missing worker token")
         pool.cancel(token)
-        return reply(token, True, False, None)
+        return {"token": token, "done": True, "continue": False,
+                "result": None}
     if action == "cargo":
         return pool.take_cargo(post.get("token"))
     raise HTTPError(400, f"Unknown worker action {action!r}")

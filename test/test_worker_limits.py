@@ -12,7 +12,8 @@ import pytest
 from quick_server import WorkerError, is_worker_alive, worker_request
 from test_workers import post, wait_for
 
-CANCELLED = {"done": False, "continue": False, "result": None}
+CANCELLED = {"done": False, "continue": False, "result": None,
+             "progress": None}
 
 
 @pytest.fixture
@@ -101,7 +102,8 @@ def test_a_result_larger_than_the_bound_fails_alone(gated):
     held = pool.held_bytes()
     status, body = post(gated.port, {"action": "start", "wait": 5,
                                      "payload": {"i": 2, "size": 2000}})
-    assert status == 500 and b"larger than max_result_bytes" in body
+    assert status == 500 and body["error"]["type"] == "ResultTooLarge"
+    assert "larger than max_result_bytes" in body["error"]["message"]
     assert pool.held_bytes() == held  # nothing released for it
     assert post(gated.port, {"action": "get",
                              "token": small["token"]}) == (200, small)

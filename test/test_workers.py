@@ -182,7 +182,9 @@ def test_cargo(workers):
 def test_errors(workers, capsys):
     status, body = post(workers.port, {"action": "start", "wait": 5,
                                        "payload": {"fail": True}})
-    assert status == 500 and b"ValueError" in body
+    assert status == 500 and body["error"] == {
+        "type": "ValueError", "message": "job failed on purpose"}
+    assert body["done"] and not body["continue"]
     assert "job failed on purpose" in capsys.readouterr().err
     assert post(workers.port, {"action": "get", "token": "nope"})[0] == 404
     assert post(workers.port, {"action": "dance"})[0] == 400

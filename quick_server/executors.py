@@ -1,0 +1,301 @@
+"""How a job runs, apart from what it does: the executors of worker jobs.
+
+- `"thread"` (`ThreadRunner`): a thread of the server; cancelling sets the
+  flag `is_worker_alive()` reads, then raises `WorkerDeath` in the thread.
+- `"process"` (`ProcessRunner`): a process of the server's own pool
+  (`processes.py`); cancelling kills the process.
+- any `concurrent.futures.Executor` (`FuturesRunner`): a
+  `ProcessPoolExecutor`, Dask's `client.get_executor()`, ...; cancelling
+  is `future.cancel()` (a job already running elsewhere runs to its end,
+  its result is dropped).
+
+A runner starts `fn(*args)` and reports back through two callbacks:
+`on_progress(Progress)` and, once, `on_done(outcome)` with `("done",
+value)`, `("error", type name, message, traceback text, exception)` or
+`("cancelled",)`. `capacity` is how many jobs it runs at once; the worker
+pool queues the rest."""
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import threading
+import traceback
+from typing import Any, Callable, Protocol
+
+from . import log
+from .processes import Outcome, ProcessPool
+from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,
+                       subscribe_dask, use_channel)
+
+OnProgress = Callable[[Progress], None]
+OnDone = Callable[[Outcome], None]
+
+
+class WorkerDeath(BaseException):
+    """Raised inside a job's thread when its job was cancelled."""
+
+
+class Runner(Protocol):
+    """Where jobs run. `run` returns a handle that `cancel` takes."""
+
+    capacity: int
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone) -> Any:
+        """Starts `fn(*args)`; `key` names the job on progress channels.
+        Raises TypeError when the job cannot be sent where it runs."""
+
+    def cancel(self, handle: Any) -> None:
+        """Stops the job (as far as this executor can)."""
+
+    def close(self) -> None:
+        """Releases what the runner holds (threads, processes)."""
+
+
+def _error(err: BaseException) -> Outcome:
+    return ("error", type(err).__name__, str(err),
+            "".join(traceback.format_exception(
+                type(err), err, err.__traceback__)), err)
+
+
+# -- threads -----------------------------------------------------------------
+
+_CURRENT = threading.local()
+
+
+class ThreadHandle:
+    """A job running on a server thread."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.thread_id: int | None = None
+        self.lock = threading.Lock()
+
+
+def is_worker_alive() -> bool:
+    """False once the job running on this thread was cancelled; long jobs
+    check it to stop early and cleanly. (A job in a process is killed
+    instead, and elsewhere it is not told.)"""
+    handle = getattr(_CURRENT, "handle", None)
+    return handle is None or not handle.cancelled
+
+
+def get_worker_check() -> Callable[[], bool]:
+    """`is_worker_alive` bound to the current job, for other threads."""
+    handle = getattr(_CURRENT, "handle", None)
+    return lambda: handle is None or not handle.cancelled
+
+
+class ThreadRunner:
+    """Each job on a thread of its own (at most `capacity` at once)."""
+
+    def __init__(self, capacity: int = 8, cancel_grace: float = 0.5) -> None:
+        self.capacity = capacity
+        self.cancel_grace = cancel_grace
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone
+            ) -> ThreadHandle:
+        handle = ThreadHandle()
+        threading.Thread(target=self._execute, daemon=True,
+                         args=(handle, fn, args, on_progress, on_done),
+                         name=f"worker-{key[:6]}").start()
+        return handle
+
+    @staticmethod
+    def _execute(handle: ThreadHandle, fn: Callable[..., Any],
+                 args: tuple[Any, ...], on_progress: OnProgress,
+                 on_done: OnDone) -> None:
+        outcome: Outcome = ("cancelled",)
+        try:
+            handle.thread_id = threading.get_ident()
+            _CURRENT.handle = handle
+            use_channel(on_progress)
+            try:
+                outcome = ("done", fn(*args))
+            except WorkerDeath:
+                outcome = ("cancelled",)
+            except Exception as err:  # pylint: disable=broad-except
+                outcome = _error(err)
+        except WorkerDeath:
+            pass  # raised between the lines above: cancelled
+        finally:
+            with handle.lock:
+                handle.thread_id = None  # no WorkerDeath from now on
+            _CURRENT.handle = None
+            use_channel(None)
+        on_done(outcome)
+
+    def cancel(self, handle: ThreadHandle) -> None:
+        handle.cancelled = True
+        timer = threading.Timer(self.cancel_grace, self._interrupt, (handle,))
+        timer.daemon = True
+        timer.start()
+
+    @staticmethod
+    def _interrupt(handle: ThreadHandle) -> None:
+        with handle.lock:
+            if handle.thread_id is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(handle.thread_id),
+                    ctypes.py_object(WorkerDeath))
+
+    def close(self) -> None:
+        pass
+
+
+# -- the server's own processes ----------------------------------------------
+
+class ProcessRunner:
+    """Each job in a process of a `ProcessPool` of `capacity` processes."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.pool = ProcessPool(capacity)
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone) -> Any:
+        return self.pool.run(fn, args, on_progress, on_done)
+
+    def cancel(self, handle: Any) -> None:
+        self.pool.cancel(handle)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+# -- any concurrent.futures.Executor -----------------------------------------
+
+def run_with_progress(channel: Any, fn: Callable[..., Any],
+                      args: tuple[Any, ...]) -> Any:
+    """Runs `fn(*args)` where an executor put it, with its progress going
+    to `channel` (pickled along with the job)."""
+    use_channel(channel)
+    try:
+        return fn(*args)
+    finally:
+        use_channel(None)
+        close = getattr(channel, "close", None)
+        if close is not None:
+            close()
+
+
+def is_dask_executor(executor: Any) -> bool:
+    return type(executor).__module__.startswith("distributed")
+
+
+class FuturesRunner:
+    """Jobs handed to a `concurrent.futures.Executor`. Progress comes back
+    through Dask events for a Dask executor, else through a loopback UDP
+    inbox (the executor's processes are on this machine)."""
+
+    def __init__(self, executor: concurrent.futures.Executor,
+                 deliver: Callable[[str, Progress], None]) -> None:
+        self.executor = executor
+        self.capacity = int(getattr(executor, "_max_workers", 0) or 64)
+        self._deliver = deliver
+        self._inbox: ProgressInbox | None = None
+        self._dask = is_dask_executor(executor)
+        self._lock = threading.Lock()
+        self._subscribed = False
+
+    def _channel(self, key: str) -> Any:
+        with self._lock:
+            if self._dask:
+                if not self._subscribed:
+                    subscribe_dask(getattr(self.executor, "_client"),
+                                   self._deliver)
+                    self._subscribed = True
+                return DaskChannel(key)
+            if self._inbox is None:
+                self._inbox = ProgressInbox(self._deliver)
+            return UdpChannel(self._inbox.address, key)
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone
+            ) -> concurrent.futures.Future[Any]:
+        try:
+            future = self.executor.submit(run_with_progress,
+                                          self._channel(key), fn, args)
+        except RuntimeError as err:  # shut down
+            raise TypeError(f"the executor refused the job: {err}") from err
+
+        def settle(done: concurrent.futures.Future[Any]) -> None:
+            if done.cancelled():
+                on_done(("cancelled",))
+                return
+            err = done.exception()
+            on_done(("done", done.result()) if err is None else _error(err))
+        future.add_done_callback(settle)
+        return future
+
+    def cancel(self, handle: concurrent.futures.Future[Any]) -> None:
+        handle.cancel()
+
+    def close(self) -> None:
+        if self._inbox is not None:
+            self._inbox.close()  # the executor itself is the user's
+
+
+def default_processes() -> int:
+    """The default size of the process pool: the cores this process may
+    use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class Runners:
+    """The runner for each executor setting of a server: "thread",
+    "process", or an executor instance (one runner per instance)."""
+
+    def __init__(self, deliver: Callable[[str, Progress], None]) -> None:
+        self.threads = ThreadRunner()
+        self.max_processes = default_processes()
+        self._processes: ProcessRunner | None = None
+        self._futures: dict[int, FuturesRunner] = {}
+        self._deliver = deliver
+        self._lock = threading.Lock()
+
+    def get(self, spec: Any) -> Runner:
+        """The runner of an executor setting; ValueError for an unknown
+        one."""
+        if spec is None or spec == "thread":
+            return self.threads
+        if spec == "process":
+            with self._lock:
+                if self._processes is None:
+                    self._processes = ProcessRunner(self.max_processes)
+                return self._processes
+        if isinstance(spec, concurrent.futures.Executor) or \
+                callable(getattr(spec, "submit", None)):
+            with self._lock:
+                runner = self._futures.get(id(spec))
+                if runner is None:
+                    runner = FuturesRunner(spec, self._deliver)
+                    self._futures[id(spec)] = runner
+                return runner
+        raise ValueError(f"executor must be 'thread', 'process' or a "
+                         f"concurrent.futures.Executor, not {spec!r}")
+
+    def start_processes(self) -> None:
+        """Forks the process pool's template now (before serving, while
+        the server has one thread), when the pool is configured."""
+        with self._lock:
+            runner = self._processes
+        if runner is not None:
+            runner.pool.start()
+
+    def close(self) -> None:
+        with self._lock:
+            runners: list[Runner] = [self.threads]
+            if self._processes is not None:
+                runners.append(self._processes)
+            runners.extend(self._futures.values())
+        for runner in runners:
+            try:
+                runner.close()
+            except Exception:  # pylint: disable=broad-except
+                log.log_exception("error while closing an executor:")

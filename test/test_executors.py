@@ -1,0 +1,246 @@
+"""Where jobs run: threads, the server's own job processes, any
+`concurrent.futures.Executor`; progress from each, cancelling, errors,
+`server.submit`, and the job statistics. Process executors are tested in
+real server processes (a server forks its job processes before it runs
+any thread of its own)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from quick_server import WorkerError, report_progress, worker_request
+from conftest import (free_port, get, start_process, stop_process, wait_for)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+APP = """
+import concurrent.futures, os, sys, time
+from quick_server import create_server, msg, report_progress
+
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.worker_executor = "process"
+server.max_processes = 2
+pool = concurrent.futures.ProcessPoolExecutor(2)
+
+def steps(payload):
+    for step in range(1, 4):
+        report_progress(step, 3, f"step {step}")
+        time.sleep(0.06)
+    return {"pid": os.getpid(), "parent": os.getppid()}
+
+def sleeper(payload):
+    report_progress(0, None, str(os.getpid()))
+    time.sleep(60)  # one long C call
+
+def fail(payload):
+    raise KeyError("no such thing")
+
+def square(x):
+    return {"square": x * x, "pid": os.getpid()}
+
+server.json_worker("/steps")(steps)
+server.json_worker("/sleep")(sleeper)
+server.json_worker("/fail")(fail)
+server.json_worker("/thread", executor="thread")(steps)
+server.json_worker("/pool", executor=pool)(steps)
+
+def make_closure():
+    def closure(payload):
+        return 1
+    return closure
+
+server.json_worker("/closure")(make_closure())
+
+@server.json_post("/jobs")
+def _jobs(req, args):
+    # the job-queue pattern: the route waits for its job
+    return server.submit(square, args["post"]["x"]).result(timeout=20)
+
+@server.json_get("/pid")
+def _pid(req, args):
+    return {"pid": os.getpid()}
+
+msg("READY")
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+    pool.shutdown()
+"""
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    script = tmp_path_factory.mktemp("app") / "app.py"
+    script.write_text(APP)
+    port = free_port()
+    proc = start_process([str(script), str(port)], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc.port = port
+    proc.url = f"http://127.0.0.1:{port}"
+    proc.server_pid = json.loads(get(port, "/pid")[2])["pid"]
+    yield proc
+    proc.code, proc.out = stop_process(proc)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie is not alive
+        return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_process_jobs_run_in_job_processes_with_progress(app):
+    seen = []
+    result = worker_request(app.url + "/steps", {}, on_progress=seen.append)
+    assert result["pid"] != app.server_pid
+    assert result["parent"] != app.server_pid  # forked from the template
+    assert seen[-1] == {"done": 3, "total": 3, "message": "step 3"}
+    # the same from a thread, and from a ProcessPoolExecutor instance
+    for route in ("/thread", "/pool"):
+        seen = []
+        result = worker_request(app.url + route, {}, on_progress=seen.append)
+        assert seen and seen[-1]["done"] == 3, route
+        if route == "/thread":
+            assert result["pid"] == app.server_pid
+        else:
+            assert result["pid"] != app.server_pid
+
+
+def _start(app, route, wait):
+    status, _, body = get(app.port, route, "POST", json.dumps(
+        {"action": "start", "wait": wait, "payload": {}}).encode())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_cancel_kills_the_job_process_and_the_pool_recovers(app):
+    res = _start(app, "/sleep", 10)  # returns early with the first report
+    assert not res["done"] and res["continue"] and res["progress"]
+    pid = int(res["progress"]["message"])
+    assert _alive(pid)
+    t0 = time.monotonic()
+    status, _, body = get(app.port, "/sleep", "POST", json.dumps(
+        {"action": "stop", "token": res["token"]}).encode())
+    assert status == 200 and json.loads(body)["done"]
+    wait_for(lambda: not _alive(pid), timeout=5, what="the killed process")
+    freed = time.monotonic() - t0
+    assert freed < 1.0, f"the core was freed after {freed:.2f}s"
+    # the pool replaced the process: jobs run again
+    assert worker_request(app.url + "/steps", {})["pid"] != pid
+
+
+def test_a_failing_job_reports_its_type_and_message(app):
+    with pytest.raises(WorkerError) as info:
+        worker_request(app.url + "/fail", {})
+    err = info.value
+    assert err.status_code == 500
+    assert (err.error_type, err.error_message) == ("KeyError",
+                                                   "'no such thing'")
+
+
+def test_an_unpicklable_job_is_a_clear_error(app):
+    with pytest.raises(WorkerError) as info:
+        worker_request(app.url + "/closure", {})
+    assert "picklable" in info.value.error_message
+
+
+def test_a_route_waits_for_a_submitted_job(app):
+    status, _, body = get(app.port, "/jobs", "POST", b'{"x": 7}',
+                          {"Content-Type": "application/json"})
+    result = json.loads(body)
+    assert status == 200 and result["square"] == 49
+    assert result["pid"] != app.server_pid
+
+
+def test_stopping_the_server_ends_every_job_process(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    port = free_port()
+    proc = start_process([str(script), str(port)], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    res = _start(type("App", (), {"port": port}), "/sleep", 10)
+    pid = int(res["progress"]["message"])
+    code, out = stop_process(proc)
+    assert code == 0, out
+    wait_for(lambda: not _alive(pid), timeout=5, what="the job process")
+    assert "cannot run in a process" in out  # the closure, said at start
+    assert "/sleep: started 1, finished 0, failed 0, cancelled 1" in out
+
+
+# -- in this process: threads ----------------------------------------------
+
+def test_thread_progress_ends_a_long_poll_early(make_server):
+    server = make_server()
+    step = threading.Event()
+
+    @server.json_worker("/work")
+    def _work(payload):
+        report_progress(1, 2, "half")
+        step.wait(10)
+        report_progress(2, 2)
+        return "done"
+
+    t0 = time.monotonic()
+    res = json.loads(get(server.port, "/work", "POST", json.dumps(
+        {"action": "start", "wait": 20}).encode())[2])
+    assert time.monotonic() - t0 < 5  # the report ended the long-poll
+    assert res["progress"] == {"done": 1, "total": 2, "message": "half"}
+    step.set()
+    res = json.loads(get(server.port, "/work", "POST", json.dumps(
+        {"action": "get", "token": res["token"], "wait": 20}).encode())[2])
+    assert res["done"] and json.loads(res["result"]) == "done"
+    assert res["progress"] == {"done": 2, "total": 2, "message": None}
+
+
+def test_report_progress_checks_its_arguments():
+    report_progress(1)  # outside a job: nothing happens
+    with pytest.raises(TypeError):
+        report_progress("1")
+    with pytest.raises(ValueError):
+        report_progress(float("nan"))
+
+
+def test_unknown_executor_is_an_error(make_server):
+    server = make_server()
+    with pytest.raises(ValueError, match="executor"):
+        server.json_worker("/x", executor="gpu")
+
+
+def test_workers_command_lists_jobs_by_route(make_server, capsys):
+    server = make_server()
+
+    @server.json_worker("/ok")
+    def _ok(payload):
+        return 1
+
+    @server.json_worker("/bad")
+    def _bad(payload):
+        raise ValueError("bad")
+
+    worker_request(f"http://127.0.0.1:{server.port}/ok", {})
+    with pytest.raises(WorkerError):
+        worker_request(f"http://127.0.0.1:{server.port}/bad", {})
+    capsys.readouterr()
+    server.commands.execute("workers")
+    out = capsys.readouterr().err
+    assert "/ok: started 1, finished 1, failed 0, cancelled 0" in out
+    assert "/bad: started 1, finished 0, failed 1, cancelled 0" in out
+    assert "mean " in out and "max " in out
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX")
+def test_submit_from_python_returns_a_future(make_server):
+    server = make_server()
+    future = server.submit(pow, 2, 10)
+    assert future.result(timeout=10) == 1024
+    failing = server.submit(int, "x")
+    with pytest.raises(ValueError):
+        failing.result(timeout=10)
