@@ -24,7 +24,7 @@ setup(
     extras_require={
         "cache": ["quick-cache>=0.3"],
         "test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40",
-                 "quick-cache>=0.3"],
+                 "quick-cache>=0.3", "mypy>=1.8"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

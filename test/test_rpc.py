@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import datetime
 import enum
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +22,9 @@ from conftest import free_port, get, wait_for
 from quick_server import (HTTPError, RpcError, ValidationError, log,
                           rpc_call)
 from quick_server.schema import DIALECT, codec_of, json_schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TYPECHECK = os.path.join(ROOT, "test", "typecheck")
 
 
 class Color(enum.Enum):
@@ -513,3 +520,32 @@ def test_the_request_is_checked_before_it_is_sent(rpc_server):
         rpc_call(url(rpc_server, "/api/hello"), HelloRequest(3),  # type: ignore[arg-type]
                  HelloResponse)
     assert info.value.path == "name"
+
+
+# -- static types ------------------------------------------------------------------
+
+def test_a_user_script_is_mypy_strict_clean_and_typos_are_caught(tmp_path):
+    """typecheck/user_script.py passes `mypy --strict` (the decorators keep
+    each function's type: `assert_type` checks it); every line of
+    typecheck/typo_script.py marked `# typo` (args["qurey"], a misspelt
+    field of a request or an answer) is reported."""
+    if importlib.util.find_spec("mypy") is None:
+        if os.environ.get("CI"):
+            pytest.fail("mypy is missing: install the test extra")
+        pytest.skip("mypy is not installed (pip install -e '.[test]')")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--cache-dir", str(tmp_path), "user_script.py", "typo_script.py"],
+        cwd=TYPECHECK, env={**os.environ, "MYPYPATH": ROOT},
+        capture_output=True, text=True, timeout=300, check=False)
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert done.returncode == 1 and errors, done.stdout + done.stderr
+    assert not [line for line in errors
+                if not line.startswith("typo_script.py:")], done.stdout
+    with open(os.path.join(TYPECHECK, "typo_script.py"),
+              encoding="utf-8") as handle:
+        typos = {number for number, line in enumerate(handle, 1)
+                 if line.rstrip().endswith("# typo")}
+    reported = {int(line.split(":")[1]) for line in errors}
+    assert reported == typos, done.stdout
+    assert 'TypedDict "ReqArgs" has no key "qurey"' in done.stdout
