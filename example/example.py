@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """An example server: static files, JSON and text routes, a worker, a
-token counter, and a custom command. Run it and open http://localhost:8000/
+token counter, a typed rpc, an upload form that answers with a file, and a
+custom command. Run it and open http://localhost:8000/
 """
 import os
+import shutil
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 
-from quick_server import create_server, msg, setup_restart
+from quick_server import FileResponse, create_server, msg, setup_restart
 
 setup_restart()
 
@@ -43,6 +47,45 @@ def _visits(req, args):
 def _slow_square(payload):
     time.sleep(float(payload.get("seconds", 1)))
     return {"square": float(payload["x"]) ** 2}
+
+
+# -- typed rpc: GET /api/greet shows its contract, POST answers it ----------
+
+@dataclass
+class GreetRequest:
+    name: str
+    times: int = 1
+
+
+@dataclass
+class GreetResponse:
+    text: str
+
+
+@server.rpc("/api/greet")
+def _greet(request: GreetRequest) -> GreetResponse:
+    return GreetResponse(" ".join(["hello"] * request.times) +
+                         f" {request.name}")
+
+
+server.rpc_contracts("/api/contracts")
+
+
+# -- files.html: text and files in, one file out ----------------------------
+
+@server.text_post("/api/bundle")
+def _bundle(req, args):
+    """Joins the uploaded files under the form's title into one text file
+    and answers it as a download (streamed, never held in memory)."""
+    title = str(args["post"].get("title") or "bundle")
+    with tempfile.NamedTemporaryFile("wb", suffix=".txt",
+                                     delete=False) as out:
+        out.write(f"{title}\n".encode())
+        for upload in args["files"].values():
+            out.write(f"\n{upload.filename} ({upload.size} bytes)\n"
+                      .encode())
+            shutil.copyfileobj(upload.file, out)
+    return FileResponse(out.name, filename=f"{title}.txt", delete=True)
 
 
 @server.cmd(1)
