@@ -10,6 +10,7 @@ import contextlib
 import errno
 import os
 import pickle
+import secrets
 import signal
 import socket
 import socketserver
@@ -35,6 +36,8 @@ from .stats import RequestStats
 from .threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
 from .cors import CorsPolicy
+from .services import ServiceHub, ServiceRunner
+from .services import bind_routes as bind_service_routes
 from .proxy import Proxy
 from .caching import cache_key, cache_lookup, cache_store, cached
 from .workers import WorkerArgs, WorkerPool, handle_request
@@ -155,6 +158,7 @@ class QuickServer(ThreadingHTTPServer):
         self.workers = WorkerPool()
         self.worker_executor: Any = "thread"
         self._worker_routes: list[tuple[str, Any, Any]] = []
+        self._services: ServiceHub | None = None
         self.max_chunk_size = 10 * 1024 * 1024
         self.cache: Any = None
         self.commands = CommandLoop()
@@ -455,14 +459,51 @@ class QuickServer(ThreadingHTTPServer):
                     runner=self.workers.runners.get(
                         executor or self.worker_executor))
 
-            def protocol(req: Any, args: ReqArgs) -> Any:
-                return handle_request(self.workers, args["post"], start,
-                                      self.max_chunk_size)
-            protocol.__name__ = getattr(fn, "__name__", "worker")
-            self.add_route("POST", "json", mask, protocol, 0,
-                           exclusive=False)
+            self._add_worker_route(mask, start,
+                                   getattr(fn, "__name__", "worker"))
             return fn
         return register
+
+    def _add_worker_route(self, mask: str,
+                          start: Callable[[WorkerArgs], Any],
+                          name: str) -> None:
+        """The worker protocol at `mask`, starting jobs with `start`."""
+        def protocol(req: Any, args: ReqArgs) -> Any:
+            return handle_request(self.workers, args["post"], start,
+                                  self.max_chunk_size)
+        protocol.__name__ = name
+        self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
+
+    def bind_services(self, prefix: str = "/services",
+                      service_timeout: float = 30.0,
+                      key: str | None = None) -> str:
+        """Lets remote services pull jobs over HTTP under `prefix` (see
+        `services.py`): each call needs `Authorization: Bearer <key>`. A
+        service silent for `service_timeout` seconds is dead. Without a
+        `key` one is made (and logged); the key is returned."""
+        if self._services is not None:
+            raise ValueError("services are bound already")
+        if key is None:
+            key = secrets.token_urlsafe(24)
+            log.msg("services key: {0}", key)
+        elif not key:
+            raise ValueError("the services key must not be empty")
+        self._services = ServiceHub(service_timeout)
+        bind_service_routes(self, self._services, prefix, key)
+        return key
+
+    def service_worker(self, mask: str, name: str) -> None:
+        """Serves the worker protocol at `mask` with the services called
+        `name` (`bind_services` first): browsers and `worker_request` see
+        an ordinary worker."""
+        if self._services is None:
+            raise ValueError("call bind_services() before service_worker()")
+        runner = ServiceRunner(self._services, name, self.workers.max_queue)
+
+        def start(payload: WorkerArgs) -> Any:
+            return self.workers.submit(_run_on_a_service, (payload,),
+                                       route=mask, runner=runner)
+        self._add_worker_route(mask, start, f"service {name}")
 
     def submit(self, fn: Callable[..., Any], *args: Any,
                executor: Any = None) -> concurrent.futures.Future[Any]:
@@ -618,6 +659,8 @@ class QuickServer(ThreadingHTTPServer):
     def _graceful_stop(self) -> None:
         log.end_prompt()
         self.workers.close()  # answers waiting long-polls at once
+        if self._services is not None:
+            self._services.close()  # and services waiting for jobs
         if not self.wait_idle(self.shutdown_grace):
             log.msg("stopping with requests still running")
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
@@ -701,6 +744,10 @@ class QuickServer(ThreadingHTTPServer):
                 proxy.forward(req, target, query, self.proxy_timeout)
                 return True
         return False
+
+
+def _run_on_a_service(payload: Any) -> Any:
+    raise AssertionError("a service job runs on a service")  # never called
 
 
 def create_server(server_address: tuple[str, int], parallel: bool = True,

@@ -1,0 +1,268 @@
+"""A service that pulls jobs from a quick_server over HTTP (standard
+library only): `run_service(url, name, handler, key=...)`, or
+
+    python -m quick_server.service URL NAME module:function [--key KEY]
+
+(the key may also come from the environment: QUICK_SERVER_SERVICE_KEY).
+
+The loop registers under `name`, keeps a heartbeat on a thread of its
+own, long-polls for the next job, runs `handler(payload)` and posts its
+result (or its exception's type and message). `report_progress(...)`
+inside the handler goes to the client. When the server is away (it
+restarted, or the network failed) the loop tries again with a growing
+pause and registers anew; a job the client stopped is dropped.
+See `services.py` for the HTTP API."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import sys
+import threading
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from . import log
+from .progress import Progress, use_channel
+
+BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0)
+POLL_WAIT = 25.0
+
+
+class ServiceGone(Exception):
+    """The server no longer knows this service: register again."""
+
+
+class KeyRefused(Exception):
+    """The server refused the services key (401)."""
+
+
+class Conflict(Exception):
+    """The job is not this service's any more (409)."""
+
+
+class ServiceClient:
+    """The HTTP calls of one service."""
+
+    def __init__(self, url: str, name: str, key: str,
+                 description: str = "") -> None:
+        self.base = url.rstrip("/")
+        self.name = name
+        self.description = description
+        self._auth = f"Bearer {key}"
+        self.id: str | None = None
+
+    def _call(self, method: str, path: str, body: Any = None,
+              timeout: float = 10.0) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method,
+            headers={"Authorization": self._auth,
+                     **({"Content-Type": "application/json"}
+                        if data is not None else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            text = err.read().decode("utf-8", "replace")
+            if err.code == 404:
+                raise ServiceGone(text) from None
+            if err.code == 409:
+                try:
+                    return 409, json.loads(text)
+                except ValueError:
+                    return 409, None
+            if err.code == 401:
+                raise KeyRefused(f"the server refused the key: "
+                                 f"{text.strip()}") from None
+            raise OSError(f"HTTP {err.code}: {text.strip()}") from None
+
+    def register(self) -> str:
+        _, answer = self._call("POST", "", {"name": self.name,
+                                            "description": self.description})
+        self.id = str(answer["id"])
+        return self.id
+
+    def heartbeat(self) -> list[str]:
+        """Job ids the client withdrew since the last heartbeat."""
+        status, answer = self._call("PATCH", f"/{self.id}")
+        if status == 409 and isinstance(answer, dict):
+            return [str(j) for j in answer.get("withdrawn", [])]
+        return []
+
+    def next_job(self, wait: float) -> tuple[str, Any] | None:
+        status, answer = self._call("GET", f"/{self.id}/next?wait={wait}",
+                                    timeout=wait + 15.0)
+        if status == 204 or not isinstance(answer, dict):
+            return None
+        return str(answer["job"]), answer.get("payload")
+
+    def post(self, job: str, body: dict[str, Any]) -> None:
+        status, _ = self._call("POST", f"/{self.id}/jobs/{job}", body)
+        if status == 409:
+            raise Conflict(job)
+
+
+class Service:
+    """The loop of one service; `stop()` ends it (from any thread)."""
+
+    def __init__(self, client: ServiceClient,
+                 handler: Callable[[Any], Any], heartbeat: float) -> None:
+        self.client = client
+        self.handler = handler
+        self.heartbeat = heartbeat
+        self._stop = threading.Event()
+        self._withdrawn: set[str] = set()
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _pause(self, attempt: int) -> None:
+        delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+        self._stop.wait(delay * (0.5 + random.random()))
+
+    def _register(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self.client.register()
+                log.msg("service {0} registered as {1}", self.client.name,
+                        (self.client.id or "")[:6])
+                return
+            except OSError as err:
+                if attempt == 0:
+                    log.msg("service {0}: server unreachable ({1}); "
+                            "retrying", self.client.name, err)
+                self._pause(attempt)
+                attempt += 1
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                withdrawn = self.client.heartbeat()
+            except (OSError, ServiceGone, ValueError):
+                continue  # the job loop notices and registers again
+            if withdrawn:
+                with self._lock:
+                    self._withdrawn.update(withdrawn)
+
+    def run(self) -> None:
+        """Pulls and runs jobs until `stop()`."""
+        self._register()
+        threading.Thread(target=self._beat, daemon=True,
+                         name="quick_server-service-heartbeat").start()
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                job = self.client.next_job(POLL_WAIT)
+                attempt = 0
+            except ServiceGone:
+                self._register()
+                continue
+            except (OSError, ValueError):
+                self._pause(attempt)
+                attempt += 1
+                continue
+            if job is not None:
+                self._run_job(*job)
+
+    def _run_job(self, job: str, payload: Any) -> None:
+        def send_progress(progress: Progress) -> None:
+            self.client.post(job, {"progress": progress.as_json()})
+        use_channel(send_progress)
+        try:
+            body: dict[str, Any] = {"result": self.handler(payload)}
+        except Exception as err:  # pylint: disable=broad-except
+            log.log_exception(f"service job {job[:6]} failed:")
+            body = {"error": str(err), "type": type(err).__name__}
+        finally:
+            use_channel(None)
+        with self._lock:
+            if job in self._withdrawn:
+                self._withdrawn.discard(job)
+                return  # the client stopped it
+        self._post_result(job, body)
+
+    def _post_result(self, job: str, body: dict[str, Any]) -> None:
+        for attempt in range(len(BACKOFF) + 1):
+            try:
+                self.client.post(job, body)
+                return
+            except (Conflict, ServiceGone):
+                return  # withdrawn, or handed to another service
+            except (OSError, ValueError):
+                if attempt == len(BACKOFF) or self._stop.is_set():
+                    log.msg("service: could not post the result of job "
+                            "{0}", job[:6])
+                    return
+                self._pause(attempt)
+
+
+def run_service(url: str, name: str, handler: Callable[[Any], Any], *,
+                key: str, heartbeat: float = 10.0,
+                description: str = "") -> None:
+    """Serves jobs of the services called `name` at the server's services
+    `url` (e.g. "http://localhost:8080/services") with `handler(payload)`
+    until interrupted (Ctrl-C or SIGTERM)."""
+    service = Service(ServiceClient(url, name, key, description), handler,
+                      heartbeat)
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop()
+
+
+def _load(target: str) -> Callable[[Any], Any]:
+    module, sep, attribute = target.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"expected module:function, got {target!r}")
+    sys.path.insert(0, os.getcwd())
+    fn: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        fn = getattr(fn, part)
+    if not callable(fn):
+        raise ValueError(f"{target} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m quick_server.service",
+        description="Pull jobs from a quick_server and run them.")
+    parser.add_argument("url", help="the server's services URL, e.g. "
+                                    "http://localhost:8080/services")
+    parser.add_argument("name", help="the service name the server's "
+                                     "service_worker uses")
+    parser.add_argument("function", help="module:function run for each job")
+    parser.add_argument("--key", default=os.environ.get(
+        "QUICK_SERVER_SERVICE_KEY"), help="the services key (default: "
+        "$QUICK_SERVER_SERVICE_KEY)")
+    parser.add_argument("--heartbeat", type=float, default=10.0,
+                        help="seconds between heartbeats (default 10)")
+    args = parser.parse_args(argv)
+    if not args.key:
+        parser.error("a key is needed: --key or QUICK_SERVER_SERVICE_KEY")
+    try:
+        handler = _load(args.function)
+    except (ImportError, AttributeError, ValueError) as err:
+        parser.error(str(err))
+    import signal  # pylint: disable=import-outside-toplevel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        run_service(args.url, args.name, handler, key=args.key,
+                    heartbeat=args.heartbeat)
+    except KeyRefused as err:
+        print(f"python -m quick_server.service: {err}", file=sys.stderr)
+        return 2
+    except SystemExit:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Remote services that pull jobs over HTTP: one more place a job can run.
+
+A *service* (a program anywhere that can reach the server, in any
+language) registers under a name, proves it is alive with heartbeats, and
+pulls the next job of its name itself; a worker path bound with
+`server.service_worker(path, name)` queues its jobs for those services,
+so browsers and `worker_request` use the worker protocol unchanged.
+
+HTTP API under `prefix` (every call needs `Authorization: Bearer <key>`,
+else 401 and nothing happens):
+
+- `POST {prefix}` `{"name", "description"}` -> `{"id"}`
+- `PATCH {prefix}/<id>` (no body): heartbeat -> 200; 409 with
+  `{"withdrawn": [job ids]}` when a client stopped jobs it runs; 404 for
+  an unknown (or timed out) service, which registers again
+- `GET {prefix}/<id>/next?wait=S` -> `{"job", "payload"}`, or 204 when no
+  job came within `S` seconds (at most `MAX_WAIT`)
+- `POST {prefix}/<id>/jobs/<job>` `{"result": ...}`, `{"error": "...",
+  "type": "..."}` or `{"progress": {"done", "total", "message"}}` -> 200;
+  409 when the job is no longer this service's (withdrawn, or handed to
+  another service after this one timed out)
+- `GET {prefix}` -> `[{"id", "name", "alive", "last_seen", "running",
+  "done"}]`
+
+A service silent for `service_timeout` seconds is dead: its running jobs
+go back to the front of their queue (each job is tried by at most
+`MAX_TRIES` services, then the client gets an error)."""
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import log
+from .processes import Outcome
+from .progress import Progress, make_progress
+from .response import HTTPError, Response
+
+MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
+MAX_TRIES = 3  # services a job is handed to before it fails
+MAX_SERVICES = 1000
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+
+OnProgress = Callable[[Progress], None]
+OnDone = Callable[[Outcome], None]
+
+
+@dataclass(eq=False)
+class ServiceJob:
+    """A job queued for, or running on, a service."""
+    id: str
+    name: str
+    payload: Any
+    on_progress: OnProgress
+    on_done: OnDone
+    tries: int = 0
+    service: Service | None = None
+    ended: bool = False
+
+
+@dataclass(eq=False)
+class Service:
+    """A registered service."""
+    id: str
+    name: str
+    description: str
+    last_seen: float
+    running: dict[str, ServiceJob] = field(default_factory=dict)
+    withdrawn: list[str] = field(default_factory=list)
+    done: int = 0
+    dead: bool = False
+
+
+class ServiceRunner:
+    """The runner (see `executors.py`) of the jobs of one service name:
+    `run` queues a job for the services of that name."""
+
+    def __init__(self, hub: ServiceHub, name: str, capacity: int) -> None:
+        self.hub = hub
+        self.name = name
+        self.capacity = capacity
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone
+            ) -> ServiceJob:
+        return self.hub.enqueue(self.name, args[0] if args else None,
+                                on_progress, on_done)
+
+    def cancel(self, handle: ServiceJob) -> None:
+        self.hub.withdraw(handle)
+
+    def close(self) -> None:
+        pass
+
+
+def _check_key(key: str) -> Callable[[Any, Any, Any], Any]:
+    """A middleware that lets only `Authorization: Bearer <key>` pass."""
+    expected = f"Bearer {key}".encode("utf-8")
+
+    def check(req: Any, args: Any, okay: Any) -> Any:
+        given = (req.headers.get("authorization") or "").encode(
+            "utf-8", "replace")
+        if hmac.compare_digest(given, expected):
+            return okay
+        raise HTTPError(401, "A service needs 'Authorization: Bearer <key>'",
+                        headers=[("WWW-Authenticate", 'Bearer realm="services"')])
+    return check
+
+
+class ServiceHub:
+    """The services of a server, their job queues, and the sweeper that
+    declares silent services dead."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._services: dict[str, Service] = {}
+        self._queues: dict[str, deque[ServiceJob]] = {}
+        self._jobs: dict[str, ServiceJob] = {}
+        self._closed = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True,
+                                         name="quick_server-services")
+        self._sweeper.start()
+
+    # -- the job side ------------------------------------------------------
+
+    def enqueue(self, name: str, payload: Any, on_progress: OnProgress,
+                on_done: OnDone) -> ServiceJob:
+        job = ServiceJob(secrets.token_urlsafe(18), name, payload,
+                         on_progress, on_done)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._queues.setdefault(name, deque()).append(job)
+            self._changed.notify_all()
+        return job
+
+    def withdraw(self, job: ServiceJob) -> None:
+        """The client stopped the job: out of its queue, or its service is
+        told on its next heartbeat or result."""
+        with self._lock:
+            if job.ended:
+                return
+            queue = self._queues.get(job.name)
+            if queue is not None and job in queue:
+                queue.remove(job)
+            service = job.service
+            if service is not None:
+                service.running.pop(job.id, None)
+                service.withdrawn.append(job.id)
+            self._end_locked(job)
+        job.on_done(("cancelled",))
+
+    def _end_locked(self, job: ServiceJob) -> None:
+        job.ended = True
+        job.service = None
+        self._jobs.pop(job.id, None)
+
+    # -- the HTTP side -------------------------------------------------------
+
+    def register(self, post: Any) -> dict[str, str]:
+        if not isinstance(post, dict) or not isinstance(post.get("name"), str) \
+                or not post["name"] or len(post["name"]) > MAX_NAME:
+            raise HTTPError(400, "A service registers with a JSON object "
+                                 "{\"name\": \"...\", \"description\": "
+                                 "\"...\"}")
+        description = str(post.get("description") or "")[:MAX_DESCRIPTION]
+        with self._lock:
+            if len(self._services) >= MAX_SERVICES:
+                raise HTTPError(503, "Too many services",
+                                headers=[("Retry-After", "5")])
+            service = Service(secrets.token_urlsafe(18), post["name"],
+                              description, time.monotonic())
+            self._services[service.id] = service
+        log.msg("service {0} ({1}) registered", service.name,
+                service.id[:6])
+        return {"id": service.id}
+
+    def _service_locked(self, service_id: str) -> Service:
+        service = self._services.get(service_id)
+        if service is None or service.dead:
+            raise HTTPError(404, "Unknown service (it may have timed out): "
+                                 "register again")
+        service.last_seen = time.monotonic()
+        return service
+
+    def heartbeat(self, service_id: str) -> Any:
+        with self._lock:
+            service = self._service_locked(service_id)
+            withdrawn, service.withdrawn = service.withdrawn, []
+        if withdrawn:
+            return Response({"withdrawn": withdrawn}, 409)
+        return {"ok": True}
+
+    def next_job(self, service_id: str, wait: float) -> Any:
+        """The next job for the service, waiting up to `wait` seconds."""
+        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        with self._lock:
+            service = self._service_locked(service_id)
+            queue = self._queues.setdefault(service.name, deque())
+            while not queue:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed.is_set() or service.dead:
+                    return Response(b"", 204)
+                self._changed.wait(left)
+                service.last_seen = time.monotonic()
+            job = queue.popleft()
+            job.tries += 1
+            job.service = service
+            service.running[job.id] = job
+        return {"job": job.id, "payload": job.payload}
+
+    def post(self, service_id: str, job_id: str, post: Any) -> Any:
+        """A result, an error or progress from the service running it."""
+        if not isinstance(post, dict):
+            raise HTTPError(400, "Post {\"result\": ...}, {\"error\": \"...\"}"
+                                 " or {\"progress\": {...}}")
+        with self._lock:
+            service = self._service_locked(service_id)
+            job = service.running.get(job_id)
+            if job is None:
+                raise HTTPError(409, "The job is not this service's (it was "
+                                     "withdrawn or handed to another)")
+            if "progress" in post and not ("result" in post or
+                                           "error" in post):
+                progress = post["progress"]
+                if not isinstance(progress, dict):
+                    raise HTTPError(400, "'progress' is an object")
+                try:
+                    report = make_progress(progress.get("done", 0),
+                                           progress.get("total"),
+                                           progress.get("message"))
+                except (TypeError, ValueError) as err:
+                    raise HTTPError(400, f"Bad progress: {err}") from None
+                on_progress: OnProgress | None = job.on_progress
+                outcome: Outcome | None = None
+            else:
+                outcome = _outcome(post)
+                on_progress = None
+                service.running.pop(job_id, None)
+                service.done += 1
+                self._end_locked(job)
+        if on_progress is not None:
+            on_progress(report)
+        elif outcome is not None:
+            job.on_done(outcome)
+        return {"ok": True}
+
+    def describe(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        wall = time.time()
+        with self._lock:
+            return [{"id": s.id, "name": s.name, "description": s.description,
+                     "alive": not s.dead and now - s.last_seen <= self.timeout,
+                     "last_seen": wall - (now - s.last_seen),
+                     "running": len(s.running), "done": s.done}
+                    for s in self._services.values()]
+
+    # -- liveness ------------------------------------------------------------
+
+    def _sweep_loop(self) -> None:
+        tick = max(0.05, min(1.0, self.timeout / 4))
+        while not self._closed.wait(tick):
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Declares services silent for `timeout` seconds dead and gives
+        their jobs to others (or fails jobs tried `MAX_TRIES` times)."""
+        failed: list[ServiceJob] = []
+        now = time.monotonic()
+        with self._lock:
+            for service in list(self._services.values()):
+                if now - service.last_seen <= self.timeout:
+                    continue
+                del self._services[service.id]
+                service.dead = True
+                if service.running:
+                    log.msg("service {0} ({1}) timed out with {2} job(s)",
+                            service.name, service.id[:6],
+                            len(service.running))
+                for job in service.running.values():
+                    job.service = None
+                    if job.tries >= MAX_TRIES:
+                        self._end_locked(job)
+                        failed.append(job)
+                    else:
+                        self._queues.setdefault(job.name, deque()) \
+                            .appendleft(job)
+                service.running.clear()
+            self._changed.notify_all()
+        for job in failed:
+            job.on_done(("error", "ServiceLost",
+                         f"{MAX_TRIES} services stopped answering while "
+                         f"they ran the job", "", None))
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            self._changed.notify_all()
+
+
+def _outcome(post: dict[str, Any]) -> Outcome:
+    if "error" in post:
+        return ("error", str(post.get("type") or "ServiceError"),
+                str(post["error"]), "", None)
+    if "result" in post:
+        return ("done", post["result"])
+    raise HTTPError(400, "Post {\"result\": ...}, {\"error\": \"...\"} or "
+                         "{\"progress\": {...}}")
+
+
+def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
+    """The HTTP API of `hub` under `prefix` on `server`."""
+    check = _check_key(key)
+    base = prefix.rstrip("/")
+
+    def routes() -> list[tuple[str, str, Callable[[Any, Any], Any]]]:
+        return [
+            ("POST", base, lambda req, args: hub.register(args["post"])),
+            ("GET", base, lambda req, args: hub.describe()),
+            ("PATCH", base + "/:id",
+             lambda req, args: hub.heartbeat(args["segments"]["id"])),
+            ("GET", base + "/:id/next",
+             lambda req, args: hub.next_job(args["segments"]["id"],
+                                            _wait(args["query"]))),
+            ("POST", base + "/:id/jobs/:job",
+             lambda req, args: hub.post(args["segments"]["id"],
+                                        args["segments"]["job"],
+                                        args["post"])),
+        ]
+
+    from .routes import with_middleware  # pylint: disable=import-outside-toplevel
+    for method, mask, handler in routes():
+        server.add_route(method, "json", mask,
+                         with_middleware([check], handler), 0,
+                         exclusive=False)
+
+
+def _wait(query: dict[str, Any]) -> float:
+    raw = query.get("wait", 0)
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise HTTPError(400, "'wait' is a number of seconds") from None

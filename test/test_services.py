@@ -1,0 +1,265 @@
+"""Remote services pulling jobs over HTTP: the API with a fake service
+speaking raw HTTP, then real service processes (`python -m
+quick_server.service`) that die, restart, and outlive a server restart."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from quick_server import WorkerError, worker_request
+from conftest import free_port, get, start_process, stop_process, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "test-key"
+
+
+def call(port, method, path, body=None, key=KEY):
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    status, _, raw = get(port, path, method, data, headers)
+    return status, (json.loads(raw) if raw[:1] in (b"{", b"[") else raw)
+
+
+@pytest.fixture
+def hub(make_server):
+    server = make_server()
+    server.bind_services(key=KEY, service_timeout=0.6)
+    server.service_worker("/work", "resize")
+    return server
+
+
+def protocol(port, obj):
+    return call(port, "POST", "/work", obj, key=None)
+
+
+def test_every_call_needs_the_key(hub):
+    for key in (None, "wrong", ""):
+        assert call(hub.port, "POST", "/services", {"name": "x"},
+                    key=key)[0] == 401
+        assert call(hub.port, "GET", "/services", key=key)[0] == 401
+        assert call(hub.port, "PATCH", "/services/abc", key=key)[0] == 401
+    assert call(hub.port, "GET", "/services") == (200, [])  # nothing made
+    status, _, _ = get(hub.port, "/services")
+    assert status == 401
+
+
+def test_a_job_through_a_service(hub):
+    status, service = call(hub.port, "POST", "/services",
+                           {"name": "resize", "description": "resizes"})
+    assert status == 200 and service["id"]
+    sid = service["id"]
+    started = protocol(hub.port, {"action": "start", "payload": {"w": 3}})[1]
+    assert not started["done"] and started["continue"]
+    status, job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")
+    assert status == 200 and job["payload"] == {"w": 3}
+    assert call(hub.port, "PATCH", f"/services/{sid}")[0] == 200
+    assert call(hub.port, "POST", f"/services/{sid}/jobs/{job['job']}",
+                {"progress": {"done": 1, "total": 2, "message": "half"}}
+                )[0] == 200
+    res = protocol(hub.port, {"action": "get", "token": started["token"],
+                              "wait": 5})[1]
+    assert res["progress"] == {"done": 1, "total": 2, "message": "half"}
+    listed = call(hub.port, "GET", "/services")[1]
+    assert [(s["name"], s["alive"], s["running"], s["done"])
+            for s in listed] == [("resize", True, 1, 0)]
+    assert call(hub.port, "POST", f"/services/{sid}/jobs/{job['job']}",
+                {"result": {"size": 9}})[0] == 200
+    res = protocol(hub.port, {"action": "get", "token": started["token"],
+                              "wait": 5})[1]
+    assert res["done"] and json.loads(res["result"]) == {"size": 9}
+    assert call(hub.port, "GET", "/services")[1][0]["done"] == 1
+    # nothing waiting: the long-poll ends with 204
+    assert call(hub.port, "GET", f"/services/{sid}/next?wait=0.2")[0] == 204
+
+
+def test_an_error_reaches_the_client_with_its_type(hub):
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+    token = protocol(hub.port, {"action": "start"})[1]["token"]
+    job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]["job"]
+    call(hub.port, "POST", f"/services/{sid}/jobs/{job}",
+         {"error": "too big", "type": "ValueError"})
+    status, res = protocol(hub.port, {"action": "get", "token": token,
+                                      "wait": 5})
+    assert status == 500
+    assert res["error"] == {"type": "ValueError", "message": "too big"}
+
+
+def test_stop_withdraws_the_job_from_its_service(hub):
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+    token = protocol(hub.port, {"action": "start"})[1]["token"]
+    job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]["job"]
+    assert protocol(hub.port, {"action": "stop", "token": token})[0] == 200
+    assert call(hub.port, "PATCH", f"/services/{sid}") == (
+        409, {"withdrawn": [job]})
+    assert call(hub.port, "PATCH", f"/services/{sid}")[0] == 200  # told once
+    assert call(hub.port, "POST", f"/services/{sid}/jobs/{job}",
+                {"result": 1})[0] == 409
+
+
+def test_a_silent_service_loses_its_job_three_tries_at_most(hub):
+    token = protocol(hub.port, {"action": "start", "payload": 7})[1]["token"]
+    for attempt in range(3):
+        sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+        status, job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")
+        assert status == 200 and job["payload"] == 7, attempt
+        # silent: no heartbeat; after service_timeout it is dead
+        wait_for(lambda: sid not in [s["id"] for s in call(
+            hub.port, "GET", "/services")[1]], what="the service to time out")
+        assert call(hub.port, "PATCH", f"/services/{sid}")[0] == 404
+        assert call(hub.port, "POST", f"/services/{sid}/jobs/{job['job']}",
+                    {"result": "late"})[0] == 404  # a late result: refused
+    status, res = protocol(hub.port, {"action": "get", "token": token,
+                                      "wait": 5})
+    assert status == 500 and res["error"]["type"] == "ServiceLost"
+
+
+def test_bad_requests_are_400(hub):
+    assert call(hub.port, "POST", "/services", {"nom": "x"})[0] == 400
+    assert call(hub.port, "POST", "/services", ["x"])[0] == 400
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+    assert call(hub.port, "GET", f"/services/{sid}/next?wait=x")[0] == 400
+    assert call(hub.port, "GET", "/services/nope/next")[0] == 404
+    protocol(hub.port, {"action": "start"})
+    job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]["job"]
+    for body in ({"what": 1}, {"progress": 3},
+                 {"progress": {"done": "x"}}):
+        assert call(hub.port, "POST", f"/services/{sid}/jobs/{job}",
+                    body)[0] == 400, body
+
+
+# -- real processes -----------------------------------------------------------
+
+SERVER_APP = """
+import sys
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.bind_services(key="test-key", service_timeout=1.0)
+server.service_worker("/work", "resize")
+server.serve_forever()
+"""
+
+SERVICE_MODULE = """
+import os, time
+from quick_server import report_progress
+
+def work(payload):
+    report_progress(0, None, str(os.getpid()))
+    time.sleep(payload.get("seconds", 0))
+    return {"pid": os.getpid(), "x": payload.get("x")}
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    (tmp_path / "server.py").write_text(SERVER_APP)
+    (tmp_path / "svc.py").write_text(SERVICE_MODULE)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    state = {"port": port, "services": []}
+
+    def start_server():
+        state["server"] = start_process([str(tmp_path / "server.py"),
+                                         str(port)], port, cwd=tmp_path,
+                                        env=env)
+
+    def start_service():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "quick_server.service",
+             f"http://127.0.0.1:{port}/services", "resize", "svc:work",
+             "--key", KEY, "--heartbeat", "0.2"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        state["services"].append(proc)
+        return proc
+
+    state["start_server"] = start_server
+    state["start_service"] = start_service
+    start_server()
+    yield state
+    for proc in state["services"]:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    if state["server"].poll() is None:
+        stop_process(state["server"])
+
+
+def _alive_services(port):
+    return [s for s in call(port, "GET", "/services")[1] if s["alive"]]
+
+
+def test_a_killed_service_hands_its_job_to_another(cluster):
+    port = cluster["port"]
+    first = cluster["start_service"]()
+    wait_for(lambda: len(_alive_services(port)) == 1, what="a service")
+    result = {}
+    seen = []
+
+    def client():
+        result["value"] = worker_request(
+            f"http://127.0.0.1:{port}/work", {"seconds": 1.5, "x": 5},
+            on_progress=seen.append)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    wait_for(lambda: seen and seen[-1]["message"] == str(first.pid),
+             what="the first service to take the job")
+    second = cluster["start_service"]()
+    wait_for(lambda: len(_alive_services(port)) == 2, what="two services")
+    first.send_signal(signal.SIGKILL)  # dies mid-job
+    thread.join(30)
+    assert result["value"] == {"pid": second.pid, "x": 5}
+
+
+def test_services_restart_and_outlive_a_server_restart(cluster):
+    port = cluster["port"]
+    url = f"http://127.0.0.1:{port}/work"
+    service = cluster["start_service"]()
+    assert worker_request(url, {"x": 1})["pid"] == service.pid
+    service.send_signal(signal.SIGTERM)  # a service restarting
+    assert service.wait(10) == 0
+    service = cluster["start_service"]()
+    assert worker_request(url, {"x": 2}) == {"pid": service.pid, "x": 2}
+    # the server restarts: the service registers again by itself
+    code, _ = stop_process(cluster["server"])
+    assert code == 0
+    cluster["start_server"]()
+    wait_for(lambda: len(_alive_services(port)) == 1, timeout=20,
+             what="the service to register with the new server")
+    assert worker_request(url, {"x": 3}) == {"pid": service.pid, "x": 3}
+
+
+def test_the_service_command_refuses_a_wrong_key(cluster):
+    port = cluster["port"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "quick_server.service",
+         f"http://127.0.0.1:{port}/services", "resize", "os:getpid",
+         "--key", "wrong"], cwd=ROOT, capture_output=True, text=True,
+        timeout=30)
+    assert proc.returncode == 2 and "refused the key" in proc.stderr
+    assert call(port, "GET", "/services")[1] == []
+
+
+def test_python_client_error_for_a_failed_service_job(hub):
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+
+    def fake_service():
+        job = call(hub.port, "GET", f"/services/{sid}/next?wait=10")[1]
+        call(hub.port, "POST", f"/services/{sid}/jobs/{job['job']}",
+             {"error": "no luck", "type": "RuntimeError"})
+
+    thread = threading.Thread(target=fake_service)
+    thread.start()
+    with pytest.raises(WorkerError) as info:
+        worker_request(f"http://127.0.0.1:{hub.port}/work", {})
+    thread.join(10)
+    assert info.value.error_type == "RuntimeError"
