@@ -1,0 +1,398 @@
+"""Jobs on a real Dask cluster: a scheduler and two workers started as
+processes on 127.0.0.1, and a quick_server process whose jobs run there
+through `client.get_executor(pure=False)`. Proves that a job ran in a
+worker process, with progress (Dask events), long-polls, cancelling,
+errors, the cache, cargo, `server.submit`, and worker.js in Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+distributed = pytest.importorskip("distributed")  # the test extra has it
+
+from quick_server import WorkerError, worker_request  # noqa: E402
+from conftest import (free_port, get, start_process, stop_process,  # noqa: E402
+                      wait_for)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "PYTHONPATH": ROOT}
+
+APP = """
+import json, os, sys, time
+import distributed
+import quick_cache
+from quick_server import create_server, msg, report_progress
+
+port, scheduler, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+server = create_server(("127.0.0.1", port))
+server.no_command_loop = True
+server.suppress_noise = True
+server.bind_path("/", os.path.join(folder, "www"))
+server.link_worker_js("/js/worker.js")
+server.max_chunk_size = 1000
+base = os.path.join(folder, "cache_base")
+with open(base, "w") as handle:
+    handle.write(f"dask test cache {time.time()}")  # names a fresh cache
+server.cache = quick_cache.QuickCache(base, quota=10, ram_quota=1,
+                                      warnings=None,
+                                      temp=os.path.join(folder, "tmp"))
+client = distributed.Client(scheduler, timeout=20)
+dask = client.get_executor(pure=False)
+server.worker_executor = dask
+
+
+class Unlucky(Exception):
+    pass
+
+
+def where():
+    try:
+        task = str(distributed.get_worker().get_current_task())
+    except ValueError:  # not on a Dask worker
+        task = None
+    return {"pid": os.getpid(), "key": task}
+
+
+def steps(payload):
+    count = payload.get("steps", 3)
+    for step in range(1, count + 1):
+        report_progress(step, count, f"step {step}")
+        time.sleep(0.1)
+    return {**where(), "data": "x" * payload.get("size", 0)}
+
+
+def gated(payload):
+    # runs until the test creates the gate file (at most 15 s)
+    tag = os.path.join(folder, payload["tag"])
+    open(tag + ".started", "w").close()
+    report_progress(0, 1, json.dumps(where()))
+    end = time.monotonic() + 15
+    while not os.path.exists(os.path.join(folder, "gate-" + payload["gate"])):
+        if time.monotonic() > end:
+            break
+        time.sleep(0.02)
+    return payload["tag"]
+
+
+def fail(payload):
+    raise Unlucky("no luck on " + str(os.getpid()))
+
+
+def stamped(payload):
+    return {"x": payload["x"], "ran": time.time_ns(), **where()}
+
+
+def square(x):
+    return {"square": x * x, **where()}
+
+
+server.json_worker("/steps")(steps)
+server.json_worker("/gated")(gated)
+server.json_worker("/fail")(fail)
+server.json_worker("/cached", cache_id=lambda args: {"x": args["x"]})(stamped)
+server.json_worker("/thread", executor="thread")(steps)
+
+
+@server.json_post("/jobs")
+def _jobs(req, args):
+    # the job-queue pattern: the route waits for its job
+    future = server.submit(square, args["post"]["x"], executor=dask)
+    return future.result(timeout=20)
+
+
+@server.json_get("/pid")
+def _pid(req, args):
+    return {"pid": os.getpid()}
+
+
+@server.json_get("/stats")
+def _stats(req, args):
+    return server.workers.stats.lines()
+
+
+msg("READY")
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+    client.close()
+"""
+
+PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<script src="/js/worker.js"></script></head><body><script>
+window.progress = [];
+window.failed = null;
+window.work = new quick_server.Worker({onError: (name, err) => {
+  window.failed = err.message; }});
+</script></body></html>"""
+
+
+def _start_dask(args: list[str], log: Any) -> subprocess.Popen:
+    """A Dask command-line process; its output goes to `log` (a file, so
+    that it never blocks on a full pipe)."""
+    return subprocess.Popen([sys.executable, "-m"] + args, env=ENV,
+                            stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process we started, SIGKILL after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+class Cluster:
+    """The scheduler's address, its workers' pids, and a client of the
+    test process (to look at the scheduler's tasks)."""
+
+    def __init__(self, address: str, worker_pids: set[int],
+                 client: Any) -> None:
+        self.address = address
+        self.worker_pids = worker_pids
+        self.client = client
+
+    def task_keys(self) -> set[str]:
+        """The keys of every task the scheduler knows now."""
+        return set(self.client.run_on_scheduler(
+            lambda dask_scheduler: [str(key) for key in
+                                    dask_scheduler.tasks]))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dask")
+    log = open(folder / "dask.log", "wb")  # noqa: SIM115
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [_start_dask(["distributed.cli.dask_scheduler", "--host",
+                          "127.0.0.1", "--port", str(port),
+                          "--no-dashboard"], log)]
+    client = None
+    try:
+        for _ in range(2):  # one process each: the worker is the process
+            procs.append(_start_dask([
+                "distributed.cli.dask_worker", address, "--nworkers", "1",
+                "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host",
+                "127.0.0.1", "--local-directory", str(folder)], log))
+        client = distributed.Client(address, timeout=20)
+        client.wait_for_workers(2, timeout=30)
+        pids = set(client.run(os.getpid).values())
+        assert pids == {proc.pid for proc in procs[1:]}
+        yield Cluster(address, pids, client)
+    except Exception:
+        log.flush()
+        print((folder / "dask.log").read_text()[-5000:])
+        raise
+    finally:
+        if client is not None:
+            client.close()
+        _stop(procs[1:])
+        _stop(procs[:1])
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def app(cluster, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    (folder / "www").mkdir()
+    (folder / "www" / "index.html").write_text(PAGE)
+    script = folder / "app.py"
+    script.write_text(APP)
+    port = free_port()
+    proc = start_process([str(script), str(port), cluster.address,
+                          str(folder)], port, cwd=ROOT, env=ENV)
+    proc.port = port
+    proc.url = f"http://127.0.0.1:{port}"
+    proc.folder = folder
+    proc.server_pid = json.loads(get(port, "/pid")[2])["pid"]
+    yield proc
+    code, out = stop_process(proc)
+    assert code == 0, out
+
+
+def _post(app, route: str, obj: dict[str, Any]) -> tuple[int, Any]:
+    """One protocol request: the status and the JSON answer (the text of
+    an error that is not JSON)."""
+    status, _, body = get(app.port, route, "POST", json.dumps(obj).encode(),
+                          {"Content-Type": "application/json"})
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode()
+
+
+def _open_gate(app, gate: str) -> None:
+    (app.folder / f"gate-{gate}").touch()
+
+
+def _start_gated(app, tag: str, gate: str) -> tuple[str, dict[str, Any]]:
+    """Starts a gated job and returns its token and where it runs (the
+    start long-poll returns with its first progress report)."""
+    status, res = _post(app, "/gated", {"action": "start", "wait": 20,
+                                        "payload": {"tag": tag,
+                                                    "gate": gate}})
+    assert status == 200 and not res["done"] and res["continue"], res
+    assert res["progress"] is not None, res
+    return res["token"], json.loads(res["progress"]["message"])
+
+
+def test_jobs_run_in_dask_worker_processes_with_progress(cluster, app):
+    seen: list[dict[str, Any]] = []
+    result = worker_request(app.url + "/steps", {}, on_progress=seen.append)
+    assert result["pid"] in cluster.worker_pids
+    assert result["pid"] != app.server_pid
+    assert seen and seen[-1] == {"done": 3, "total": 3, "message": "step 3"}
+    assert [p["done"] for p in seen] == sorted(p["done"] for p in seen)
+    # a route on threads runs in the server itself
+    assert worker_request(app.url + "/thread", {})["pid"] == app.server_pid
+
+
+def test_the_protocol_long_polls_on_dask_progress(cluster, app):
+    t0 = time.monotonic()
+    token, job = _start_gated(app, "poll", "poll")
+    assert time.monotonic() - t0 < 15  # the report ended the 20 s wait
+    assert job["pid"] in cluster.worker_pids
+    _open_gate(app, "poll")
+    status, res = _post(app, "/gated", {"action": "get", "token": token,
+                                        "wait": 20})
+    assert status == 200 and res["done"] and not res["continue"], res
+    assert json.loads(res["result"]) == "poll"
+
+
+def test_stop_cancels_a_running_dask_job(cluster, app):
+    token, job = _start_gated(app, "running", "running")
+    try:
+        assert job["key"] in cluster.task_keys()
+        status, res = _post(app, "/gated", {"action": "stop",
+                                            "token": token})
+        assert status == 200 and res["done"]
+        assert _post(app, "/gated", {"action": "get", "token": token})[0] \
+            == 404
+        # the cancel reached Dask: the scheduler forgets the task
+        wait_for(lambda: job["key"] not in cluster.task_keys(), 10,
+                 "the scheduler to forget the cancelled task")
+    finally:
+        _open_gate(app, "running")  # a running task ends by itself
+
+
+def test_stop_cancels_a_queued_dask_job(cluster, app):
+    before = cluster.task_keys()
+    # both workers (one thread each) busy, a third job waits in Dask
+    tokens, keys = [], []
+    try:
+        for tag in ("busy1", "busy2"):
+            token, job = _start_gated(app, tag, "queued")
+            tokens.append(token)
+            keys.append(job["key"])
+        status, res = _post(app, "/gated", {"action": "start", "payload": {
+            "tag": "waiting", "gate": "queued"}})
+        assert status == 200 and res["continue"] and not res["done"], res
+        queued = wait_for(lambda: cluster.task_keys() - before - set(keys),
+                          10, "the third task at the scheduler")
+        assert len(queued) == 1
+        assert _post(app, "/gated", {"action": "stop",
+                                     "token": res["token"]})[1]["done"]
+        wait_for(lambda: not queued & cluster.task_keys(), 10,
+                 "the scheduler to forget the queued task")
+    finally:
+        _open_gate(app, "queued")
+    for token in tokens:
+        status, res = _post(app, "/gated", {"action": "get", "token": token,
+                                            "wait": 20})
+        assert status == 200 and res["done"], res
+    # a later job runs, and the cancelled one never did
+    assert worker_request(app.url + "/steps", {"steps": 1})["pid"] in \
+        cluster.worker_pids
+    assert not (app.folder / "waiting.started").exists()
+
+
+def test_a_failing_dask_job_reports_its_type_and_message(cluster, app):
+    with pytest.raises(WorkerError) as info:
+        worker_request(app.url + "/fail", {})
+    err = info.value
+    assert err.status_code == 500
+    assert err.error_type == "Unlucky"
+    assert err.error_message.startswith("no luck on ")
+    assert int(err.error_message.split()[-1]) in cluster.worker_pids
+
+
+def test_cached_results_skip_dask(cluster, app):
+    first = worker_request(app.url + "/cached", {"x": 3})
+    assert first["pid"] in cluster.worker_pids
+    # answered in the start reply, from the cache: the same run
+    status, res = _post(app, "/cached", {"action": "start",
+                                         "payload": {"x": 3}})
+    assert status == 200 and res["done"], res
+    assert json.loads(res["result"]) == first
+    assert worker_request(app.url + "/cached", {"x": 4})["ran"] != \
+        first["ran"]
+    stats = json.loads(get(app.port, "/stats")[2])
+    line = next(line for line in stats if "/cached:" in line)
+    assert "started 2, finished 2" in line and "cached 1" in line, line
+
+
+def test_large_dask_results_come_in_cargo_parts(cluster, app):
+    status, res = _post(app, "/steps", {"action": "start", "wait": 20,
+                                        "payload": {"steps": 1,
+                                                    "size": 5500}})
+    while status == 200 and not res["done"]:
+        status, res = _post(app, "/steps", {"action": "get", "wait": 20,
+                                            "token": res["token"]})
+    assert status == 200 and res["continue"], res
+    keys = res["result"]
+    assert len(keys) >= 6  # 5.5 kB in parts of max_chunk_size (1000)
+    parts = [_post(app, "/steps", {"action": "cargo", "token": key})[1]
+             for key in keys]
+    assert all(len(part["result"]) <= 1000 for part in parts)
+    result = json.loads("".join(part["result"] for part in parts))
+    assert result["data"] == "x" * 5500
+    assert result["pid"] in cluster.worker_pids
+    # the Python client joins them too
+    assert worker_request(app.url + "/steps", {"steps": 1, "size": 3000})[
+        "data"] == "x" * 3000
+
+
+def test_a_route_waits_for_a_job_submitted_to_dask(cluster, app):
+    status, res = _post(app, "/jobs", {"x": 7})
+    assert status == 200, res
+    assert res["square"] == 49 and res["pid"] in cluster.worker_pids
+
+
+def test_worker_js_in_chromium_gets_dask_progress_and_result(cluster, app):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from test_browser import ARGS, CHROMIUM
+    with playwright.sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            tab = browser.new_page()
+            tab.goto(app.url + "/")
+            tab.wait_for_function("window.work !== undefined")
+            tab.evaluate(
+                "() => work.post('job', '/steps', {steps: 4}, "
+                "(r) => { window.result = r; }, "
+                "(p) => { window.progress.push(p); })")
+            tab.wait_for_function(
+                "window.result !== undefined || window.failed !== null",
+                timeout=20000)
+            assert tab.evaluate("window.failed") is None
+            result = tab.evaluate("window.result")
+            progress = tab.evaluate("window.progress")
+        finally:
+            browser.close()
+    assert result["pid"] in cluster.worker_pids
+    assert progress and progress[-1]["done"] == 4, progress
+    assert progress[-1] == {"done": 4, "total": 4, "message": "step 4"}
