@@ -23,8 +23,9 @@ setup(
     install_requires=[],
     extras_require={
         "cache": ["quick-cache>=0.3"],
+        "dask": ["distributed>=2024.1"],
         "test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40",
-                 "quick-cache>=0.3", "mypy>=1.8"],
+                 "quick-cache>=0.3", "mypy>=1.8", "distributed>=2024.1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
