@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""What typed contracts and file answers cost, measured against their
+untyped twins on one quick_server of this checkout:
+
+    python3 benchmarks/contracts.py [--duration S] [--rounds N]
+
+* `rpc` vs `json_post`: the same small POST (`{"name": "ann", "times":
+  2}` -> `{"text": ...}`) to a `@server.rpc` route (request and answer
+  validated as dataclasses) and to a plain `json_post` route, requests/s
+  at 1 and 32 connections; the target is rpc >= 0.85x.
+* `FileResponse` vs static: the same 64 MiB file as a route's
+  `FileResponse` and as a static file, MB/s at 2 connections; the target
+  is >= 0.9x. Memory: the server's peak RSS (VmHWM) growth while it sends
+  the file three times as a FileResponse; the target is < 2 MiB.
+
+Cases alternate (json, rpc, json, rpc, ...) for `--rounds` rounds on one
+server, and each ratio is of the medians, so drift of the machine hits
+both sides alike. Load comes from wrk when it is installed, else from a
+Python keep-alive client (which shares the cores: ratios only)."""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HOST = "127.0.0.1"
+BODY = b'{"name": "ann", "times": 2}'
+
+
+# -- the server ----------------------------------------------------------------
+
+@dataclass
+class Greet:
+    name: str
+    times: int = 1
+
+
+@dataclass
+class Greeting:
+    text: str
+
+
+def serve(port: int, www: str) -> None:
+    """The server under test: `contracts.py serve PORT WWW`."""
+    sys.path.insert(0, ROOT)
+    from quick_server import FileResponse, create_server
+
+    server = create_server((HOST, port), parallel=True)
+    server.bind_path("/", www)
+    server.add_file_patterns(["*.bin"], blacklist=False)
+    server.suppress_noise = True
+    server.no_command_loop = True
+
+    @server.json_post("/api/json")
+    def _json(req, args):  # the untyped twin of _rpc
+        post = args["post"]
+        return {"text": " ".join(["hello"] * post.get("times", 1)) +
+                        " " + post["name"]}
+
+    @server.rpc("/api/rpc")
+    def _rpc(request: Greet) -> Greeting:
+        return Greeting(" ".join(["hello"] * request.times) +
+                        " " + request.name)
+
+    @server.json_get("/api/big")
+    def _big(req, args):
+        return FileResponse(os.path.join(www, "big.bin"))
+
+    server.serve_forever()
+
+
+class Server:
+    """The server in a process of its own, stopped by the PID it got."""
+
+    def __init__(self, www: str, log: str) -> None:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            self.port = sock.getsockname()[1]
+        self.log = open(log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "serve",
+             str(self.port), www], stdin=subprocess.DEVNULL,
+            stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, self.port), 0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the server did not start, see {log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def peak_rss_kib(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
+            return int(re.search(r"VmHWM:\s*(\d+)", fh.read()).group(1))
+
+
+# -- load ----------------------------------------------------------------------
+
+def wrk_load(port: int, path: str, conns: int, post: bool,
+             duration: float) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua",
+                                     delete=False) as script:
+        if post:
+            script.write('wrk.method = "POST"\n'
+                         f"wrk.body = '{BODY.decode()}'\n"
+                         'wrk.headers["Content-Type"] = '
+                         '"application/json"\n')
+    try:
+        out = subprocess.run(
+            ["wrk", f"-t{min(conns, 2)}", f"-c{conns}",
+             f"-d{duration:g}s", "--timeout", "5s", "-s", script.name,
+             f"http://{HOST}:{port}{path}"],
+            capture_output=True, text=True, timeout=duration + 30,
+            check=False).stdout
+    finally:
+        os.unlink(script.name)
+    reqs = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    transfer = re.search(r"Transfer/sec:\s*([\d.]+)(\w+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    return {"rps": float(reqs.group(1)) if reqs else 0.0,
+            "mbps": float(transfer.group(1)) * unit[transfer.group(2)] / 1e6
+            if transfer else 0.0,
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def python_load(port: int, path: str, conns: int, post: bool,
+                duration: float) -> dict:
+    """Keep-alive clients on threads, bounded by `duration`."""
+    stop = time.monotonic() + duration
+    lock = threading.Lock()
+    totals = {"requests": 0, "bytes": 0, "errors": 0}
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        while time.monotonic() < stop:
+            try:
+                if post:
+                    conn.request("POST", path, BODY,
+                                 {"Content-Type": "application/json"})
+                else:
+                    conn.request("GET", path)
+                resp = conn.getresponse()
+                size, ok = 0, resp.status == 200
+                while True:
+                    block = resp.read(1 << 20)
+                    if not block:
+                        break
+                    size += len(block)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=10)
+                size, ok = 0, False
+            with lock:
+                totals["requests"] += 1
+                totals["bytes"] += size
+                totals["errors"] += not ok
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(conns)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.monotonic() - began
+    return {"rps": totals["requests"] / took,
+            "mbps": totals["bytes"] / took / 1e6,
+            "errors": totals["errors"]}
+
+
+# -- the cases -----------------------------------------------------------------
+
+# name -> (baseline (path, post), contender (path, post), connections, value)
+PAIRS = {
+    "rpc_vs_json_post_c1": (("/api/json", True), ("/api/rpc", True), 1,
+                            "rps"),
+    "rpc_vs_json_post_c32": (("/api/json", True), ("/api/rpc", True), 32,
+                             "rps"),
+    "file_response_vs_static_64m_c2": (("/big.bin", False),
+                                       ("/api/big", False), 2, "mbps"),
+}
+
+
+def compare(server: Server, pair: tuple, rounds: int, duration: float,
+            load) -> tuple[float, float, int]:
+    """Medians of the baseline and the contender over alternating runs,
+    and the number of failed requests."""
+    (base_path, base_post), (path, post), conns, value = pair
+    load(server.port, base_path, conns, base_post, 0.5)  # warm up
+    load(server.port, path, conns, post, 0.5)
+    base, mine, errors = [], [], 0
+    for _ in range(rounds):
+        for target, (p, is_post) in ((base, (base_path, base_post)),
+                                     (mine, (path, post))):
+            res = load(server.port, p, conns, is_post, duration)
+            target.append(res[value])
+            errors += res["errors"]
+    return statistics.median(base), statistics.median(mine), errors
+
+
+def file_memory(server: Server) -> float:
+    """Peak RSS growth (MiB) while the 64 MiB file goes out three times as
+    a FileResponse, after one small request."""
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
+    conn.request("POST", "/api/rpc", BODY,
+                 {"Content-Type": "application/json"})
+    conn.getresponse().read()
+    before = server.peak_rss_kib()
+    for _ in range(3):
+        conn.request("GET", "/api/big")
+        resp = conn.getresponse()
+        while resp.read(1 << 20):
+            pass
+    conn.close()
+    return (server.peak_rss_kib() - before) / 1024
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["serve"]:
+        serve(int(sys.argv[2]), sys.argv[3])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--python-load", action="store_true",
+                        help="use the Python load client even with wrk")
+    opts = parser.parse_args()
+    load = wrk_load if shutil.which("wrk") and not opts.python_load \
+        else python_load
+    lines = [f"load: {'wrk' if load is wrk_load else 'Python client'}, "
+             f"{opts.rounds} alternating rounds of {opts.duration:g} s, "
+             f"medians", "",
+             "| case | baseline | contender | ratio |", "|---|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory(prefix="qs-contracts-") as www:
+        with open(os.path.join(www, "big.bin"), "wb") as handle:
+            handle.truncate(64 << 20)
+        log = os.path.join(www, "server.log")
+        server = Server(www, log)
+        try:
+            growth = file_memory(server)
+        finally:
+            server.stop()
+        for name, pair in PAIRS.items():
+            server = Server(www, log)  # a fresh server for each pair
+            try:
+                base, mine, errors = compare(server, pair, opts.rounds,
+                                             opts.duration, load)
+            finally:
+                server.stop()
+            unit = "req/s" if pair[3] == "rps" else "MB/s"
+            failed = f" ({errors} failed)" if errors else ""
+            lines.append(f"| {name} | {base:,.0f} {unit} | {mine:,.0f} "
+                         f"{unit}{failed} | **{mine / base:.2f}x** |")
+            print(lines[-1], file=sys.stderr)
+    lines += ["", f"peak RSS growth sending the 64 MiB file three times as "
+                  f"a FileResponse: +{growth:.1f} MiB"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
