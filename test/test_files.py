@@ -275,3 +275,43 @@ def test_the_example_upload_form_gets_a_file_back(tmp_path):
         assert "b.txt (5 bytes)\nbeta\n" in text
     finally:
         assert stop_process(proc)[0] == 0
+
+
+def test_the_upload_form_downloads_a_file_in_chromium(tmp_path):
+    """files.html in a real browser: two files and a title that is not
+    ASCII are sent; the browser saves the answer under that title (the
+    RFC 5987 form of Content-Disposition) with the files' content."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_browser import ARGS, CHROMIUM
+
+    port = free_port()
+    proc = start_process([os.path.join(ROOT, "example", "example.py")],
+                         port, cwd=tmp_path,
+                         env={**os.environ, "PORT": str(port),
+                              "PYTHONPATH": ROOT})
+    try:
+        with sync_api.sync_playwright() as play:
+            browser = play.chromium.launch(executable_path=CHROMIUM,
+                                           args=ARGS)
+            try:
+                page = browser.new_page(accept_downloads=True)
+                page.goto(f"http://127.0.0.1:{port}/files.html")
+                page.fill("input[name=title]", "Résumé 2024")
+                page.set_input_files("input[name=first]", {
+                    "name": "a.txt", "mimeType": "text/plain",
+                    "buffer": b"alpha\n"})
+                page.set_input_files("input[name=second]", {
+                    "name": "b.txt", "mimeType": "text/plain",
+                    "buffer": b"beta\n"})
+                with page.expect_download(timeout=20000) as info:
+                    page.click("button[type=submit]")
+                download = info.value
+                assert download.suggested_filename == "Résumé 2024.txt"
+                with open(download.path(), encoding="utf-8") as handle:
+                    text = handle.read()
+            finally:
+                browser.close()
+        assert text == ("Résumé 2024\n\na.txt (6 bytes)\nalpha\n"
+                        "\nb.txt (5 bytes)\nbeta\n")
+    finally:
+        assert stop_process(proc)[0] == 0
