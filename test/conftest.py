@@ -213,3 +213,21 @@ class _PhaseSafeStderr:
 def _log_into_capture() -> None:
     from quick_server import log
     log.set_log_file(_PhaseSafeStderr())  # type: ignore[arg-type]
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's (test/run.sh installs it)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-quic", "--no-first-run",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright, shared by the session."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM,
+                                       args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -263,3 +263,53 @@ def test_python_client_error_for_a_failed_service_job(hub):
         worker_request(f"http://127.0.0.1:{hub.port}/work", {})
     thread.join(10)
     assert info.value.error_type == "RuntimeError"
+
+
+BROWSER_SERVER = """
+import sys
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.bind_services(key="test-key", service_timeout=5.0)
+server.service_worker("/work", "resize")
+server.link_worker_js("/js/worker.js")
+server.bind_path("/", sys.argv[2])
+server.serve_forever()
+"""
+
+BROWSER_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<script src="/js/worker.js"></script></head><body><script>
+window.progress = [];
+const work = new quick_server.Worker();
+work.post("job", "/work", {seconds: 0.3, x: 9},
+          (result) => { window.result = result; },
+          (progress) => { window.progress.push(progress); });
+</script></body></html>"""
+
+
+def test_a_browser_job_served_by_a_service(tmp_path, chromium):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text(BROWSER_PAGE)
+    (tmp_path / "server.py").write_text(BROWSER_SERVER)
+    (tmp_path / "svc.py").write_text(SERVICE_MODULE)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    port = free_port()
+    server = start_process([str(tmp_path / "server.py"), str(port),
+                            str(www)], port, cwd=tmp_path, env=env)
+    service = subprocess.Popen(
+        [sys.executable, "-m", "quick_server.service",
+         f"http://127.0.0.1:{port}/services", "resize", "svc:work",
+         "--key", KEY, "--heartbeat", "1"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    page = chromium.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("window.result !== undefined", timeout=20000)
+        assert page.evaluate("window.result") == {"pid": service.pid, "x": 9}
+        assert page.evaluate("window.progress")[0]["message"] == \
+            str(service.pid)
+    finally:
+        page.close()
+        service.kill()
+        service.communicate()
+        stop_process(server)
