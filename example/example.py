@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""An example server: static files, JSON and text routes, a worker, a
-token counter, a typed rpc, an upload form that answers with a file, and a
+"""An example server: static files, JSON and text routes, workers (one
+counting primes in a job process, with progress), a token counter, a typed rpc, an upload form that answers with a file, and a
 custom command. Run it and open http://localhost:8000/
 """
+import math
 import os
 import shutil
 import sys
@@ -10,7 +11,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from quick_server import FileResponse, create_server, msg, setup_restart
+from quick_server import (FileResponse, create_server, msg, report_progress,
+                          setup_restart)
 
 setup_restart()
 
@@ -47,6 +49,57 @@ def _visits(req, args):
 def _slow_square(payload):
     time.sleep(float(payload.get("seconds", 1)))
     return {"square": float(payload["x"]) ** 2}
+
+
+# -- a CPU-bound job in a job process, with progress --------------------------
+
+MAX_LIMIT = 10 ** 10
+SEGMENT = 1 << 16
+
+
+def count_primes(payload):
+    """Counts the primes below payload["n"] with a segmented sieve,
+    reporting progress after each segment. CPU-bound: it runs in a job
+    process (a core of its own), which cancelling kills."""
+    limit = payload.get("n")
+    if isinstance(limit, bool) or not isinstance(limit, int) or \
+            not 2 <= limit <= MAX_LIMIT:
+        raise ValueError(f"n must be a whole number from 2 to "
+                         f"{MAX_LIMIT:,}, not {limit!r}")
+    small = small_primes(math.isqrt(limit))
+    count = 0
+    for low in range(2, limit, SEGMENT):
+        high = min(low + SEGMENT, limit)
+        count += count_segment(low, high, small)
+        report_progress(high, limit, f"{count:,} primes below {high:,} "
+                                     f"(job process {os.getpid()})")
+    return {"n": limit, "primes": count}
+
+
+def small_primes(root):
+    """The primes up to `root`."""
+    sieve = bytearray([1]) * (root + 1)
+    sieve[:2] = b"\0\0"
+    for n in range(2, math.isqrt(root) + 1):
+        if sieve[n]:
+            sieve[n * n::n] = bytes(len(range(n * n, root + 1, n)))
+    return [n for n in range(2, root + 1) if sieve[n]]
+
+
+def count_segment(low, high, small):
+    """The number of primes in [low, high), given the primes up to
+    sqrt(high)."""
+    segment = bytearray([1]) * (high - low)
+    for p in small:
+        if p * p >= high:
+            break
+        first = max(p * p, (low + p - 1) // p * p)
+        segment[first - low::p] = bytes(len(range(first - low, high - low,
+                                                  p)))
+    return segment.count(1)
+
+
+server.json_worker("/api/primes", executor="process")(count_primes)
 
 
 # -- typed rpc: GET /api/greet shows its contract, POST answers it ----------

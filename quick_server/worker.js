@@ -1,17 +1,49 @@
 /*
  * quick_server worker client: runs long server jobs from the browser.
  *
- *   const work = new quick_server.Worker();
+ *   const work = new quick_server.Worker({ onError: (name, err) => {} });
  *   work.status((n) => { ... });  // active jobs, -1 after an error
- *   work.post('name', 'url', payload, (result) => { ... });
+ *   work.post('name', 'url', payload, (result) => { ... },
+ *             (progress) => { ... },  // optional: {done, total, message}
+ *             (err) => { ... });      // optional: this job's failure
  *   work.cancel('name');
  *
- * A post with the name of a running one replaces it (the old callback is
- * never called). Jobs are stopped when the page unloads. Results split in
- * parts ("cargo") are joined here. The server holds each poll until the
- * job is done or `wait` seconds passed (long-poll), so results arrive as
- * soon as they exist. Plain JavaScript, no dependencies: load it with a
- * <script> tag (defines window.quick_server) or import it with a bundler.
+ * A post with the name of a running one replaces it (the old callbacks are
+ * never called again). Jobs are stopped when the page unloads (one whose
+ * start was not answered yet has no token to stop it by: the server
+ * cancels it when nobody asks for it, after abandon_timeout). Results
+ * split in parts ("cargo") are joined here. The server holds each poll
+ * until the job is done, reports progress, or `wait` seconds passed
+ * (long-poll), so results and progress arrive as soon as they exist.
+ *
+ * Progress: `onProgress(progress)` is called with the `{done, total,
+ * message}` object (`total` and `message` may be null) of the job's latest
+ * `report_progress` whenever a reply carries one different from the last
+ * seen, also with the final one just before `onResult`.
+ *
+ * Errors: a job that fails calls its own `onError(err)` when the post gave
+ * one, else the Worker's `options.onError(name, err)` (default: logged to
+ * the console); `onResult` is never called with an error. `err` is a
+ * `quick_server.WorkerError` (an Error) with
+ *   kind     'job'       the job raised: `type` and `message` are its
+ *                        exception's ('KeyError', "'x'"), status 500
+ *            'http'      any other refusal (400, 404, 413, a 503 still
+ *                        there after the retries): type 'HTTPError',
+ *                        `message` the server's text, `status` its code
+ *            'network'   no answer (after the retries): type
+ *                        'NetworkError', status null
+ *            'cancelled' the server cancelled the job (it stopped, or the
+ *                        job was abandoned): type 'Cancelled'
+ *            'protocol'  an answer that is not the worker protocol
+ *                        (e.g. no JSON): type 'ProtocolError'
+ *   type, message, status, and progress (the job's last progress or null).
+ * (`err.err` and `err.code` repeat message and status, as the errors of the
+ * original quick_server's worker.js had them.)
+ *
+ * Plain JavaScript, no dependencies: load it with a <script> tag (defines
+ * window.quick_server) or import it with a bundler (CommonJS export too).
+ * `quick_server.liveReload(server)` loads the server's live-reload script
+ * (server.live_reload = True) into a page it did not serve.
  */
 (function (root, factory) {
   'use strict';
@@ -27,22 +59,68 @@
 
   class Cancelled extends Error {}
 
+  /** Why a job failed: see the kinds in the comment at the top. */
+  class WorkerError extends Error {
+    constructor(kind, type, message, status, progress) {
+      super(message);
+      this.name = 'WorkerError';
+      this.kind = kind;
+      this.type = type;
+      this.status = status === undefined ? null : status;
+      this.progress = progress || null;
+    }
+
+    get err() { return this.message; }
+
+    get code() { return this.status; }
+  }
+
   const RETRY_DELAYS = [250, 500, 1000, 2000, 4000];  // milliseconds
+  const LIVE_RELOAD_SCRIPT = '/__quick_server__/live-reload.js';
 
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
+  /** Calls a user's callback; what it throws is reported as uncaught
+   * without ending the job that called it. */
+  function notify(cb, ...args) {
+    try {
+      cb(...args);
+    } catch (err) {
+      setTimeout(() => { throw err; });
+    }
+  }
+
+  /** The error of a refused request: a failed job's JSON body, else the
+   * server's text. */
+  function httpError(status, text) {
+    try {
+      const body = JSON.parse(text);
+      const error = body.error;
+      if (error && typeof error.type === 'string') {
+        return new WorkerError('job', error.type, String(error.message),
+                               status, body.progress);
+      }
+    } catch (err) {
+      // not JSON: a plain refusal
+    }
+    return new WorkerError('http', 'HTTPError',
+                           `HTTP ${status}: ${text.trim()}`, status);
+  }
+
   class Worker {
     /**
      * options.wait: seconds the server may hold a poll (default 25).
-     * options.onError: called as onError(name, error) when a job fails.
+     * options.onError: onError(name, err) for a failed job that has no
+     * onError of its own.
      */
     constructor(options) {
       const opts = options || {};
       this.wait = opts.wait === undefined ? 25 : opts.wait;
       this.onError = opts.onError || ((name, err) => {
-        console.error(`quick_server worker "${name}" failed:`, err);
+        console.error(`quick_server worker "${name}" failed: ` +
+                      `${err.type}: ${err.message}`);
       });
       this._jobs = new Map();
       this._statusCb = null;
@@ -61,7 +139,7 @@
 
     _report() {
       if (this._statusCb) {
-        this._statusCb(this._failed ? -1 : this._active);
+        notify(this._statusCb, this._failed ? -1 : this._active);
       }
     }
 
@@ -73,11 +151,16 @@
       this._report();
     }
 
-    /** Starts a job; cb(result) is called with the decoded result. */
-    post(name, url, payload, cb) {
+    /**
+     * Starts a job: onResult(result) gets its decoded result,
+     * onProgress(progress) its progress as it changes, onError(err) its
+     * failure (else the Worker's options.onError(name, err)).
+     */
+    post(name, url, payload, onResult, onProgress, onError) {
       this.cancel(name);
       const job = { name, url, token: null, cancelled: false,
-                    controller: new AbortController() };
+                    controller: new AbortController(),
+                    onProgress, lastProgress: 'null' };
       this._jobs.set(name, job);
       this._setActive(1);
       this._run(job, payload).then((result) => {
@@ -86,7 +169,9 @@
         }
         this._forget(job);
         this._setActive(-1);
-        cb(result);
+        if (onResult) {
+          notify(onResult, result);
+        }
       }, (err) => {
         if (job.cancelled || err instanceof Cancelled) {
           return;
@@ -95,7 +180,11 @@
         this._active -= 1;
         this._failed = true;
         this._report();
-        this.onError(name, err);
+        if (onError) {
+          notify(onError, err);
+        } else {
+          notify(this.onError, name, err);
+        }
       });
     }
 
@@ -133,25 +222,43 @@
                  { keepalive: true }).catch(() => {});
     }
 
+    /** Hands a reply's progress to the job's onProgress when it changed. */
+    _progress(job, progress) {
+      const key = JSON.stringify(progress || null);
+      if (key === job.lastProgress || job.cancelled) {
+        return;
+      }
+      job.lastProgress = key;
+      if (job.onProgress && progress) {
+        notify(job.onProgress, progress);
+      }
+    }
+
     /**
      * POSTs one protocol request. A full queue (503) is asked again after
      * its Retry-After; a network error too, except for a start, which may
-     * have reached the server (get and cargo can be repeated).
+     * have reached the server (get and cargo can be repeated). Throws a
+     * WorkerError (or the AbortError of a cancelled job).
      */
     async _send(url, body, extra) {
       for (let attempt = 0; ; attempt += 1) {
         const delay = RETRY_DELAYS[attempt];
         let resp;
+        let text;
         try {
           resp = await fetch(url, Object.assign({
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(body),
           }, extra || {}));
+          text = await resp.text();
         } catch (err) {
-          if (err.name === 'AbortError' || body.action === 'start' ||
-              delay === undefined) {
+          if (err.name === 'AbortError') {
             throw err;
+          }
+          if (body.action === 'start' || delay === undefined) {
+            throw new WorkerError('network', 'NetworkError',
+                                  `${url}: ${err.message}`);
           }
           await sleep(delay);
           continue;
@@ -163,29 +270,40 @@
           continue;
         }
         if (!resp.ok) {
-          const text = await resp.text();
-          throw new Error(`HTTP ${resp.status}: ${text.trim()}`);
+          throw httpError(resp.status, text);
         }
-        return resp.json();
+        return parseJson(text, resp.status);
       }
     }
 
     async _run(job, payload) {
       // start answers at once with a token (or with the result of a quick
       // job); polls are then held by the server until the job is done
-      let res = await this._send(job.url, { action: 'start', payload });
-      job.token = res.token;
-      while (!res.done) {
-        if (job.cancelled) {
-          this._stop(job);
-          throw new Cancelled();
+      let res;
+      try {
+        res = await this._send(job.url, { action: 'start', payload });
+        job.token = res.token;
+        this._progress(job, res.progress);
+        while (!res.done) {
+          if (job.cancelled) {
+            this._stop(job);
+            throw new Cancelled();
+          }
+          if (!res.continue) {
+            throw new WorkerError('cancelled', 'Cancelled',
+                                  'the server cancelled the job', null,
+                                  res.progress);
+          }
+          res = await this._send(job.url, {
+            action: 'get', token: job.token, wait: this.wait,
+          }, { signal: job.controller.signal });
+          this._progress(job, res.progress);
         }
-        if (!res.continue) {
-          throw new Error('the server cancelled the job');
+      } catch (err) {
+        if (err instanceof WorkerError && err.progress) {
+          this._progress(job, err.progress);
         }
-        res = await this._send(job.url, {
-          action: 'get', token: job.token, wait: this.wait,
-        }, { signal: job.controller.signal });
+        throw err;
       }
       let text = res.result;
       if (res.continue) {
@@ -197,9 +315,37 @@
         }
         text = parts.join('');
       }
-      return JSON.parse(text);
+      return parseJson(text, 200);
     }
   }
 
-  return { Worker };
+  function parseJson(text, status) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new WorkerError('protocol', 'ProtocolError',
+                            `the answer is not JSON: ${err.message}`, status);
+    }
+  }
+
+  /**
+   * Loads the live-reload script of a quick_server with
+   * `server.live_reload = True` into this page: it reloads when a served
+   * file changes or the server restarts. Pages the server serves from a
+   * bound folder have it already; call this in a page served elsewhere (a
+   * bundler's dev server) with the quick_server's URL (default: this
+   * page's origin). Returns the script element, or null when the page
+   * listens already.
+   */
+  function liveReload(server) {
+    if (typeof document === 'undefined' || globalThis.quickServerLiveReload) {
+      return null;
+    }
+    const script = document.createElement('script');
+    script.src = new URL(LIVE_RELOAD_SCRIPT, server || location.href).href;
+    (document.head || document.documentElement).appendChild(script);
+    return script;
+  }
+
+  return { Worker, WorkerError, liveReload };
 });
