@@ -18,7 +18,7 @@ from io import BufferedReader
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
 from urllib.parse import urlsplit
 
-from . import log
+from . import compress, log
 from .body import parse_body, parse_query, split_target
 from .files import FileResponse
 from .framing import (Body, ClientDisconnected, Headers, RequestHead,
@@ -67,6 +67,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             sock.settimeout(seconds)  # elsewhere: Python's own timeouts
         self.close_connection = True
         self._linger = False
+        # waiting for a request's first byte (a TLS handshake included)
+        self.waiting, self.waiting_since = True, time.perf_counter()
+        self.server.reloader.connections.add(self)
 
     def handle(self) -> None:
         if isinstance(self.connection, ssl.SSLSocket):
@@ -82,9 +85,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         super().handle()
 
     def finish(self) -> None:
-        super().finish()
-        if self._linger:
-            self._discard_input()
+        try:
+            super().finish()
+            if self._linger:
+                self._discard_input()
+        finally:
+            self.server.reloader.connections.discard(self)
 
     def _discard_input(self) -> None:
         """Lingering close: the client may still be sending a body we
@@ -154,6 +160,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         expires = [0.0]
 
         def started(deadline: float) -> None:
+            self.waiting = False
             expires[0] = deadline
             deadlines.add(sock, deadline)
         try:
@@ -182,6 +189,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         self._extra_headers: list[tuple[str, str]] = []
         self._files: dict[str, Any] = {}
         self._start = time.perf_counter()
+        self.waiting, self.waiting_since = True, self._start
 
     def _begin(self, head: RequestHead) -> None:
         self.command = head.method
@@ -260,6 +268,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             target = self.server.static.resolve(path, query)
             if target is not None:
                 self.route_name = "static"
+                if self.server.live_reload:
+                    self.server.reloader.served(target, path)
                 self._serve_static(target)
                 return
         if self.server.forward(self, path, query):
@@ -416,9 +426,13 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         each replacing a default of its name; without `conditional`, the
         request's validators and Range are not looked at."""
         max_age = self.server.max_age
+        ctype = ctype or content_type(path)
+        form = compress.file_form(self, st, ctype) \
+            if self.server.compress or self.server.live_reload else None
+        tag = etag(st) if form is None else form.etag(etag(st))
         headers = [
             ("Last-Modified", last_modified(st.st_mtime)),
-            ("ETag", etag(st)),
+            ("ETag", tag),
             ("Cache-Control", f"max-age={max_age}" if max_age else "no-cache"),
             ("Accept-Ranges", "bytes"),
         ]
@@ -426,13 +440,19 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             names = {name.lower() for name, _ in extra}
             headers = [h for h in headers if h[0].lower() not in names]
             headers.extend(extra)
-        if conditional and not_modified(self.headers, st):
+        if form is not None:  # gzip or live reload: any range ignored
+            headers.extend(form.headers())
+            if not (conditional and not_modified(self.headers, st, tag)):
+                self.send_payload(200, form.body(
+                    self.server.static.small_files, path, st, content),
+                    ctype, headers)
+                return
+        if conditional and not_modified(self.headers, st, tag):
             self.send_payload(304, headers=headers)
             return
         spans = byte_ranges(self.headers.get("range"),
                             self.headers.get("if-range"), st) \
             if conditional else None
-        ctype = ctype or content_type(path)
         if spans is not None and len(spans) > 1:
             body = multipart_ranges(spans, content, st.st_size, ctype)
             if body is not None:
@@ -512,6 +532,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             raise RuntimeError("a response was already sent")
         if not self._body_will_be_read():
             self.close_connection = True
+        if file is None and ctype is not None and (
+                self.server.live_reload or
+                len(body) >= self.server.compress_min_size):
+            body, headers = compress.payload(self, code, body, ctype, headers)
         length = file[2] - file[1] if file is not None else len(body)
         fields: list[tuple[str, str]] = []
         if ctype is not None:
@@ -549,7 +573,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._write(body)
 
     def _connection_header(self) -> list[tuple[str, str]]:
-        if self.close_connection:
+        if self.close_connection or self.server.draining:
+            self.close_connection = True  # a stopping server's last answer
             return [("Connection", "close")]
         if self.request_version == "HTTP/1.0":
             return [("Connection", "keep-alive")]

@@ -4,22 +4,37 @@
 With `setup_restart()` the original process only supervises: it runs the
 script again as a child and starts it anew whenever the child exits with
 the restart code. Without it, `restart` re-executes the process. Either
-way `serve_forever` returns first, and the script's clean-up runs."""
+way `serve_forever` returns first, and the script's clean-up runs.
+
+The listening sockets survive a restart (on POSIX), as with werkzeug's
+reloader: their descriptors are handed to the next process, which adopts
+them instead of binding (`adopt_listener`), so connections made meanwhile
+wait in the kernel's accept queue and none is refused. In place, the
+descriptors stay open across `exec` (their numbers in `QUICK_SERVER_FDS`);
+under a supervisor, the child sends them to it over a Unix socket
+(`SCM_RIGHTS`) before exiting, and the supervisor passes them on to the
+next child."""
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import weakref
-from typing import Callable
+from typing import Any, Callable
 
 from . import log
 
 _ENV_CHILD = "QUICK_SERVER_CHILD"
 _ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
+_ENV_FDS = "QUICK_SERVER_FDS"  # listening sockets handed to this process
+_ENV_CHANNEL = "QUICK_SERVER_CHANNEL"  # a supervised child's way back
+HANDOFF = os.name == "posix" and hasattr(socket, "send_fds")
+MAX_LISTENERS = 64  # descriptors handed over at most
 _EXIT = {"restart": 42, "error": 1}
 _HOOK_LOCK = threading.Lock()
 
@@ -74,8 +89,16 @@ def setup_restart() -> None:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    channel, child_end = _supervisor_channel()
+    listeners: list[int] = []
     while True:
-        child = subprocess.Popen(get_exec_arr(), env=env)
+        pass_fds = list(listeners)
+        if child_end is not None:
+            env[_ENV_CHANNEL] = str(child_end.fileno())
+            pass_fds.append(child_end.fileno())
+        env[_ENV_FDS] = ",".join(str(fd) for fd in listeners)
+        child = subprocess.Popen(get_exec_arr(), env=env, pass_fds=pass_fds)
+        _close_fds(listeners)  # the child has its own copies now
         while True:
             try:
                 code = child.wait()
@@ -84,8 +107,149 @@ def setup_restart() -> None:
                 continue
         if code != _EXIT["restart"]:
             sys.exit(code if code >= 0 else _EXIT["error"])
+        listeners = _received_listeners(channel)
         env[_ENV_RESTARTED] = "1"
         log.msg("restarting the server")
+
+
+def _supervisor_channel() -> tuple[socket.socket | None,
+                                   socket.socket | None]:
+    """The supervisor's end and the child's end of the Unix socket over
+    which a restarting child sends its listening sockets."""
+    if not HANDOFF:
+        return None, None
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    mine.setblocking(False)
+    theirs.set_inheritable(True)
+    return mine, theirs
+
+
+def _received_listeners(channel: socket.socket | None) -> list[int]:
+    """The descriptors the child that just exited sent (none if it did
+    not: it then binds anew)."""
+    fds: list[int] = []
+    while channel is not None:
+        try:
+            _, received, _, _ = socket.recv_fds(channel, 64, MAX_LISTENERS)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as err:
+            log.msg("could not receive the listening sockets: {0}", err)
+            break
+        _close_fds(fds)  # only the last message counts
+        fds = list(received)
+    return fds
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+# -- listening sockets handed over ----------------------------------------
+
+_LISTENER_LOCK = threading.Lock()
+_SERVERS: weakref.WeakSet[Any] = weakref.WeakSet()  # their `socket`s
+_KEPT: list[int] = []  # listeners closed by a restarting script
+
+
+def _take_env_socket(name: str) -> socket.socket | None:
+    fd = os.environ.pop(name, "")
+    if not HANDOFF or not fd.isdigit():
+        return None
+    try:
+        sock = socket.socket(fileno=int(fd))
+    except OSError:
+        return None
+    sock.set_inheritable(False)
+    return sock
+
+
+def _take_inherited() -> list[socket.socket]:
+    """The listening sockets handed to this process (the environment
+    variable is removed: the script's own subprocesses do not see it)."""
+    socks = []
+    for part in os.environ.pop(_ENV_FDS, "").split(","):
+        if not part.isdigit() or not HANDOFF:
+            continue
+        try:
+            sock = socket.socket(fileno=int(part))
+        except OSError:
+            continue
+        sock.set_inheritable(False)
+        socks.append(sock)
+    return socks
+
+
+_INHERITED = _take_inherited()
+_CHANNEL = _take_env_socket(_ENV_CHANNEL)
+
+
+def _host_of(family: int, host: str) -> Any:
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        try:
+            info = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
+            return ipaddress.ip_address(str(info[0][4][0]).split("%")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def adopt_listener(family: int, address: tuple[Any, ...]
+                   ) -> socket.socket | None:
+    """The listening socket a restart handed to this process for
+    `address` (same family, host and port; port 0 takes any), or None:
+    the server then binds as usual."""
+    host, port = str(address[0]), int(address[1])
+    with _LISTENER_LOCK:
+        for sock in _INHERITED:
+            bound = sock.getsockname()
+            if sock.family == family and port in (0, bound[1]) and \
+                    _host_of(family, host) == _host_of(family, bound[0]):
+                _INHERITED.remove(sock)
+                return sock
+    return None
+
+
+def close_unclaimed_listeners() -> None:
+    """Closes the handed-over sockets no server adopted (the script now
+    listens elsewhere): their ports would accept and never answer."""
+    with _LISTENER_LOCK:
+        for sock in _INHERITED:
+            sock.close()
+        _INHERITED.clear()
+
+
+def register_listener(server: Any) -> None:
+    """`server.socket` is handed to the next process on a restart (while
+    it is open)."""
+    with _LISTENER_LOCK:
+        _SERVERS.add(server)
+
+
+def keep_listener(sock: socket.socket) -> None:
+    """Called as a server closes: on a pending restart, the listening
+    socket's descriptor stays open for the next process (`sock` itself
+    is closed), so connections wait in its queue meanwhile."""
+    if not HANDOFF or not _RESTART.is_set() or sock.fileno() < 0:
+        return
+    with _LISTENER_LOCK:
+        _KEPT.append(sock.detach())
+
+
+def _listener_fds() -> list[int]:
+    with _LISTENER_LOCK:
+        fds = list(_KEPT)
+        for server in list(_SERVERS):
+            sock = getattr(server, "socket", None)
+            fd = sock.fileno() if sock is not None else -1
+            if fd >= 0 and fd not in fds:
+                fds.append(fd)
+        return fds[:MAX_LISTENERS]
 
 
 _RESTART = threading.Event()
@@ -105,10 +269,24 @@ def _restart_at_exit() -> None:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    fds = _listener_fds() if HANDOFF else []
     if not is_original():
+        _send_to_supervisor(fds)
         os._exit(_EXIT["restart"])  # pylint: disable=protected-access
     os.environ[_ENV_RESTARTED] = "1"
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    os.environ[_ENV_FDS] = ",".join(str(fd) for fd in fds)
     os.execv(sys.executable, get_exec_arr())
+
+
+def _send_to_supervisor(fds: list[int]) -> None:
+    if _CHANNEL is None or not fds:
+        return
+    try:
+        socket.send_fds(_CHANNEL, [b"listeners"], fds)
+    except OSError as err:
+        log.msg("could not hand the listening sockets over: {0}", err)
 
 
 atexit.register(_restart_at_exit)

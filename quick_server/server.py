@@ -33,6 +33,9 @@ from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
                       run_shutdown_hooks)
 from .stats import RequestStats
+from .reload import Reloader
+from .restart import (adopt_listener, close_unclaimed_listeners,
+                      keep_listener, register_listener)
 from .threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
 from .cors import CorsPolicy
@@ -163,6 +166,13 @@ class QuickServer(ThreadingHTTPServer):
         self.cache: Any = None
         self.commands = CommandLoop()
         self.shutdown_grace = 10.0
+        self.auto_restart = False  # restart when a source file changes
+        self.live_reload = False  # browsers reload when served files change
+        self.debug = False  # error pages show tracebacks to every client
+        self.compress = True  # gzip text for clients that accept it
+        self.compress_min_size = 1024
+        self.draining = False  # stopping: answers close their connection
+        self.reloader = Reloader(self)
         self._running = False
         self._serving: threading.Thread | None = None
         self._stop_reason = "quit"
@@ -174,6 +184,9 @@ class QuickServer(ThreadingHTTPServer):
         self._connections = ConnectionThreads(self.process_request_thread)
         super().__init__((host, port), QuickServerRequestHandler,
                          bind_and_activate)
+        if certfile == "auto":
+            from .devcert import dev_certificate
+            certfile, keyfile = dev_certificate(), None
         if certfile is not None and ssl_context is None:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(certfile, keyfile)
@@ -188,8 +201,15 @@ class QuickServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 self.socket.setsockopt(socket.IPPROTO_IPV6,
                                        socket.IPV6_V6ONLY, 0)
-        # not HTTPServer.server_bind: its getfqdn() can stall on DNS
-        socketserver.TCPServer.server_bind(self)
+        inherited = adopt_listener(self.address_family, self.server_address)
+        if inherited is not None:  # restarted: the same socket, no bind
+            self.socket.close()
+            self.socket = inherited
+            self.server_address = inherited.getsockname()
+        else:
+            # not HTTPServer.server_bind: its getfqdn() can stall on DNS
+            socketserver.TCPServer.server_bind(self)
+        register_listener(self)
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
@@ -233,6 +253,7 @@ class QuickServer(ThreadingHTTPServer):
         if serving is not None and serving is not threading.current_thread():
             # serve_forever would spin on the closed socket: end it first
             self.shutdown()
+        keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
         self._connections.close()
         self.head_deadlines.close()
@@ -629,12 +650,16 @@ class QuickServer(ThreadingHTTPServer):
             self.commands.prompt = self.prompt
             self.commands.history_file = self.history_file
             self.commands.start(lambda: self._running)
+        close_unclaimed_listeners()
+        self.draining = False
+        self.reloader.start()
         try:
             super().serve_forever(poll_interval)
         except KeyboardInterrupt:
             self._stop_reason = "interrupt"
         finally:
             self._running = False
+            self.reloader.stop()  # ends live-reload streams too
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._graceful_stop()
@@ -651,6 +676,12 @@ class QuickServer(ThreadingHTTPServer):
                 signum, lambda *_: self.stop("signal"))
         return previous
 
+    def watch(self, paths: str | list[str]) -> None:
+        """Files or folders (relative to `base_path`) whose change
+        restarts the server when `auto_restart` is on, besides every
+        imported module outside the standard library and site-packages."""
+        self.reloader.watch(paths)
+
     def add_shutdown_hook(self, hook: ShutdownHook) -> None:
         """Runs `hook()` when this server shuts down (after in-flight
         requests finished, before the socket closes)."""
@@ -661,7 +692,8 @@ class QuickServer(ThreadingHTTPServer):
         self.workers.close()  # answers waiting long-polls at once
         if self._services is not None:
             self._services.close()  # and services waiting for jobs
-        if not self.wait_idle(self.shutdown_grace):
+        self.draining = True
+        if not self.reloader.drain(self.shutdown_grace):
             log.msg("stopping with requests still running")
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)

@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Callable
 from urllib.parse import quote, unquote
 
 from .response import HTTPError
@@ -263,8 +264,10 @@ class StaticFiles:
 class SmallFiles:
     """Contents of small files, kept while the file's identity (inode,
     size, modification time) stays the same, as nginx's open_file_cache
-    does: a request for a cached file costs no open, read or close.
-    Bounded in file size and in total bytes (least recently used goes)."""
+    does: a request for a cached file costs no open, read or close. Also
+    the transformed forms of files (gzip, a page with the live-reload
+    script: `variant`). Bounded in file size and in total bytes (least
+    recently used goes)."""
 
     def __init__(self, max_file: int = 1 << 16,
                  max_total: int = 32 << 20) -> None:
@@ -299,6 +302,21 @@ class SmallFiles:
         if len(data) == st.st_size:
             self._store(target.path, st, data)
         return st, data
+
+    def variant(self, path: str, st: os.stat_result, kind: str,
+                make: Callable[[], bytes]) -> bytes:
+        """The form `kind` of the file at `path` (as of `st`): cached, or
+        `make()` now and kept while the file stays the same."""
+        key = f"{path}\0{kind}"  # never a path: a path holds no NUL
+        ident = _identity(st)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and _identity(entry[0]) == ident:
+                self._entries.move_to_end(key)
+                return entry[1]
+        data = make()
+        self._store(key, st, data)
+        return data
 
     def _store(self, path: str, st: os.stat_result, data: bytes) -> None:
         with self._lock:
@@ -405,12 +423,14 @@ def last_modified(mtime: float) -> str:
     return formatdate(mtime, usegmt=True)
 
 
-def not_modified(headers: object, st: os.stat_result) -> bool:
-    """Whether If-None-Match / If-Modified-Since allow a 304."""
+def not_modified(headers: object, st: os.stat_result,
+                 tag: str | None = None) -> bool:
+    """Whether If-None-Match / If-Modified-Since allow a 304; `tag` is
+    the ETag of the form sent (default: the file's)."""
     get = getattr(headers, "get")
     inm = get("if-none-match")
     if inm is not None:
-        tag = etag(st)
+        tag = tag or etag(st)
         return any(t.strip().removeprefix("W/") in (tag, "*")
                    for t in inm.split(","))
     ims = get("if-modified-since")

@@ -1,0 +1,153 @@
+"""gzip for text answers, and the form a static file is sent in.
+
+A text answer (HTML, CSS, JavaScript, JSON, SVG, XML, plain text) of at
+least `server.compress_min_size` bytes (1 KiB) goes out gzip-compressed to
+a client whose `Accept-Encoding` allows gzip, with `Vary: Accept-Encoding`
+and its own ETag (`"...-gzip"`); never for a Range request. A static
+file's compressed form is kept in the small-file cache next to its bytes,
+so compressing costs CPU once per file version. With live reload on, an
+HTML page gets the live-reload script (`reload.inject_script`) first."""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from .reload import inject_script
+
+if TYPE_CHECKING:
+    from .handler import QuickServerRequestHandler
+    from .static import SmallFiles
+
+LEVEL = 6  # zlib's default: most of level 9's gain at a third of its cost
+MAX_FILE = 4 << 20  # static files transformed in memory up to this size
+_TEXT_TYPES = frozenset((
+    "application/json", "application/javascript", "application/xml",
+    "application/x-javascript", "application/manifest+json",
+    "image/svg+xml"))
+Header = tuple[str, str]
+
+
+def compressible(ctype: str) -> bool:
+    """Whether answers of Content-Type `ctype` are worth compressing."""
+    base = ctype.split(";", 1)[0].strip().lower()
+    if base.startswith("text/"):
+        return base != "text/event-stream"
+    return base in _TEXT_TYPES or base.endswith(("+json", "+xml"))
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an `Accept-Encoding` value allows gzip: `gzip`, `x-gzip`
+    or `*` with a quality above 0 (`gzip;q=0` refuses it)."""
+    if not header or ("gzip" not in header and "*" not in header):
+        return False
+    named: float | None = None
+    star = 0.0
+    for item in header.lower().split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip()
+        quality = _quality(params)
+        if coding in ("gzip", "x-gzip"):
+            named = quality if named is None else max(named, quality)
+        elif coding == "*":
+            star = quality
+    return (named if named is not None else star) > 0
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def gzip_etag(tag: str) -> str:
+    """The ETag of the gzip form of an answer whose ETag is `tag`."""
+    return f"{tag[:-1]}-gzip\"" if tag.endswith('"') else f"{tag}-gzip"
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """`data` gzip-compressed, the same bytes for the same input."""
+    return gzip.compress(data, compresslevel=LEVEL, mtime=0)
+
+
+def _wants_gzip(req: QuickServerRequestHandler) -> bool:
+    headers = req.headers
+    return headers.get("range") is None and \
+        accepts_gzip(headers.get("accept-encoding"))
+
+
+def payload(req: QuickServerRequestHandler, code: int, body: bytes,
+            ctype: str, headers: Iterable[Header]
+            ) -> tuple[bytes, Iterable[Header]]:
+    """The body and headers an answer is sent with: an HTML page with the
+    live-reload script when it is on; compressed as the module says."""
+    server = req.server
+    if code != 200:
+        return body, headers
+    headers = list(headers)
+    if any(name.lower() == "content-encoding" for name, _ in headers):
+        return body, headers  # in its final form already
+    if server.live_reload and ctype.startswith("text/html"):
+        body = inject_script(body)
+    if not server.compress or len(body) < server.compress_min_size or \
+            not compressible(ctype) or not _wants_gzip(req):
+        return body, headers
+    headers = [(name, gzip_etag(value) if name.lower() == "etag" else value)
+               for name, value in headers]
+    headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Vary", "Accept-Encoding"))
+    return gzip_bytes(body), headers
+
+
+@dataclass
+class FileForm:
+    """How a static file goes out when it is not as it is on disk: with
+    the live-reload script, gzip-compressed, or both."""
+    inject: bool
+    gzip: bool
+
+    @property
+    def kind(self) -> str:
+        return "+".join(name for name, on in (("script", self.inject),
+                                              ("gzip", self.gzip)) if on)
+
+    def etag(self, tag: str) -> str:
+        if self.inject:
+            tag = f"{tag[:-1]}-live\""
+        return gzip_etag(tag) if self.gzip else tag
+
+    def headers(self) -> list[Header]:
+        if not self.gzip:
+            return []
+        return [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+
+    def body(self, cache: SmallFiles, path: str, st: os.stat_result,
+             content: bytes | int) -> bytes:
+        """The file's bytes in this form, made once per file version."""
+        def make() -> bytes:
+            data = content if isinstance(content, bytes) else \
+                os.pread(content, st.st_size, 0)
+            if self.inject:
+                data = inject_script(data)
+            return gzip_bytes(data) if self.gzip else data
+        return cache.variant(path, st, self.kind, make)
+
+
+def file_form(req: QuickServerRequestHandler, st: os.stat_result,
+              ctype: str) -> FileForm | None:
+    """The form a static file of type `ctype` goes out in for this
+    request; None: as it is (any range, `sendfile` for a large file)."""
+    server = req.server
+    size = st.st_size
+    if size > MAX_FILE:
+        return None
+    inject = server.live_reload and ctype.startswith("text/html")
+    zipped = server.compress and size >= server.compress_min_size and \
+        compressible(ctype) and _wants_gzip(req)
+    return FileForm(inject, zipped) if inject or zipped else None
