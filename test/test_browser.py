@@ -11,8 +11,8 @@ import time
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import (free_port, run_in_thread, start_process, stop_process,
-                      wait_for)
+from conftest import (free_port, get, run_in_thread, start_process,
+                      stop_process, wait_for)
 from quick_server import report_progress
 from quick_server.progress import MIN_INTERVAL
 
@@ -238,12 +238,13 @@ def test_full_queue_is_retried(page):
 def test_live_reload_script_loaded_from_another_server(page, make_server):
     """quick_server.liveReload(url) loads the live-reload script of the
     server at `url` into a page that server did not serve."""
-    from quick_server.reload import LIVE_STREAM_PATH
+    from quick_server.reload import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
     tab, _ = page
     live = make_server(start=False)
     live.live_reload = True
     run_in_thread(live)
-    wait_for(lambda: live.reloader.live is not None, what="live reload")
+    wait_for(lambda: get(live.port, LIVE_SCRIPT_PATH)[0] == 200,
+             what="the live-reload script")
     origin = f"http://127.0.0.1:{live.port}"
     assert tab.evaluate("window.quickServerLiveReload") is None
     tab.evaluate(f"quick_server.liveReload('{origin}/')")
