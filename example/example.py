@@ -57,6 +57,7 @@ MAX_LIMIT = 10 ** 10
 SEGMENT = 1 << 16
 
 
+@server.json_worker("/api/primes", executor="process")
 def count_primes(payload):
     """Counts the primes below payload["n"] with a segmented sieve,
     reporting progress after each segment. CPU-bound: it runs in a job
@@ -97,9 +98,6 @@ def count_segment(low, high, small):
         segment[first - low::p] = bytes(len(range(first - low, high - low,
                                                   p)))
     return segment.count(1)
-
-
-server.json_worker("/api/primes", executor="process")(count_primes)
 
 
 # -- typed rpc: GET /api/greet shows its contract, POST answers it ----------

@@ -38,7 +38,9 @@
  *                        (e.g. no JSON): type 'ProtocolError'
  *   type, message, status, and progress (the job's last progress or null).
  * (`err.err` and `err.code` repeat message and status, as the errors of the
- * original quick_server's worker.js had them.)
+ * original quick_server's worker.js had them. Its `post(name, url,
+ * payload, cb, errCb)` took the error callback fifth, where onProgress is
+ * now: pass it sixth, `post(name, url, payload, cb, null, errCb)`.)
  *
  * Plain JavaScript, no dependencies: load it with a <script> tag (defines
  * window.quick_server) or import it with a bundler (CommonJS export too).
