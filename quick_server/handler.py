@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import struct
+import sys
 import time
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
@@ -18,7 +19,7 @@ from io import BufferedReader
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
 from urllib.parse import urlsplit
 
-from . import compress, log
+from . import compress, errors, log
 from .body import parse_body, parse_query, split_target
 from .files import FileResponse
 from .framing import (Body, ClientDisconnected, Headers, RequestHead,
@@ -223,7 +224,14 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def _internal_error(self) -> None:
         log.log_exception(f"error while answering "
                           f"{log.escape_control(self.requestline)!r}:")
-        self._try_send_error(HTTPError(500))
+        if self._responded:
+            self.close_connection = True
+            return
+        body, ctype = errors.error_page(self, sys.exc_info()[1])
+        try:
+            self.send_payload(500, body, ctype)
+        except ClientDisconnected:
+            self.close_connection = True
 
     def _send_continue(self) -> None:
         self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
