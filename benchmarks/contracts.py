@@ -2,7 +2,7 @@
 """What typed contracts and file answers cost, measured against their
 untyped twins on one quick_server of this checkout:
 
-    python3 benchmarks/contracts.py [--duration S] [--rounds N]
+    python3 benchmarks/contracts.py [--duration S] [--rounds N] [--cases a,b]
 
 * `rpc` vs `json_post`: the same small POST (`{"name": "ann", "times":
   2}` -> `{"text": ...}`) to a `@server.rpc` route (request and answer
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
 from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,6 +53,38 @@ class Greeting:
     text: str
 
 
+def greet_json(req, args) -> dict:
+    """The untyped twin of `greet`."""
+    post = args["post"]
+    return {"text": " ".join(["hello"] * post.get("times", 1)) + " " +
+            post["name"]}
+
+
+def greet(request: Greet) -> Greeting:
+    return Greeting(" ".join(["hello"] * request.times) + " " +
+                    request.name)
+
+
+def handler_cost(number: int = 100_000) -> tuple[float, float]:
+    """Microseconds for one request's route work, body parsed: the
+    json_post handler and its JSON, and the rpc's (request checked,
+    answer checked, JSON), in this process (no network, no other load)."""
+    sys.path.insert(0, ROOT)
+    from quick_server.response import to_json
+    from quick_server.rpc import Contract
+
+    class Req:
+        headers = {"content-type": "application/json"}
+
+    contract = Contract("/api/rpc", greet)
+    args = {"post": {"name": "ann", "times": 2}}
+    plain = min(timeit.repeat(lambda: to_json(greet_json(Req, args)),
+                              number=number, repeat=5))
+    typed = min(timeit.repeat(lambda: to_json(contract.answer(Req, args)),
+                              number=number, repeat=5))
+    return plain / number * 1e6, typed / number * 1e6
+
+
 def serve(port: int, www: str) -> None:
     """The server under test: `contracts.py serve PORT WWW`."""
     sys.path.insert(0, ROOT)
@@ -63,16 +96,8 @@ def serve(port: int, www: str) -> None:
     server.suppress_noise = True
     server.no_command_loop = True
 
-    @server.json_post("/api/json")
-    def _json(req, args):  # the untyped twin of _rpc
-        post = args["post"]
-        return {"text": " ".join(["hello"] * post.get("times", 1)) +
-                        " " + post["name"]}
-
-    @server.rpc("/api/rpc")
-    def _rpc(request: Greet) -> Greeting:
-        return Greeting(" ".join(["hello"] * request.times) +
-                        " " + request.name)
+    server.add_json_post_mask("/api/json", greet_json)
+    server.rpc("/api/rpc")(greet)
 
     @server.json_get("/api/big")
     def _big(req, args):
@@ -115,6 +140,13 @@ class Server:
                 self.proc.wait()
         self.log.close()
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the server has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / \
+            os.sysconf("SC_CLK_TCK")
+
     def peak_rss_kib(self) -> int:
         with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
             return int(re.search(r"VmHWM:\s*(\d+)", fh.read()).group(1))
@@ -141,10 +173,12 @@ def wrk_load(port: int, path: str, conns: int, post: bool,
     finally:
         os.unlink(script.name)
     reqs = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
     transfer = re.search(r"Transfer/sec:\s*([\d.]+)(\w+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
     return {"rps": float(reqs.group(1)) if reqs else 0.0,
+            "requests": int(count.group(1)) if count else 0,
             "mbps": float(transfer.group(1)) * unit[transfer.group(2)] / 1e6
             if transfer else 0.0,
             "errors": int(errors.group(1)) if errors else 0}
@@ -191,6 +225,7 @@ def python_load(port: int, path: str, conns: int, post: bool,
         thread.join()
     took = time.monotonic() - began
     return {"rps": totals["requests"] / took,
+            "requests": totals["requests"],
             "mbps": totals["bytes"] / took / 1e6,
             "errors": totals["errors"]}
 
@@ -209,20 +244,31 @@ PAIRS = {
 
 
 def compare(server: Server, pair: tuple, rounds: int, duration: float,
-            load) -> tuple[float, float, int]:
-    """Medians of the baseline and the contender over alternating runs,
-    and the number of failed requests."""
+            load) -> tuple[dict, dict, int]:
+    """Medians of the baseline and the contender over alternating runs
+    (the measure, and the server's CPU microseconds per request, which
+    other load on the machine disturbs less), and the failed requests."""
     (base_path, base_post), (path, post), conns, value = pair
     load(server.port, base_path, conns, base_post, 0.5)  # warm up
     load(server.port, path, conns, post, 0.5)
-    base, mine, errors = [], [], 0
+    runs: dict[str, dict[str, list[float]]] = {
+        "base": {"value": [], "cpu_us": []},
+        "mine": {"value": [], "cpu_us": []}}
+    errors = 0
     for _ in range(rounds):
-        for target, (p, is_post) in ((base, (base_path, base_post)),
-                                     (mine, (path, post))):
+        for side, (p, is_post) in (("base", (base_path, base_post)),
+                                   ("mine", (path, post))):
+            cpu = server.cpu_seconds()
             res = load(server.port, p, conns, is_post, duration)
-            target.append(res[value])
+            used = server.cpu_seconds() - cpu
+            runs[side]["value"].append(res[value])
+            runs[side]["cpu_us"].append(
+                used / max(res["requests"], 1) * 1e6)
             errors += res["errors"]
-    return statistics.median(base), statistics.median(mine), errors
+    medians = {side: {key: statistics.median(values)
+                      for key, values in run.items()}
+               for side, run in runs.items()}
+    return medians["base"], medians["mine"], errors
 
 
 def file_memory(server: Server) -> float:
@@ -249,15 +295,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(PAIRS),
+                        help=f"some of {', '.join(PAIRS)}")
     parser.add_argument("--python-load", action="store_true",
                         help="use the Python load client even with wrk")
     opts = parser.parse_args()
+    cases = [case for case in opts.cases.split(",") if case]
+    if set(cases) - set(PAIRS):
+        parser.error(f"unknown cases {sorted(set(cases) - set(PAIRS))}")
     load = wrk_load if shutil.which("wrk") and not opts.python_load \
         else python_load
     lines = [f"load: {'wrk' if load is wrk_load else 'Python client'}, "
              f"{opts.rounds} alternating rounds of {opts.duration:g} s, "
              f"medians", "",
-             "| case | baseline | contender | ratio |", "|---|---:|---:|---:|"]
+             "| case | baseline | contender | ratio | server CPU per request"
+             " (baseline / contender) |", "|---|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory(prefix="qs-contracts-") as www:
         with open(os.path.join(www, "big.bin"), "wb") as handle:
             handle.truncate(64 << 20)
@@ -267,7 +319,8 @@ def main() -> int:
             growth = file_memory(server)
         finally:
             server.stop()
-        for name, pair in PAIRS.items():
+        for name in cases:
+            pair = PAIRS[name]
             server = Server(www, log)  # a fresh server for each pair
             try:
                 base, mine, errors = compare(server, pair, opts.rounds,
@@ -276,11 +329,19 @@ def main() -> int:
                 server.stop()
             unit = "req/s" if pair[3] == "rps" else "MB/s"
             failed = f" ({errors} failed)" if errors else ""
-            lines.append(f"| {name} | {base:,.0f} {unit} | {mine:,.0f} "
-                         f"{unit}{failed} | **{mine / base:.2f}x** |")
+            lines.append(
+                f"| {name} | {base['value']:,.0f} {unit} | "
+                f"{mine['value']:,.0f} {unit}{failed} | "
+                f"**{mine['value'] / base['value']:.2f}x** | "
+                f"{base['cpu_us']:,.0f} / {mine['cpu_us']:,.0f} us "
+                f"(**{base['cpu_us'] / mine['cpu_us']:.2f}x**) |")
             print(lines[-1], file=sys.stderr)
+    plain, typed = handler_cost()
     lines += ["", f"peak RSS growth sending the 64 MiB file three times as "
-                  f"a FileResponse: +{growth:.1f} MiB"]
+                  f"a FileResponse: +{growth:.1f} MiB", "",
+              f"route work per request (in process, best of 5): json_post "
+              f"{plain:.1f} us, rpc {typed:.1f} us (+{typed - plain:.1f} us "
+              f"for checking the request and the answer)"]
     print("\n".join(lines))
     return 0
 
