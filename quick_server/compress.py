@@ -78,8 +78,8 @@ def gzip_bytes(data: bytes) -> bytes:
 
 def _wants_gzip(req: QuickServerRequestHandler) -> bool:
     headers = req.headers
-    return headers.get("range") is None and \
-        accepts_gzip(headers.get("accept-encoding"))
+    return accepts_gzip(headers.get("accept-encoding")) and \
+        headers.get("range") is None
 
 
 def payload(req: QuickServerRequestHandler, code: int, body: bytes,
@@ -90,13 +90,17 @@ def payload(req: QuickServerRequestHandler, code: int, body: bytes,
     server = req.server
     if code != 200:
         return body, headers
+    inject = server.live_reload and ctype.startswith("text/html")
+    zipped = server.compress and _wants_gzip(req)
+    if not inject and not zipped:
+        return body, headers
     headers = list(headers)
     if any(name.lower() == "content-encoding" for name, _ in headers):
         return body, headers  # in its final form already
-    if server.live_reload and ctype.startswith("text/html"):
+    if inject:
         body = inject_script(body)
-    if not server.compress or len(body) < server.compress_min_size or \
-            not compressible(ctype) or not _wants_gzip(req):
+    if not zipped or len(body) < server.compress_min_size or \
+            not compressible(ctype):
         return body, headers
     headers = [(name, gzip_etag(value) if name.lower() == "etag" else value)
                for name, value in headers]
@@ -149,5 +153,5 @@ def file_form(req: QuickServerRequestHandler, st: os.stat_result,
         return None
     inject = server.live_reload and ctype.startswith("text/html")
     zipped = server.compress and size >= server.compress_min_size and \
-        compressible(ctype) and _wants_gzip(req)
+        _wants_gzip(req) and compressible(ctype)
     return FileForm(inject, zipped) if inject or zipped else None
