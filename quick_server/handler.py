@@ -162,6 +162,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
         def started(deadline: float) -> None:
             self.waiting = False
+            self._start = time.perf_counter()  # not the idle time before
             expires[0] = deadline
             deadlines.add(sock, deadline)
         try:
@@ -664,11 +665,17 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         slow = server.report_slow_requests and elapsed > server.slow_request
         if server.suppress_noise and code in (200, 206, 304) and not slow:
             return
-        line = (f"{self.client_address[0]} "
-                f"\"{log.escape_control(self.requestline)}\" "
-                f"{code} {self.log_size_string(self._sent)} "
-                f"{self.log_elapsed_time_string(elapsed)}")
-        log.msg(("SLOW REQUEST " if slow else "") + line)
+        headers, escape = self.headers, log.escape_control
+        log.request(server.log_format, {
+            "client": self.client_address[0],
+            "request": escape(self.requestline), "method": escape(self.command),
+            "path": escape(self.path), "status": code,
+            "size": self.log_size_string(self._sent), "bytes": self._sent,
+            "ms": elapsed * 1000,
+            "elapsed": self.log_elapsed_time_string(elapsed),
+            "route": escape(self.route_name),
+            "user_agent": escape(headers.get("user-agent") or "-"),
+            "referer": escape(headers.get("referer") or "-")}, code, slow)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.msg(log.escape_control(format % args))

@@ -1,12 +1,19 @@
-"""Server messages: `msg`, `debug`, the log file, and human-readable sizes
-and durations for request log lines."""
+"""Server messages: `msg`, `debug`, the log file, request log lines, and
+human-readable sizes and durations.
+
+Every line starts with the local time (milliseconds too) and the server
+prefix. On a terminal, unless `NO_COLOR` is set (or `TERM` is "dumb"),
+the time is dimmed and request lines are coloured by their outcome:
+4xx yellow, 5xx red, slow requests magenta."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
+import time
 import traceback
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Mapping, TextIO
 
 _LOCK = threading.Lock()
 _LOG_FILE: TextIO | None = None
@@ -15,6 +22,17 @@ _LOG_FILE: TextIO | None = None
 _PROMPT: str | Callable[[], str] | None = None
 DEBUG = False
 PREFIX = "[SERVER] "
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # None: lines without a time
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+YELLOW, RED, MAGENTA = "\x1b[33m", "\x1b[31m", "\x1b[35m"
+
+REQUEST_FORMAT = '{client} "{request}" {status} {size} {ms:.1f} ms'
+REQUEST_FIELDS: dict[str, Any] = {  # the fields, with example values
+    "client": "127.0.0.1", "request": "GET /a?b=1 HTTP/1.1",
+    "method": "GET", "path": "/a?b=1", "status": 200, "size": "1.5 KiB",
+    "bytes": 1536, "ms": 1.25, "elapsed": "1.2ms", "route": "static",
+    "user_agent": "curl/8.5.0", "referer": "-"}
 
 
 def set_log_file(log_file: TextIO | None) -> None:
@@ -50,9 +68,80 @@ def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     text = str(message)
     if args or kwargs:
         text = text.format(*args, **kwargs)
-    out = "".join(f"{PREFIX}{line}\n" for line in text.splitlines() or [""])
+    _write(text, "")
+
+
+def request(line_format: str, fields: Mapping[str, Any], status: int,
+            slow: bool) -> None:
+    """Logs a request line: `line_format` (see `REQUEST_FORMAT`) filled
+    with `fields`, coloured by `status` on a terminal."""
+    line = line_format.format_map(fields)
+    if slow:
+        _write("SLOW REQUEST " + line, MAGENTA)
+    else:
+        _write(line, RED if status >= 500 else YELLOW if status >= 400
+               else "")
+
+
+def check_request_format(line_format: str) -> str:
+    """`line_format` when it can fill a request line (ValueError naming
+    the fields otherwise)."""
+    try:
+        line_format.format_map(REQUEST_FIELDS)
+    except (KeyError, IndexError, ValueError, AttributeError,
+            TypeError) as err:
+        raise ValueError(f"bad log_format {line_format!r} ({err!r}); its "
+                         f"fields: {', '.join(REQUEST_FIELDS)}") from None
+    return line_format
+
+
+class _Clock:
+    """The time at the start of a line, formatted at most once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        if TIME_FORMAT is None:
+            return ""
+        stamp = time.time()
+        second = int(stamp)
+        if second != self._second:
+            self._text = time.strftime(TIME_FORMAT, time.localtime(second))
+            self._second = second
+        return f"{self._text}.{int(stamp % 1 * 1000):03d} "
+
+
+_CLOCK = _Clock()
+_TTY: tuple[Any, bool] = (None, False)  # the last target, is a terminal
+
+
+def uses_colour(target: Any) -> bool:
+    """Whether lines written to `target` get colours: a terminal, and
+    neither `NO_COLOR` (https://no-color.org) nor `TERM=dumb`."""
+    global _TTY  # pylint: disable=global-statement
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if _TTY[0] is not target:
+        try:
+            _TTY = (target, bool(target.isatty()))
+        except (AttributeError, ValueError, OSError):
+            _TTY = (target, False)
+    return _TTY[1]
+
+
+def _write(text: str, colour: str) -> None:
     with _LOCK:
         target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
+        stamp = _CLOCK.now()
+        lines = text.splitlines() or [""]
+        if uses_colour(target):
+            start, end = (colour, RESET) if colour else ("", "")
+            out = "".join(f"{DIM}{stamp}{RESET}{PREFIX}{start}{line}{end}\n"
+                          for line in lines)
+        else:
+            out = "".join(f"{stamp}{PREFIX}{line}\n" for line in lines)
         if _PROMPT is not None and target is sys.stderr:
             out = f"\r\x1b[K{out}{_prompt_text(_PROMPT)}"
         target.write(out)
@@ -88,8 +177,11 @@ def debug(fun: Callable[[], Any]) -> None:
 
 
 def log_exception(context: str) -> None:
-    """Logs the exception being handled with its traceback."""
-    msg("{0}\n{1}", context, traceback.format_exc().rstrip())
+    """Logs the exception being handled with its traceback (control
+    characters in it escaped: its message may hold a client's data)."""
+    lines = traceback.format_exc().rstrip().split("\n")
+    msg("{0}\n{1}", context, "\n".join(escape_control(line)
+                                       for line in lines))
 
 
 def size_string(size: int | float) -> str:

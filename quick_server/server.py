@@ -172,6 +172,7 @@ class QuickServer(ThreadingHTTPServer):
         self.compress = True  # gzip text for clients that accept it
         self.compress_min_size = 1024
         self.draining = False  # stopping: answers close their connection
+        self._log_format = log.REQUEST_FORMAT
         self.reloader = Reloader(self)
         self._running = False
         self._serving: threading.Thread | None = None
@@ -675,6 +676,17 @@ class QuickServer(ThreadingHTTPServer):
             previous[signum] = signal.signal(
                 signum, lambda *_: self.stop("signal"))
         return previous
+
+    @property
+    def log_format(self) -> str:
+        """The request log line, a `str.format` template of the fields in
+        `log.REQUEST_FIELDS` (`{client}`, `{request}`, `{status}`,
+        `{ms}`, ...); ValueError when set to one that cannot be filled."""
+        return self._log_format
+
+    @log_format.setter
+    def log_format(self, line_format: str) -> None:
+        self._log_format = log.check_request_format(line_format)
 
     def watch(self, paths: str | list[str]) -> None:
         """Files or folders (relative to `base_path`) whose change
