@@ -8,6 +8,7 @@ import os
 import sys
 
 from . import __version__, create_server, msg
+from .devcert import DevCertError
 
 DEMO_FOLDER = os.path.join(os.path.dirname(__file__), "demo")
 DEFAULT_PORT = 8000
@@ -40,6 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-command-loop", action="store_true",
                         help="do not read commands from standard input "
                              "(default: read them)")
+    parser.add_argument("--reload", action="store_true",
+                        help="live development: restart when a source file "
+                             "changes, reload browsers when a served file "
+                             "changes (default: off)")
+    parser.add_argument("--https", action="store_true",
+                        help="serve HTTPS with a self-signed certificate "
+                             "for localhost, made with openssl and kept in "
+                             "the user's cache folder (default: HTTP)")
     parser.add_argument("--version", action="version",
                         version=f"quick_server {__version__}")
     args = parser.parse_args(argv)
@@ -64,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         return fail(f"port {args.port} is out of range (0 to 65535)")
     try:
-        server = create_server((args.addr, args.port))
+        server = create_server((args.addr, args.port),
+                               certfile="auto" if args.https else None)
+    except DevCertError as err:
+        return fail(str(err))
     except OSError as err:
         return fail(f"cannot listen on {args.addr} port {args.port}: "
                     f"{err.strerror or err}")
@@ -74,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     server.directory_listing = not args.no_listing
     server.link_empty_favicon_fallback()
     server.no_command_loop = args.no_command_loop
+    server.auto_restart = server.live_reload = args.reload
     host = f"[{args.addr}]" if ":" in args.addr else args.addr
-    msg("serving {0} at http://{1}:{2}/", folder, host, server.port)
+    scheme = "https" if args.https else "http"
+    msg("serving {0} at {1}://{2}:{3}/", folder, scheme, host, server.port)
     try:
         server.serve_forever()
     finally:

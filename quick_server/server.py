@@ -128,6 +128,9 @@ class QuickServer(ThreadingHTTPServer):
                  token_handler: TokenHandler | None = None,
                  bind_and_activate: bool = True) -> None:
         host, port = server_address[0] or "127.0.0.1", server_address[1]
+        if certfile == "auto":  # before binding: DevCertError leaks nothing
+            from .devcert import dev_certificate
+            certfile, keyfile = dev_certificate(), None
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.parallel = parallel
@@ -185,9 +188,6 @@ class QuickServer(ThreadingHTTPServer):
         self._connections = ConnectionThreads(self.process_request_thread)
         super().__init__((host, port), QuickServerRequestHandler,
                          bind_and_activate)
-        if certfile == "auto":
-            from .devcert import dev_certificate
-            certfile, keyfile = dev_certificate(), None
         if certfile is not None and ssl_context is None:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(certfile, keyfile)

@@ -477,3 +477,26 @@ def test_listeners_are_bounded(live):
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_python_m_quick_server_reload(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("<html><body>one</body></html>")
+    port = free_port()
+    proc = start_process(["-m", "quick_server", str(port), "--reload",
+                          "--www", str(www), "--no-command-loop"], port,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        assert SCRIPT_TAG in get(port, "/")[2]
+        stream = Stream(port)
+        try:
+            wait_for(lambda: b"event: hello" in stream.data, what="hello")
+            (www / "index.html").write_text("<html><body>two</body></html>")
+            wait_for(lambda: b"event: reload" in stream.data,
+                     what="the reload event")
+        finally:
+            stream.close()
+    finally:
+        code, out = stop_process(proc)
+    assert code == 0, out

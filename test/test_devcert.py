@@ -1,0 +1,121 @@
+"""HTTPS in one step: `certfile="auto"` and `python -m quick_server
+--https` make a self-signed certificate for localhost with openssl into
+the user's cache folder, reuse it, renew it before it expires, and say
+clearly what to do without openssl."""
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import free_port, run_in_thread, start_process, stop_process
+from quick_server import create_server, devcert
+from quick_server.devcert import DevCertError, dev_certificate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder
+
+
+def verified_get(port, pem, path="/"):
+    """GET over HTTPS, trusting only `pem` and checking the name
+    localhost."""
+    context = ssl.create_default_context(cafile=pem)
+    conn = http.client.HTTPSConnection("localhost", port, timeout=10,
+                                       context=context)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_made_once_in_the_cache_folder_and_kept(cache):
+    path = dev_certificate()
+    assert path == str(cache / "quick_server" / "localhost.pem")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # holds the key
+    made = os.stat(path).st_mtime_ns
+    assert dev_certificate() == path
+    assert os.stat(path).st_mtime_ns == made  # reused, not made again
+    ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(path)
+
+
+def test_certfile_auto_serves_https_for_localhost(cache, make_server):
+    server = make_server(start=False, certfile="auto")
+    assert server.is_https
+
+    @server.text_get("/hi")
+    def _hi(req, args):
+        return "hi"
+
+    run_in_thread(server)
+    pem = str(cache / "quick_server" / "localhost.pem")
+    assert verified_get(server.port, pem, "/hi") == (200, b"hi")
+
+
+def test_renewed_before_it_expires(cache):
+    folder = cache / "quick_server"
+    folder.mkdir(parents=True)
+    path = folder / "localhost.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "2", "-subj", "/CN=old", "-keyout",
+                    str(path), "-out", str(path)], check=True,
+                   capture_output=True)
+    old = path.read_bytes()
+    assert dev_certificate() == str(path)
+    assert path.read_bytes() != old
+
+
+def test_without_openssl_a_clear_error(cache, monkeypatch):
+    which = shutil.which
+    monkeypatch.setattr(devcert.shutil, "which", lambda name: None)
+    with pytest.raises(DevCertError, match="openssl command"):
+        dev_certificate()
+    with pytest.raises(DevCertError):
+        create_server(("127.0.0.1", 0), certfile="auto")
+    # a certificate made earlier is still used
+    monkeypatch.setattr(devcert.shutil, "which", which)
+    path = dev_certificate()
+    monkeypatch.setattr(devcert.shutil, "which", lambda name: None)
+    assert dev_certificate() == path
+
+
+def test_python_m_quick_server_https(cache, tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("<p>secure</p>")
+    env = {**os.environ, "PYTHONPATH": ROOT, "XDG_CACHE_HOME": str(cache)}
+    port = free_port()
+    proc = start_process(["-m", "quick_server", str(port), "--https",
+                          "--www", str(tmp_path / "www"),
+                          "--no-command-loop"], port, env=env)
+    try:
+        pem = str(cache / "quick_server" / "localhost.pem")
+        status, body = verified_get(port, pem)
+        assert status == 200 and b"<p>secure</p>" in body
+    finally:
+        code, out = stop_process(proc)
+    assert code == 0 and f"at https://127.0.0.1:{port}/" in out, out
+    # without openssl on the PATH: one line, exit code 2
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "quick_server", str(free_port()), "--https"],
+        env={**env, "PATH": str(bare),
+             "XDG_CACHE_HOME": str(tmp_path / "empty")},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.startswith("python -m quick_server: error: HTTPS "
+                                  "needs a certificate"), done.stderr
+    assert "openssl" in done.stderr and len(done.stderr.splitlines()) == 1
