@@ -280,6 +280,20 @@ class Runners:
         raise ValueError(f"executor must be 'thread', 'process' or a "
                          f"concurrent.futures.Executor, not {spec!r}")
 
+    def set_max_processes(self, value: int) -> None:
+        """Sizes the process pool (made now, forked when serving
+        starts)."""
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"max_processes must be a positive int, "
+                             f"not {value!r}")
+        with self._lock:
+            self.max_processes = value
+            if self._processes is None:
+                self._processes = ProcessRunner(value)
+            else:
+                self._processes.capacity = value
+                self._processes.pool.size = value
+
     def start_processes(self) -> None:
         """Forks the process pool's template now (before serving, while
         the server has one thread), when the pool is configured."""

@@ -34,6 +34,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+from . import log
 from . import progress as progress_mod
 
 _HEADER = struct.Struct("!I")
@@ -210,6 +211,11 @@ class ProcessPool:
         with self._lock:
             if self._control is not None or self.closed:
                 return
+            if threading.active_count() > 1:
+                log.msg("forking the job process template from a server "
+                        "that runs threads already: set max_processes (or "
+                        "name 'process' in a worker) before serving, so "
+                        "that it forks at the start")
             ours, template = socket.socketpair()
             sys.stdout.flush()
             sys.stderr.flush()

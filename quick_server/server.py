@@ -542,12 +542,15 @@ class QuickServer(ThreadingHTTPServer):
     @property
     def max_processes(self) -> int:
         """The size of the "process" executor's pool (default: the
-        cores this process may use); set it before the pool starts."""
+        cores this process may use). Setting it also says the pool will
+        be used, so it is forked when serving starts (as when a worker
+        or `worker_executor` names "process"): needed for a server that
+        only uses it through `submit(..., executor="process")`."""
         return self.workers.runners.max_processes
 
     @max_processes.setter
     def max_processes(self, value: int) -> None:
-        self.workers.runners.max_processes = value
+        self.workers.runners.set_max_processes(value)
 
     def _start_job_processes(self) -> None:
         """When any worker runs in processes, checks that its function can

@@ -231,3 +231,12 @@ def chromium() -> Iterator[Any]:
                                        args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (Linux; a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import (free_port, get, run_in_thread, start_process,
+from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
                       stop_process, wait_for)
 from quick_server import report_progress
 from quick_server.progress import MIN_INTERVAL
@@ -280,15 +280,6 @@ def example_tab(example, browser):
     tab.close()
 
 
-def _alive(pid):
-    """Whether process `pid` runs (a zombie does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_example_page(example_tab):
     """The page greets, and a click squares a number through a worker."""
     tab = example_tab
@@ -351,9 +342,9 @@ def test_example_cancel_kills_the_job_process(example_tab):
                           timeout=10000)
     pid = int(re.search(r"job process (\d+)",
                         tab.text_content("#progress-message")).group(1))
-    assert _alive(pid)
+    assert pid_alive(pid)
     tab.click("#stop-count")
-    wait_for(lambda: not _alive(pid), timeout=5, what="the job process end")
+    wait_for(lambda: not pid_alive(pid), timeout=5, what="the job process end")
     assert tab.text_content("#status") == "0"
     assert tab.text_content("#primes") == ""
     _count(tab, 1000)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from quick_server import WorkerError, report_progress, worker_request
-from conftest import (free_port, get, start_process, stop_process, wait_for)
+from conftest import (pid_alive, free_port, get, start_process, stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,15 +88,6 @@ def app(tmp_path_factory):
     proc.code, proc.out = stop_process(proc)
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as handle:  # a zombie is not alive
-        return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_process_jobs_run_in_job_processes_with_progress(app):
     seen = []
     result = worker_request(app.url + "/steps", {}, on_progress=seen.append)
@@ -125,12 +116,12 @@ def test_cancel_kills_the_job_process_and_the_pool_recovers(app):
     res = _start(app, "/sleep", 10)  # returns early with the first report
     assert not res["done"] and res["continue"] and res["progress"]
     pid = int(res["progress"]["message"])
-    assert _alive(pid)
+    assert pid_alive(pid)
     t0 = time.monotonic()
     status, _, body = get(app.port, "/sleep", "POST", json.dumps(
         {"action": "stop", "token": res["token"]}).encode())
     assert status == 200 and json.loads(body)["done"]
-    wait_for(lambda: not _alive(pid), timeout=5, what="the killed process")
+    wait_for(lambda: not pid_alive(pid), timeout=5, what="the killed process")
     freed = time.monotonic() - t0
     assert freed < 1.0, f"the core was freed after {freed:.2f}s"
     # the pool replaced the process: jobs run again
@@ -170,7 +161,7 @@ def test_stopping_the_server_ends_every_job_process(tmp_path):
     pid = int(res["progress"]["message"])
     code, out = stop_process(proc)
     assert code == 0, out
-    wait_for(lambda: not _alive(pid), timeout=5, what="the job process")
+    wait_for(lambda: not pid_alive(pid), timeout=5, what="the job process")
     assert "cannot run in a process" in out  # the closure, said at start
     assert "/sleep: started 1, finished 0, failed 0, cancelled 1" in out
 
@@ -244,3 +235,40 @@ def test_submit_from_python_returns_a_future(make_server):
     failing = server.submit(int, "x")
     with pytest.raises(ValueError):
         failing.result(timeout=10)
+
+
+SUBMIT_ONLY_APP = """
+import os, sys
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.max_processes = 1  # says the pool is used: forked at the start
+
+def square(x):
+    return {"square": x * x, "pid": os.getpid()}
+
+@server.json_get("/pid")
+def _pid(req, args):
+    return {"pid": os.getpid()}
+
+@server.json_get("/square")
+def _square(req, args):
+    return server.submit(square, 5, executor="process").result(10)
+
+server.serve_forever()
+"""
+
+
+def test_a_server_that_only_submits_forks_its_pool_at_start(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(SUBMIT_ONLY_APP)
+    port = free_port()
+    proc = start_process([str(script), str(port)], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        server_pid = json.loads(get(port, "/pid")[2])["pid"]
+        result = json.loads(get(port, "/square")[2])
+    finally:
+        code, out = stop_process(proc)
+    assert result["square"] == 25 and result["pid"] != server_pid
+    assert "runs threads already" not in out
+    assert code == 0
