@@ -43,7 +43,7 @@ from .services import ServiceHub, ServiceRunner
 from .services import bind_routes as bind_service_routes
 from .proxy import Proxy
 from .caching import cache_key, cache_lookup, cache_store, cached
-from .workers import WorkerArgs, WorkerPool, handle_request
+from .workers import WorkerArgs, WorkerPool, download_path, handle_request
 
 CacheIdF = Callable[[ReqArgs], Any]
 HandlerF = TypeVar("HandlerF", bound=ReqF)
@@ -483,6 +483,10 @@ class QuickServer(ThreadingHTTPServer):
 
             self._add_worker_route(mask, start,
                                    getattr(fn, "__name__", "worker"))
+            self.add_route(
+                "GET", "json", download_path(mask, ":token"),
+                lambda req, args: self.workers.download(
+                    args["segments"]["token"]), 0, exclusive=False)
             return fn
         return register
 

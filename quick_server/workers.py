@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 import secrets
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import log
+from .files import FileResponse
 from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
                         is_worker_alive)
 from .processes import Outcome
@@ -73,6 +75,7 @@ class Job:
     changes: int = 0  # counts progress reports, for long-polls
     delivered: int = 0  # `changes` when progress last went to a client
     counted: bool = False  # its end is in the statistics
+    file: FileResponse | None = None  # a file answer, until released
     seen: float = field(default_factory=time.monotonic)
     started: float = 0.0
     # set once there is nothing more to wait for: finished or cancelled
@@ -257,8 +260,12 @@ class WorkerPool:
                         job.route, str(outcome[3]).rstrip())
         elif kind == "done" and job.future is None and not job.cancelled:
             try:
-                encode = job.encode or _json_text
-                text = encode(outcome[1], elapsed)
+                if isinstance(outcome[1], FileResponse):
+                    job.file = outcome[1]
+                    text = to_json({"file": file_info(job.file, job)})
+                else:
+                    encode = job.encode or _json_text
+                    text = encode(outcome[1], elapsed)
             except Exception as err:  # pylint: disable=broad-except
                 log.log_exception(f"the result of worker job "
                                   f"{job.token[:6]} cannot be sent:")
@@ -332,8 +339,24 @@ class WorkerPool:
         if self._held.pop(job.token, None) is not None:
             self._held_bytes -= job.size
         job.result, job.parts, job.reply = None, [], None
+        if job.file is not None:
+            job.file.release()  # removes a delete=True file
+            job.file = None
         if job.state in ("done", "error"):
             job.state = "released"
+
+    def download(self, token: str) -> FileResponse:
+        """The file a finished job answered with, for its download URL
+        (`<worker path>/file/<token>`); HTTPError 404 once the job is
+        released. Each download keeps the file `result_timeout` s more."""
+        with self._lock:
+            job = self._jobs.get(token)
+            if job is None or job.file is None or job.state != "done":
+                raise HTTPError(404, UNKNOWN_TOKEN)
+            job.seen = time.monotonic()
+            found = job.file
+        return FileResponse(found.path, found.filename, found.content_type,
+                            found.inline)
 
     def cancel(self, token: str) -> bool:
         """Cancels a queued or running job, or releases a finished one
@@ -478,9 +501,10 @@ class WorkerPool:
         """True for a finished job whose every piece was handed out more
         than `redeliver_timeout` s ago, or that nobody asked for during
         `result_timeout` s."""
-        if job.handed_out is not None and not job.unfetched and \
+        if job.file is None and job.handed_out is not None and \
+                not job.unfetched and \
                 now - job.handed_out > self.redeliver_timeout:
-            return True
+            return True  # (a file waits to be downloaded, maybe again)
         return now - job.seen > self.result_timeout
 
     def active(self) -> int:
@@ -513,6 +537,21 @@ def reply(job: Job, done: bool, cont: bool, result: Any) -> dict[str, Any]:
 
 def _json_text(value: Any, seconds: float) -> str:
     return to_json(value)
+
+
+def download_path(route: str, token: str) -> str:
+    """Where the file answer of the job `token` of the worker at `route`
+    is downloaded."""
+    return f"{route.rstrip('/')}/file/{token}"
+
+
+def file_info(response: FileResponse, job: Job) -> dict[str, Any]:
+    """What the client learns of a job's file answer (the final result is
+    `{"file": this}`). OSError when the file does not exist."""
+    size = os.stat(response.path).st_size
+    return {"url": download_path(job.route, job.token),
+            "filename": response.filename,
+            "content_type": response.content_type, "size": size}
 
 
 def handle_request(pool: WorkerPool, post: Any,

@@ -277,41 +277,116 @@ def test_the_example_upload_form_gets_a_file_back(tmp_path):
         assert stop_process(proc)[0] == 0
 
 
-def test_the_upload_form_downloads_a_file_in_chromium(tmp_path):
+def test_the_upload_form_downloads_a_file_in_chromium(tmp_path, chromium):
     """files.html in a real browser: two files and a title that is not
     ASCII are sent; the browser saves the answer under that title (the
     RFC 5987 form of Content-Disposition) with the files' content."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARGS, CHROMIUM
-
     port = free_port()
     proc = start_process([os.path.join(ROOT, "example", "example.py")],
                          port, cwd=tmp_path,
                          env={**os.environ, "PORT": str(port),
                               "PYTHONPATH": ROOT})
     try:
-        with sync_api.sync_playwright() as play:
-            browser = play.chromium.launch(executable_path=CHROMIUM,
-                                           args=ARGS)
-            try:
-                page = browser.new_page(accept_downloads=True)
-                page.goto(f"http://127.0.0.1:{port}/files.html")
-                page.fill("input[name=title]", "Résumé 2024")
-                page.set_input_files("input[name=first]", {
-                    "name": "a.txt", "mimeType": "text/plain",
-                    "buffer": b"alpha\n"})
-                page.set_input_files("input[name=second]", {
-                    "name": "b.txt", "mimeType": "text/plain",
-                    "buffer": b"beta\n"})
-                with page.expect_download(timeout=20000) as info:
-                    page.click("button[type=submit]")
-                download = info.value
-                assert download.suggested_filename == "Résumé 2024.txt"
-                with open(download.path(), encoding="utf-8") as handle:
-                    text = handle.read()
-            finally:
-                browser.close()
+        page = chromium.new_page(accept_downloads=True)
+        try:
+            page.goto(f"http://127.0.0.1:{port}/files.html")
+            page.fill("input[name=title]", "Résumé 2024")
+            page.set_input_files("input[name=first]", {
+                "name": "a.txt", "mimeType": "text/plain",
+                "buffer": b"alpha\n"})
+            page.set_input_files("input[name=second]", {
+                "name": "b.txt", "mimeType": "text/plain",
+                "buffer": b"beta\n"})
+            with page.expect_download(timeout=20000) as info:
+                page.click("button[type=submit]")
+            download = info.value
+            assert download.suggested_filename == "Résumé 2024.txt"
+            with open(download.path(), encoding="utf-8") as handle:
+                text = handle.read()
+        finally:
+            page.close()
         assert text == ("Résumé 2024\n\na.txt (6 bytes)\nalpha\n"
                         "\nb.txt (5 bytes)\nbeta\n")
     finally:
         assert stop_process(proc)[0] == 0
+
+
+# -- a worker's file answer ---------------------------------------------------
+
+@pytest.fixture
+def file_worker(make_server, tmp_path):
+    server = make_server()
+    server.bind_path("/", str(tmp_path))
+    server.link_worker_js("/js/worker.js")
+    server.workers.sweep_interval = 0
+
+    @server.json_worker("/report")
+    def _report(payload):
+        path = tmp_path / f"report-{payload['n']}.txt"
+        path.write_text("line\n" * payload["n"])
+        return FileResponse(path, "Report.txt", delete=payload.get("once"))
+
+    return server
+
+
+def _start(port, payload):
+    status, _, body = get(port, "/report", "POST", json.dumps(
+        {"action": "start", "wait": 10, "payload": payload}).encode())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_a_worker_answers_with_a_download_url(file_worker, tmp_path):
+    port = file_worker.port
+    res = _start(port, {"n": 3})
+    info = json.loads(res["result"])["file"]
+    assert info == {"url": f"/report/file/{res['token']}",
+                    "filename": "Report.txt",
+                    "content_type": "text/plain; charset=utf-8", "size": 15}
+    status, headers, data = get(port, info["url"])
+    assert status == 200 and data == b"line\n" * 3
+    assert headers["content-disposition"] == 'attachment; filename="Report.txt"'
+    status, _, part = get(port, info["url"], headers={"Range": "bytes=5-9"})
+    assert status == 206 and part == b"line\n"
+    assert get(port, info["url"])[0] == 200  # again: kept for the client
+    # released with the job: the URL is gone, a made-for-once file too
+    res = _start(port, {"n": 2, "once": True})
+    url = json.loads(res["result"])["file"]["url"]
+    assert get(port, url)[0] == 200
+    assert (tmp_path / "report-2.txt").exists()
+    get(port, "/report", "POST", json.dumps(
+        {"action": "stop", "token": res["token"]}).encode())
+    assert get(port, url)[0] == 404
+    assert not (tmp_path / "report-2.txt").exists()
+    assert get(port, "/report/file/not-a-token")[0] == 404
+
+
+def test_an_unfetched_file_answer_expires(file_worker, tmp_path):
+    file_worker.workers.result_timeout = 0.3
+    res = _start(file_worker.port, {"n": 1, "once": True})
+    url = json.loads(res["result"])["file"]["url"]
+    # a request about this job would keep it: others make the server
+    # sweep, and the file goes with the job
+    other = json.dumps({"action": "get", "token": "other"}).encode()
+    wait_for(lambda: get(file_worker.port, "/report", "POST", other)[0] == 404
+             and not (tmp_path / "report-1.txt").exists(),
+             what="the file answer to expire")
+    assert get(file_worker.port, url)[0] == 404
+
+
+def test_a_worker_file_is_fetched_in_chromium(file_worker, tmp_path,
+                                              chromium):
+    (tmp_path / "index.html").write_text(
+        '<!DOCTYPE html><script src="/js/worker.js"></script><script>'
+        'new quick_server.Worker().post("r", "/report", {n: 4}, '
+        'async (result) => { const answer = await fetch(result.file.url); '
+        'window.got = [answer.status, await answer.text(), '
+        'result.file.filename]; });</script>')
+    page = chromium.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{file_worker.port}/index.html")
+        page.wait_for_function("window.got !== undefined", timeout=20000)
+        assert page.evaluate("window.got") == [200, "line\n" * 4,
+                                               "Report.txt"]
+    finally:
+        page.close()
