@@ -9,8 +9,8 @@ import threading
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
+from conftest import CHROMIUM, CHROMIUM_ARGS as ARGS  # noqa: F401
 from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
                       stop_process, wait_for)
 from quick_server import report_progress
@@ -18,10 +18,6 @@ from quick_server.progress import MIN_INTERVAL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <script src="/js/worker.js"></script></head><body><script>
@@ -40,12 +36,9 @@ work.status((n) => window.statuses.push(n));
 </script></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+@pytest.fixture
+def browser(chromium):
+    return chromium  # conftest's, shared by every browser test
 
 
 @pytest.fixture
