@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """An example server: static files, JSON and text routes, workers (one
-counting primes in a job process, with progress), a token counter, a typed rpc, an upload form that answers with a file, and a
-custom command. Run it and open http://localhost:8000/
+counting primes in a job process, with progress; one served by a remote
+service), a token counter, a typed rpc, an upload form that answers with
+a file, and a custom command. Run it and open http://localhost:8000/
 """
 import math
 import os
@@ -137,6 +138,16 @@ def _bundle(req, args):
                       .encode())
             shutil.copyfileobj(upload.file, out)
     return FileResponse(out.name, filename=f"{title}.txt", delete=True)
+
+
+# -- a job served by a remote service ------------------------------------------
+# Services pull the jobs of /api/shout over HTTP; start one (on this or
+# another machine) with `python example/shout_service.py`.
+
+SERVICE_KEY = os.environ.get("SERVICE_KEY", "example-key")
+server.bind_services(prefix="/services", service_timeout=10.0,
+                     key=SERVICE_KEY)
+server.service_worker("/api/shout", "shout")
 
 
 @server.cmd(1)

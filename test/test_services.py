@@ -313,3 +313,22 @@ def test_a_browser_job_served_by_a_service(tmp_path, chromium):
         service.kill()
         service.communicate()
         stop_process(server)
+
+
+def test_the_example_shouts_through_its_service(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    port = free_port()
+    server = start_process([os.path.join(ROOT, "example", "example.py")],
+                           port, cwd=tmp_path, env={**env, "PORT": str(port)})
+    service = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "example", "shout_service.py"),
+         f"http://127.0.0.1:{port}/services"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        result = worker_request(f"http://127.0.0.1:{port}/api/shout",
+                                {"text": "hi", "seconds": 0})
+        assert result == {"text": "HI!"}
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.communicate(timeout=10)
+        assert stop_process(server)[0] == 0
