@@ -24,7 +24,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Iterable
 
-from . import log
+from . import log, restart
 from .response import HTTPError, Response
 
 if TYPE_CHECKING:
@@ -528,6 +528,7 @@ class Reloader:
     def start(self) -> None:
         """Called as `serve_forever` starts: sets up live reload and the
         watching thread when either feature is on."""
+        restart.mark_serving()
         server = self.server
         if server.live_reload:
             self._serve_live_reload()
@@ -590,3 +591,53 @@ class Reloader:
     def drain(self, timeout: float) -> bool:
         """See `OpenConnections.drain`."""
         return self.connections.drain(self.server, timeout)
+
+
+# -- a restarted program that fails to start --------------------------------
+
+def _traceback_files(trace: Any) -> list[str]:
+    return [frame.filename for frame in traceback.extract_tb(trace)
+            if os.path.isfile(frame.filename)]
+
+
+_IMPORTED_AT = time.time_ns()  # files changed later are newer code
+
+
+def wait_for_a_fix(extra_paths: list[str], interval: float = POLL_INTERVAL
+                   ) -> None:
+    """Returns once a source file changed and every changed Python file
+    compiles (at once when one of `extra_paths` changed since this
+    process started); KeyboardInterrupt passes through."""
+    sources = SourceWatcher(extra_paths)
+    if any((stamp(path) or (0, 0))[0] > _IMPORTED_AT
+           for path in extra_paths):
+        sources.pending.update(extra_paths)
+        if not any(syntax_error(path) for path in extra_paths):
+            return
+    while sources.poll() is None:
+        time.sleep(interval)
+
+
+def _restart_after_a_fix(hook: Any) -> Any:
+    def excepthook(kind: type[BaseException], value: BaseException,
+                   trace: Any) -> None:
+        hook(kind, value, trace)
+        if restart.is_serving_started() or \
+                not issubclass(kind, Exception):
+            return
+        log.msg("the restarted program failed to start (see above); it "
+                "starts again when a source file changes (Ctrl-C stops); "
+                "requests wait meanwhile")
+        try:
+            wait_for_a_fix(_traceback_files(trace))
+        except KeyboardInterrupt:
+            return
+        log.msg("restarting")
+        restart.request_restart()
+    return excepthook
+
+
+if restart.has_been_restarted() and restart.HANDOFF:
+    # an edit broke the program: keep the listening socket, wait for the
+    # next save rather than leave the developer without a server
+    sys.excepthook = _restart_after_a_fix(sys.excepthook)

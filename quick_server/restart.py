@@ -241,9 +241,21 @@ def keep_listener(sock: socket.socket) -> None:
         _KEPT.append(sock.detach())
 
 
+_SERVING = threading.Event()
+
+
+def mark_serving() -> None:
+    """A server of this process started serving: the program started."""
+    _SERVING.set()
+
+
+def is_serving_started() -> bool:
+    return _SERVING.is_set()
+
+
 def _listener_fds() -> list[int]:
     with _LISTENER_LOCK:
-        fds = list(_KEPT)
+        fds = list(_KEPT) + [sock.fileno() for sock in _INHERITED]
         for server in list(_SERVERS):
             sock = getattr(server, "socket", None)
             fd = sock.fileno() if sock is not None else -1

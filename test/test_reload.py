@@ -254,6 +254,59 @@ def test_a_change_restarts_and_a_syntax_error_keeps_the_old_server(
     assert code == 0, out
 
 
+class Output:
+    """A process's output, read as it comes (`text`), on a thread."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.text += line.decode(errors="replace")
+
+    def stop(self):
+        """SIGTERM; the exit code and the whole output."""
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._thread.join(10)
+        return code, self.text
+
+
+@pytest.mark.parametrize("supervised", [False, True])
+def test_a_program_that_fails_to_start_waits_for_the_fix(tmp_path,
+                                                         supervised):
+    """An edit that compiles but fails at import (a NameError): the
+    traceback is printed, the listening socket kept, and the next save
+    restarts; a request made meanwhile is answered then."""
+    port = free_port()
+    out = Output(start_process([write_app(tmp_path, port,
+                                          supervised=supervised)], port))
+    waiting = []
+    try:
+        set_value(tmp_path, "undefined_name")
+        wait_for(lambda: "failed to start" in out.text, what="the failure")
+        pending = threading.Thread(target=lambda: waiting.append(
+            value(port)))
+        pending.start()
+        set_value(tmp_path, 3)
+        pending.join(20)
+        wait_for(lambda: (v := value(port)) and v[0] == 3,
+                 what="the fixed program")
+    finally:
+        code, text = out.stop()
+    assert "NameError: name 'undefined_name' is not defined" in text, text
+    assert waiting and waiting[0][0] == 3  # waited, then answered
+    assert code == 0, text
+
+
 def test_watched_paths_restart_too(tmp_path):
     port = free_port()
     config = tmp_path / "conf"

@@ -1,0 +1,138 @@
+"""Live reload in a real headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright): an edited page shows within 1 s, an edited
+stylesheet is swapped without reloading the page, and a page reloads
+after the server restarted for an edited module."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from conftest import free_port, run_in_thread, start_process, stop_process
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="/style.css"></head>
+<body><h1 id="title">{title}</h1></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tab(browser):
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
+def listening(tab):
+    """Waits until the page's event stream is open (`hello` received)."""
+    tab.wait_for_function("window.quickServerLiveReload && "
+                          "window.quickServerLiveReload.readyState === 1",
+                          timeout=10000)
+
+
+@pytest.fixture
+def site(make_server, tmp_path):
+    (tmp_path / "index.html").write_text(PAGE.format(title="first"))
+    (tmp_path / "style.css").write_text("h1 { color: rgb(255, 0, 0); }")
+    server = make_server(start=False)
+    server.bind_path("/", str(tmp_path))
+    server.live_reload = True
+    run_in_thread(server)
+    return server, tmp_path
+
+
+def test_an_edited_page_shows_within_a_second(site, tab):
+    server, folder = site
+    tab.goto(f"http://127.0.0.1:{server.port}/")
+    listening(tab)
+    assert tab.text_content("#title") == "first"
+    (folder / "index.html").write_text(PAGE.format(title="second"))
+    began = time.monotonic()
+    tab.wait_for_function(
+        "document.getElementById('title') && "
+        "document.getElementById('title').textContent === 'second'",
+        timeout=1000)
+    print(f"edit to page: {time.monotonic() - began:.3f} s")
+
+
+def test_a_stylesheet_is_swapped_without_a_reload(site, tab):
+    server, folder = site
+    tab.goto(f"http://127.0.0.1:{server.port}/")
+    listening(tab)
+    color = "getComputedStyle(document.getElementById('title')).color"
+    assert tab.evaluate(color) == "rgb(255, 0, 0)"
+    tab.evaluate("window.notReloaded = true")
+    (folder / "style.css").write_text("h1 { color: rgb(0, 0, 255); }")
+    tab.wait_for_function(f"{color} === 'rgb(0, 0, 255)'", timeout=1000)
+    assert tab.evaluate("window.notReloaded") is True  # the same page
+    assert tab.evaluate(
+        "document.querySelectorAll('link[rel=stylesheet]').length") == 1
+
+
+APP = """
+import os, sys
+sys.path.insert(0, {root!r})
+from quick_server import create_server
+import mod
+server = create_server(("127.0.0.1", {port}))
+server.bind_path("/", "www")
+server.auto_restart = True
+server.live_reload = True
+server.no_command_loop = True
+server.suppress_noise = True
+
+@server.json_get("/value")
+def _value(req, args):
+    return mod.VALUE
+
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+"""
+
+SHOWS_VALUE = """<!DOCTYPE html><html><body><p id="v">?</p><script>
+fetch('/value').then((r) => r.json()).then((v) => {
+  document.getElementById('v').textContent = String(v); });
+</script></body></html>"""
+
+
+def test_the_page_reloads_after_a_restart(tab, tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text(SHOWS_VALUE)
+    (tmp_path / "mod.py").write_text("VALUE = 1\n")
+    port = free_port()
+    (tmp_path / "app.py").write_text(APP.format(root=ROOT, port=port))
+    proc = start_process([str(tmp_path / "app.py")], port, cwd=tmp_path)
+    try:
+        tab.goto(f"http://127.0.0.1:{port}/")
+        tab.wait_for_function(
+            "document.getElementById('v').textContent === '1'",
+            timeout=10000)
+        listening(tab)
+        (tmp_path / "mod.py").write_text("VALUE = 2\n")
+        began = time.monotonic()
+        tab.wait_for_function(
+            "document.getElementById('v') && "
+            "document.getElementById('v').textContent === '2'",
+            timeout=10000)
+        print(f"edit to reloaded page: {time.monotonic() - began:.3f} s")
+    finally:
+        code, out = stop_process(proc)
+    assert "mod.py changed: restarting" in out, out
+    assert code == 0, out
