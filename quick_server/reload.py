@@ -37,6 +37,8 @@ SETTLE_ROUNDS = 10  # write in steps), checked at most this many times
 MAX_WATCHED_FILES = 20_000  # per watched folder walk and for served files
 DRAIN_WAIT = 0.1  # a connection used this recently may still send a
 # request when the server stops: it gets this long to do so
+DRAIN_HEAD = 1.0  # a request head begun before the stop must be complete
+# this long after it (a client trickling bytes holds no restart up)
 
 LIVE_PREFIX = "/__quick_server__/"
 LIVE_STREAM_PATH = LIVE_PREFIX + "live-reload"
@@ -274,7 +276,10 @@ class OpenConnections:
         progress, and closes each connection that waits for a request and
         has had none for `DRAIN_WAIT` seconds (a connection that just
         opened or just got an answer may be sending one: it is served,
-        with `Connection: close`). False when `timeout` passed first."""
+        with `Connection: close`); a request head still incomplete
+        `DRAIN_HEAD` seconds after the stop is cut off. False when
+        `timeout` passed first."""
+        began = time.perf_counter()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -282,10 +287,14 @@ class OpenConnections:
             busy = False
             now = time.perf_counter()
             for handler in handlers:
-                if not getattr(handler, "waiting", False) or \
-                        _has_input(handler.connection):
-                    busy = True
-                elif now - handler.waiting_since < DRAIN_WAIT:
+                if not getattr(handler, "waiting", True):
+                    if getattr(handler, "requestline", "x") or \
+                            now - began < DRAIN_HEAD:
+                        busy = True  # answering, or reading a head
+                    else:
+                        _hang_up(handler.connection)
+                elif _has_input(handler.connection) or \
+                        now - handler.waiting_since < DRAIN_WAIT:
                     busy = True
                 else:
                     _hang_up(handler.connection)
@@ -456,10 +465,13 @@ class LiveReload:
                         "text/javascript; charset=utf-8",
                         [("Cache-Control", "no-cache")])
 
-    def stream(self, req: QuickServerRequestHandler, args: Any) -> None:
+    def stream(self, req: QuickServerRequestHandler,
+               args: Any) -> Response | None:
         """The event stream of one browser tab: `hello` with this
         process's id, then `reload` / `css` events as files change, until
         the tab goes or the server stops."""
+        if req.command == "HEAD":
+            return Response(b"", 200, "text/event-stream")
         with self._cond:
             if self._closed:
                 raise HTTPError(503, "The server is stopping")
@@ -482,7 +494,7 @@ class LiveReload:
                         lambda: self._closed or self._seq > seq,
                         PING_SECONDS)
                     if self._closed:
-                        return
+                        return None
                     new = [e for e in self._events if e[0] > seq]
                     seq = self._seq
                 text = "".join(f"event: {event}\ndata: {data}\n\n"
@@ -493,6 +505,7 @@ class LiveReload:
         finally:
             with self._cond:
                 self._listeners -= 1
+        return None
 
     @staticmethod
     def _send(req: QuickServerRequestHandler, text: str) -> None:

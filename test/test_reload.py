@@ -414,6 +414,25 @@ def test_a_request_begun_before_the_stop_is_answered_and_closed(
         sock.close()
 
 
+def test_a_trickling_client_does_not_hold_the_stop(make_server):
+    """A head begun before the stop and never finished is cut off after
+    `DRAIN_HEAD`, not waited for over the whole shutdown grace."""
+    from conftest import run_in_thread
+    server = make_server(start=False)
+    server.shutdown_grace = 30
+    serving = run_in_thread(server)
+    sock = socket.create_connection(("127.0.0.1", server.port), 5)
+    try:
+        sock.sendall(b"GET /never-ends HTTP/1.1\r\n")
+        wait_for(lambda: server.head_deadlines._deadlines,
+                 what="the request under way")
+        server.shutdown()
+        serving.join(10)  # the graceful stop, drain included
+        assert not serving.is_alive()
+    finally:
+        sock.close()
+
+
 # -- live reload: the event stream --------------------------------------------
 
 class Stream:
@@ -510,6 +529,14 @@ def test_streams_end_at_once_when_the_server_stops(live):
         assert stream.closed.wait(5)
         stream.close()
     assert time.monotonic() - began < 3  # not the 10 s shutdown grace
+
+
+def test_head_of_the_stream_answers_at_once(live):
+    server, _ = live
+    status, headers, body = get(server.port, LIVE_STREAM_PATH, "HEAD")
+    assert status == 200 and body == b""
+    assert headers["content-type"] == "text/event-stream"
+    assert server.reloader.live.listeners == 0
 
 
 def test_listeners_are_bounded(live):
