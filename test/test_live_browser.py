@@ -1,39 +1,27 @@
-"""Live reload in a real headless Chromium (Debian's /usr/bin/chromium,
-driven by Playwright): an edited page shows within 1 s, an edited
-stylesheet is swapped without reloading the page, and a page reloads
-after the server restarted for an edited module."""
+"""Live reload in a real headless Chromium (conftest's `chromium`:
+Debian's /usr/bin/chromium driven by Playwright): an edited page shows
+within 1 s, an edited stylesheet is swapped without reloading the page,
+and a page reloads after the server restarted for an edited module."""
 from __future__ import annotations
 
 import os
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from conftest import free_port, run_in_thread, start_process, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="/style.css"></head>
 <body><h1 id="title">{title}</h1></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def tab(browser):
-    page = browser.new_page()
+def tab(chromium):
+    """A page of conftest's Chromium (shared by every browser test)."""
+    page = chromium.new_page()
     yield page
     page.close()
 
