@@ -42,6 +42,7 @@ import mod
 server = create_server(("127.0.0.1", {port}))
 server.auto_restart = {auto}
 server.suppress_noise = True
+server.watch({watch!r})
 
 @server.text_get("/v")
 def _v(req, args):
@@ -81,14 +82,14 @@ def wait_served(port: int, want: str, timeout: float = 20.0) -> float:
     return time.perf_counter() - began
 
 
-def start(folder: str, port: int, auto: bool, supervised: bool = False
-          ) -> subprocess.Popen[bytes]:
+def start(folder: str, port: int, auto: bool, supervised: bool = False,
+          watch: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     with open(os.path.join(folder, "mod.py"), "w") as handle:
         handle.write("VALUE = 0\n")
     script = os.path.join(folder, "app.py")
     with open(script, "w") as handle:
         handle.write(APP.format(root=ROOT, port=port, auto=auto,
-                                supervised=supervised))
+                                supervised=supervised, watch=list(watch)))
     proc = subprocess.Popen([sys.executable, script], cwd=folder,
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -181,10 +182,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def idle_cpu(seconds: float) -> None:
-    for auto in (False, True):
+    for auto, files in ((False, 0), (True, 0), (True, 1000)):
         with tempfile.TemporaryDirectory() as folder:
+            watched = os.path.join(folder, "watched")
+            os.mkdir(watched)
+            for number in range(files):
+                with open(os.path.join(watched, f"f{number}.txt"), "w"):
+                    pass
             port = free_port()
-            proc = start(folder, port, auto=auto)
+            proc = start(folder, port, auto=auto,
+                         watch=("watched",) if files else ())
             try:
                 time.sleep(1.0)
                 before = cpu_seconds(proc.pid)
@@ -192,8 +199,9 @@ def idle_cpu(seconds: float) -> None:
                 used = cpu_seconds(proc.pid) - before
             finally:
                 stop(proc)
-        print(f"idle server, auto_restart={auto}: {used:.2f} s CPU in "
-              f"{seconds:.0f} s = {used / seconds * 100:.2f} % of a core")
+        extra = f", watch() of {files} files" if files else ""
+        print(f"idle server, auto_restart={auto}{extra}: {used:.2f} s CPU "
+              f"in {seconds:.0f} s = {used / seconds * 100:.2f} % of a core")
 
 
 def main() -> None:

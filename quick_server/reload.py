@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .server import QuickServer
 
 POLL_INTERVAL = 0.1  # seconds between two looks at the watched files
+CPU_SHARE = 0.02  # with many files the looks are further apart
 SETTLE_TIME = 0.03  # a changed file must keep still this long (editors
 SETTLE_ROUNDS = 10  # write in steps), checked at most this many times
 MAX_WATCHED_FILES = 20_000  # per watched folder walk and for served files
@@ -572,7 +573,9 @@ class Reloader:
         self.live.reopen()
 
     def _run(self, sources: SourceWatcher | None) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
+            began = time.thread_time()  # work, not the settling sleeps
             try:
                 if sources is not None:
                     changed = sources.poll()
@@ -584,6 +587,9 @@ class Reloader:
                     live.poll()
             except Exception:  # pylint: disable=broad-except
                 log.log_exception("error while watching files:")
+            # many files: look less often, at most CPU_SHARE of a core
+            pause = max(self.interval,
+                        (time.thread_time() - began) / CPU_SHARE)
 
     def _restart(self, changed: list[str]) -> None:
         names = ", ".join(os.path.relpath(path) for path in changed[:3])
