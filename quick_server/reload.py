@@ -51,6 +51,7 @@ PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
 KEPT_EVENTS = 32
 
 Stamp = tuple[int, int] | None  # (mtime_ns, size); None: no such file
+_IMPORTED_AT = time.time_ns()  # a source changed later is newer code
 
 
 def stamp(path: str) -> Stamp:
@@ -212,7 +213,15 @@ class SourceWatcher:
         self.extra_seen = Snapshot()
         self.pending: set[str] = set()  # changed, not yet restarted for
         self.reported: dict[str, str] = {}  # errors already printed
+        self.fresh: set[str] = set()
         self.poll()  # the starting point
+        # files changed since this process started (before watching did;
+        # never a time in the future, which would restart for ever)
+        now = time.time_ns()
+        self.fresh = {path for snapshot in (self.modules_seen,
+                                            self.extra_seen)
+                      for path, seen in snapshot.stamps.items()
+                      if seen is not None and _IMPORTED_AT < seen[0] <= now}
 
     def watched(self) -> set[str]:
         files = set()
@@ -230,6 +239,8 @@ class SourceWatcher:
         extra = self.watched()
         changed |= self.extra_seen.changes(extra, True)
         changed |= self.extra_seen.forget_missing(extra)
+        changed |= self.fresh
+        self.fresh = set()
         if not changed:
             return None
         settle(changed)
@@ -619,20 +630,12 @@ def _traceback_files(trace: Any) -> list[str]:
             if os.path.isfile(frame.filename)]
 
 
-_IMPORTED_AT = time.time_ns()  # files changed later are newer code
-
-
 def wait_for_a_fix(extra_paths: list[str], interval: float = POLL_INTERVAL
                    ) -> None:
-    """Returns once a source file changed and every changed Python file
-    compiles (at once when one of `extra_paths` changed since this
-    process started); KeyboardInterrupt passes through."""
+    """Returns once a source file changed (since this process started)
+    and every changed Python file compiles; KeyboardInterrupt passes
+    through."""
     sources = SourceWatcher(extra_paths)
-    if any((stamp(path) or (0, 0))[0] > _IMPORTED_AT
-           for path in extra_paths):
-        sources.pending.update(extra_paths)
-        if not any(syntax_error(path) for path in extra_paths):
-            return
     while sources.poll() is None:
         time.sleep(interval)
 

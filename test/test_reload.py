@@ -40,6 +40,7 @@ def _v(req, args):
     return f"{{mod.VALUE}} {{os.getpid()}}-{{STARTED}}"
 
 msg("serving " + str(mod.VALUE))
+time.sleep({delay})  # before watching begins
 try:
     server.serve_forever()
 finally:
@@ -47,11 +48,13 @@ finally:
 """
 
 
-def write_app(folder, port, auto=True, supervised=False, watch=()):
+def write_app(folder, port, auto=True, supervised=False, watch=(),
+              delay=0.0):
     (folder / "mod.py").write_text("VALUE = 0\n")
     script = folder / "app.py"
     script.write_text(APP.format(root=ROOT, port=port, auto=auto,
-                                 supervised=supervised, watch=list(watch)))
+                                 supervised=supervised, watch=list(watch),
+                                 delay=delay))
     return str(script)
 
 
@@ -304,6 +307,22 @@ def test_a_program_that_fails_to_start_waits_for_the_fix(tmp_path,
         code, text = out.stop()
     assert "NameError: name 'undefined_name' is not defined" in text, text
     assert waiting and waiting[0][0] == 3  # waited, then answered
+    assert code == 0, text
+
+
+def test_an_edit_before_watching_began_is_not_missed(tmp_path):
+    """The module changes after the program imported it but before
+    serve_forever started watching: it restarts all the same."""
+    port = free_port()
+    out = Output(start_process([write_app(tmp_path, port, delay=1.0)],
+                               port))
+    try:
+        wait_for(lambda: "serving 0" in out.text, what="the import")
+        set_value(tmp_path, 7)  # while the program sleeps before serving
+        wait_for(lambda: (v := value(port)) and v[0] == 7, timeout=20,
+                 what="the edited module served")
+    finally:
+        code, text = out.stop()
     assert code == 0, text
 
 
