@@ -236,6 +236,11 @@ def _post(app, route: str, obj: dict[str, Any]) -> tuple[int, Any]:
         return status, body.decode()
 
 
+def _run(app, route: str, payload: Any, **kwargs: Any) -> Any:
+    """`worker_request` to a route of the app, given up after 20 s."""
+    return worker_request(app.url + route, payload, timeout=20, **kwargs)
+
+
 def _open_gate(app, gate: str) -> None:
     (app.folder / f"gate-{gate}").touch()
 
@@ -253,13 +258,13 @@ def _start_gated(app, tag: str, gate: str) -> tuple[str, dict[str, Any]]:
 
 def test_jobs_run_in_dask_worker_processes_with_progress(cluster, app):
     seen: list[dict[str, Any]] = []
-    result = worker_request(app.url + "/steps", {}, on_progress=seen.append)
+    result = _run(app, "/steps", {}, on_progress=seen.append)
     assert result["pid"] in cluster.worker_pids
     assert result["pid"] != app.server_pid
     assert seen and seen[-1] == {"done": 3, "total": 3, "message": "step 3"}
     assert [p["done"] for p in seen] == sorted(p["done"] for p in seen)
     # a route on threads runs in the server itself
-    assert worker_request(app.url + "/thread", {})["pid"] == app.server_pid
+    assert _run(app, "/thread", {})["pid"] == app.server_pid
 
 
 def test_the_protocol_long_polls_on_dask_progress(cluster, app):
@@ -316,14 +321,14 @@ def test_stop_cancels_a_queued_dask_job(cluster, app):
                                             "wait": 20})
         assert status == 200 and res["done"], res
     # a later job runs, and the cancelled one never did
-    assert worker_request(app.url + "/steps", {"steps": 1})["pid"] in \
+    assert _run(app, "/steps", {"steps": 1})["pid"] in \
         cluster.worker_pids
     assert not (app.folder / "waiting.started").exists()
 
 
 def test_a_failing_dask_job_reports_its_type_and_message(cluster, app):
     with pytest.raises(WorkerError) as info:
-        worker_request(app.url + "/fail", {})
+        _run(app, "/fail", {})
     err = info.value
     assert err.status_code == 500
     assert err.error_type == "Unlucky"
@@ -332,14 +337,14 @@ def test_a_failing_dask_job_reports_its_type_and_message(cluster, app):
 
 
 def test_cached_results_skip_dask(cluster, app):
-    first = worker_request(app.url + "/cached", {"x": 3})
+    first = _run(app, "/cached", {"x": 3})
     assert first["pid"] in cluster.worker_pids
     # answered in the start reply, from the cache: the same run
     status, res = _post(app, "/cached", {"action": "start",
                                          "payload": {"x": 3}})
     assert status == 200 and res["done"], res
     assert json.loads(res["result"]) == first
-    assert worker_request(app.url + "/cached", {"x": 4})["ran"] != \
+    assert _run(app, "/cached", {"x": 4})["ran"] != \
         first["ran"]
     stats = json.loads(get(app.port, "/stats")[2])
     line = next(line for line in stats if "/cached:" in line)
@@ -363,7 +368,7 @@ def test_large_dask_results_come_in_cargo_parts(cluster, app):
     assert result["data"] == "x" * 5500
     assert result["pid"] in cluster.worker_pids
     # the Python client joins them too
-    assert worker_request(app.url + "/steps", {"steps": 1, "size": 3000})[
+    assert _run(app, "/steps", {"steps": 1, "size": 3000})[
         "data"] == "x" * 3000
 
 
