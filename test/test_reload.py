@@ -393,6 +393,55 @@ def test_ten_restart_commands_lose_no_request(tmp_path, supervised):
     assert code == 0, out
 
 
+HTTPS_APP = """
+import os, sys
+sys.path.insert(0, {root!r})
+from quick_server import create_server
+server = create_server(("127.0.0.1", {port}), certfile={cert!r})
+
+@server.text_get("/pid")
+def _pid(req, args):
+    return str(os.getpid()) + " " + os.environ.get("QUICK_SERVER_RESTARTED", "")
+
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+"""
+
+
+def test_an_https_server_restarts_on_its_socket(tmp_path, cert):
+    """The handed-over socket of a TLS server is wrapped again by the
+    new process."""
+    import ssl
+    from conftest import tls_client_context
+    script = tmp_path / "app.py"
+    port = free_port()
+    script.write_text(HTTPS_APP.format(root=ROOT, port=port, cert=cert))
+    proc = start_process([str(script)], port, stdin_pipe=True)
+
+    def pid():
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                           context=tls_client_context())
+        try:
+            conn.request("GET", "/pid")
+            return conn.getresponse().read().decode()
+        except (OSError, ssl.SSLError):
+            return None
+        finally:
+            conn.close()
+    try:
+        first = pid()
+        assert first and not first.endswith("1")
+        proc.stdin.write(b"restart\n")
+        proc.stdin.flush()
+        wait_for(lambda: (now := pid()) and now.endswith(" 1"),
+                 what="the restarted HTTPS server")
+    finally:
+        code, out = stop_process(proc)
+    assert code == 0, out
+
+
 # -- stopping closes idle connections, serves the last requests ---------------
 
 def test_stopping_closes_an_idle_connection_at_once(make_server):
@@ -548,6 +597,29 @@ def test_streams_end_at_once_when_the_server_stops(live):
         assert stream.closed.wait(5)
         stream.close()
     assert time.monotonic() - began < 3  # not the 10 s shutdown grace
+
+
+def test_streams_hold_nothing_with_parallel_off(make_server, tmp_path):
+    """parallel=False serialises route handlers, but not the event
+    streams: a route answers while tabs listen."""
+    server = make_server(start=False, parallel=False)
+    server.live_reload = True
+
+    @server.json_get("/api")
+    def _api(req, args):
+        return {"ok": True}
+
+    from conftest import run_in_thread
+    run_in_thread(server)
+    wait_for(lambda: server.reloader.live is not None, what="live reload")
+    streams = [Stream(server.port) for _ in range(2)]
+    try:
+        wait_for(lambda: server.reloader.live.listeners == 2,
+                 what="two listeners")
+        assert get(server.port, "/api")[2] == b'{"ok":true}'
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def test_head_of_the_stream_answers_at_once(live):
