@@ -378,27 +378,24 @@ def test_a_route_waits_for_a_job_submitted_to_dask(cluster, app):
     assert res["square"] == 49 and res["pid"] in cluster.worker_pids
 
 
-def test_worker_js_in_chromium_gets_dask_progress_and_result(cluster, app):
-    playwright = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARGS, CHROMIUM
-    with playwright.sync_playwright() as play:
-        browser = play.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            tab = browser.new_page()
-            tab.goto(app.url + "/")
-            tab.wait_for_function("window.work !== undefined")
-            tab.evaluate(
-                "() => work.post('job', '/steps', {steps: 4}, "
-                "(r) => { window.result = r; }, "
-                "(p) => { window.progress.push(p); })")
-            tab.wait_for_function(
-                "window.result !== undefined || window.failed !== null",
-                timeout=20000)
-            assert tab.evaluate("window.failed") is None
-            result = tab.evaluate("window.result")
-            progress = tab.evaluate("window.progress")
-        finally:
-            browser.close()
+def test_worker_js_in_chromium_gets_dask_progress_and_result(cluster, app,
+                                                            chromium):
+    tab = chromium.new_page()
+    try:
+        tab.goto(app.url + "/")
+        tab.wait_for_function("window.work !== undefined")
+        tab.evaluate(
+            "() => work.post('job', '/steps', {steps: 4}, "
+            "(r) => { window.result = r; }, "
+            "(p) => { window.progress.push(p); })")
+        tab.wait_for_function(
+            "window.result !== undefined || window.failed !== null",
+            timeout=20000)
+        assert tab.evaluate("window.failed") is None
+        result = tab.evaluate("window.result")
+        progress = tab.evaluate("window.progress")
+    finally:
+        tab.close()
     assert result["pid"] in cluster.worker_pids
-    assert progress and progress[-1]["done"] == 4, progress
+    assert progress, "no progress reached the page"
     assert progress[-1] == {"done": 4, "total": 4, "message": "step 4"}
