@@ -11,8 +11,10 @@ with long-polls (`"wait"` on start and get), from clients in this process:
 * cpu: 4 CPU-bound jobs (a pure Python loop calibrated here to about
   `--job-seconds`) started at once; the wall time until the last result.
   The executors take turns, round after round (`--rounds`), so that load
-  from elsewhere on the machine falls on each alike. Ratios to "thread":
-  best round to best round, and the median of the rounds' ratios.
+  from elsewhere on the machine falls on each alike; each round measures
+  the cores that other processes kept busy meanwhile. Ratios to
+  "thread": the median over quiet rounds (other load under
+  `QUIET_CORES`), over all rounds, and best round to best round.
 * overhead: `--overhead-jobs` jobs that return at once, one after the
   other, each timed from sending `start` (with `"wait"`) to its result.
 * cancel: a running CPU-bound "process" job is stopped; the time from
