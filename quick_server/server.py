@@ -556,6 +556,15 @@ class QuickServer(ThreadingHTTPServer):
     def max_processes(self, value: int) -> None:
         self.workers.runners.set_max_processes(value)
 
+    def start_job_processes(self) -> None:
+        """Forks the "process" executor's template process now. The server
+        does so itself when serving starts, before any thread of its own;
+        call this earlier when something else starts threads first (a
+        Dask `Client`, your own threads): a process forked while other
+        threads run could inherit a lock one of them held."""
+        self.workers.runners.get("process")
+        self.workers.runners.start_processes()
+
     def _start_job_processes(self) -> None:
         """When any worker runs in processes, checks that its function can
         be sent there and forks the pool's template now, while the server
