@@ -272,3 +272,39 @@ def test_a_server_that_only_submits_forks_its_pool_at_start(tmp_path):
     assert result["square"] == 25 and result["pid"] != server_pid
     assert "runs threads already" not in out
     assert code == 0
+
+
+THREADED_APP = """
+import os, sys, threading
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+if sys.argv[2] == "early":
+    server.start_job_processes()  # before the thread below
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+
+def pid():
+    return os.getpid()
+
+@server.json_get("/pid")
+def _pid(req, args):
+    return {"server": os.getpid(),
+            "job": server.submit(pid, executor="process").result(10)}
+
+server.serve_forever()
+"""
+
+
+@pytest.mark.parametrize("when", ["early", "late"])
+def test_start_job_processes_forks_before_other_threads(tmp_path, when):
+    script = tmp_path / "app.py"
+    script.write_text(THREADED_APP)
+    port = free_port()
+    proc = start_process([str(script), str(port), when], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        pids = json.loads(get(port, "/pid")[2])
+    finally:
+        code, out = stop_process(proc)
+    assert pids["job"] != pids["server"] and code == 0
+    # forking later, from a server with threads, works but is said
+    assert ("runs threads already" in out) == (when == "late"), out
