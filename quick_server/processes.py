@@ -151,8 +151,12 @@ def _job_process_main(sock: socket.socket) -> None:
         except EOFError:
             return
         except Exception as err:  # pylint: disable=broad-except
+            hint = (" (a job process knows the functions defined before "
+                    "the job processes started: define job functions "
+                    "before serve_forever or start_job_processes)"
+                    if isinstance(err, AttributeError) else "")
             _send(sock, ("error", type(err).__name__,
-                         f"the job could not be received: {err}",
+                         f"the job could not be received: {err}{hint}",
                          traceback.format_exc(), None))
             continue
         try:

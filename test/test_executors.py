@@ -278,12 +278,13 @@ THREADED_APP = """
 import os, sys, threading
 from quick_server import create_server
 server = create_server(("127.0.0.1", int(sys.argv[1])))
-if sys.argv[2] == "early":
-    server.start_job_processes()  # before the thread below
-threading.Thread(target=threading.Event().wait, daemon=True).start()
 
 def pid():
     return os.getpid()
+
+if sys.argv[2] == "early":
+    server.start_job_processes()  # after the job functions, before threads
+threading.Thread(target=threading.Event().wait, daemon=True).start()
 
 @server.json_get("/pid")
 def _pid(req, args):
@@ -308,3 +309,34 @@ def test_start_job_processes_forks_before_other_threads(tmp_path, when):
     assert pids["job"] != pids["server"] and code == 0
     # forking later, from a server with threads, works but is said
     assert ("runs threads already" in out) == (when == "late"), out
+
+
+LATE_APP = """
+import sys
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.start_job_processes()
+
+def late():  # defined after the job processes started
+    return 1
+
+@server.json_get("/late")
+def _late(req, args):
+    return server.submit(late, executor="process").result(10)
+
+server.serve_forever()
+"""
+
+
+def test_a_function_defined_after_the_fork_is_a_clear_error(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(LATE_APP)
+    port = free_port()
+    proc = start_process([str(script), str(port)], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        status, _, body = get(port, "/late", headers={"Accept": "text/plain"})
+    finally:
+        stop_process(proc)
+    assert status == 500
+    assert b"define job functions before serve_forever" in body
