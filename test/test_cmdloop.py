@@ -3,6 +3,7 @@ and signals on real processes; where log lines go while tests run."""
 from __future__ import annotations
 
 import os
+import re
 import pty
 import select
 import signal
@@ -169,9 +170,11 @@ def test_commands_on_a_terminal(tmp_path):
         # a message while the prompt waits: the prompt's line is cleared
         # first and the prompt shown again after it
         get(port, "/missing")
-        term.expect(b'\r\x1b[K[SERVER] 127.0.0.1 "GET /missing HTTP/1.1" '
-                    b'404')
-        term.expect(b"404 10 B")
+        out = term.expect(b'"GET /missing HTTP/1.1" 404 10 B')
+        line = out[out.rindex(b"\r\x1b[K", 0, out.index(b"GET /missing")):]
+        # the cleared line: a dim time, the prefix, a yellow (4xx) request
+        assert re.match(rb'\r\x1b\[K\x1b\[2m[0-9: .-]+ \x1b\[0m\[SERVER\] '
+                        rb'\x1b\[33m127\.0\.0\.1 "GET /missing', line), line
         out = term.expect(b"> ")
         assert out.rstrip().endswith(b">")
         term.send(b"quit\r")
