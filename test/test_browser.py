@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS as ARGS  # noqa: F401
 from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
                       stop_process, wait_for)
 from quick_server import report_progress
