@@ -24,7 +24,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import threading
 import time
 import timeit
 from dataclasses import dataclass
+
+import bench  # the Server of the side-by-side benchmark (this folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -106,39 +107,12 @@ def serve(port: int, www: str) -> None:
     server.serve_forever()
 
 
-class Server:
+class Server(bench.Server):
     """The server in a process of its own, stopped by the PID it got."""
 
     def __init__(self, www: str, log: str) -> None:
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            self.port = sock.getsockname()[1]
-        self.log = open(log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "serve",
-             str(self.port), www], stdin=subprocess.DEVNULL,
-            stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((HOST, self.port), 0.2).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the server did not start, see {log}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().__init__([sys.executable, os.path.abspath(__file__), "serve"],
+                         {}, www, log)
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the server has used so far."""
