@@ -22,7 +22,7 @@ from .progress import report_progress
 from .workers import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 __all__ = [
     "__version__",
