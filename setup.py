@@ -25,7 +25,10 @@ setup(
         "cache": ["quick-cache>=0.3"],
         "dask": ["distributed>=2024.1"],
         "test": ["pytest>=7", "pytest-timeout>=2", "playwright>=1.40",
-                 "quick-cache>=0.3", "mypy>=1.8", "distributed>=2024.1"],
+                 "quick-cache>=0.3", "mypy>=1.8", "distributed>=2024.1",
+                 # the sdist test builds with setup.py (Python 3.12 venvs
+                 # come without setuptools)
+                 "setuptools>=61"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -357,7 +357,9 @@ def test_trickled_request_line_is_cut_at_the_head_deadline(
                 break
         elapsed = time.monotonic() - t0
     assert closed and elapsed < 4, elapsed
-    if not tls:
+    # the 408 may be lost to a reset: the client still sends after the
+    # server closed (the old server would still be reading the line)
+    if not tls and received:
         assert statuses(received) == [408]
 
 
