@@ -23,6 +23,7 @@ message, traceback text, the exception if it can be pickled)`."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import pickle
 import signal
@@ -118,10 +119,14 @@ def _template_main(control: socket.socket) -> None:
     """The template process: forks a job process for each request on
     `control` and sends its socket back; ends when the server is gone."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # job processes reap
+    server = os.getppid()
+    control.settimeout(1.0)
     while True:
         try:
             request = control.recv(1)
-        except InterruptedError:
+        except (InterruptedError, TimeoutError, socket.timeout):
+            if os.getppid() != server:
+                return  # the server died (someone may hold our socket)
             continue
         except OSError:
             return
@@ -144,6 +149,7 @@ def _job_process_main(sock: socket.socket) -> None:
     """A job process: runs one job after the other until its socket
     closes."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setpgid(0, 0)  # a group of its own: a kill ends what the job started
     progress_mod.use_channel(lambda p: _send(sock, ("progress", p)))
     while True:
         try:
@@ -173,6 +179,18 @@ def _job_process_main(sock: socket.socket) -> None:
                    f"the result cannot be sent back: {err}", "", None))
 
 
+def _kill(pid: int) -> None:
+    """Kills a job process and the processes its job started (its group);
+    a process gone already is no error."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 # -- in the server -----------------------------------------------------------
 
 class JobProcess:
@@ -183,6 +201,10 @@ class JobProcess:
         self.sock = sock
         self.busy = False
         self.killed = False
+        self.job = 0  # the serial number of its current (or last) job
+
+
+Ticket = tuple[JobProcess, int]  # a job: its process and serial number
 
 
 class ProcessPool:
@@ -203,6 +225,7 @@ class ProcessPool:
         self._template_pid = 0
         self._idle: list[JobProcess] = []
         self._all: set[JobProcess] = set()
+        self._serials = itertools.count(1)
         self.closed = False
 
     @property
@@ -249,9 +272,10 @@ class ProcessPool:
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             on_progress: Callable[[progress_mod.Progress], None],
-            on_done: Callable[[Outcome], None]) -> JobProcess:
-        """Starts `fn(*args)` in a job process. TypeError when the job
-        cannot be sent (not picklable)."""
+            on_done: Callable[[Outcome], None]) -> Ticket:
+        """Starts `fn(*args)` in a job process; the ticket names the job
+        for `cancel`. TypeError when the job cannot be sent (not
+        picklable)."""
         try:
             message = pickle.dumps((fn, args),
                                    protocol=pickle.HIGHEST_PROTOCOL)
@@ -268,6 +292,8 @@ class ProcessPool:
                 process = self._fork_job_process()
                 self._all.add(process)
             process.busy = True
+            process.job = next(self._serials)
+            ticket = (process, process.job)
         try:
             process.sock.sendall(_HEADER.pack(len(message)) + message)
         except OSError:
@@ -276,7 +302,7 @@ class ProcessPool:
         threading.Thread(target=self._read, daemon=True,
                          args=(process, on_progress, on_done),
                          name=f"quick_server-job-{process.pid}").start()
-        return process
+        return ticket
 
     def _read(self, process: JobProcess,
               on_progress: Callable[[progress_mod.Progress], None],
@@ -298,11 +324,14 @@ class ProcessPool:
                 continue
             with self._lock:
                 process.busy = False
-                if self.closed:
-                    process.sock.close()
-                else:
+                reusable = not (self.closed or process.killed)
+                if reusable:
                     self._idle.append(process)
+            if not reusable:  # (a kill is on its way: never reused)
+                self._forget(process)
             on_done(message)
+            if not reusable:
+                self._refill()
             return
 
     def _refill(self) -> None:
@@ -327,16 +356,16 @@ class ProcessPool:
                 self._idle.remove(process)
         process.sock.close()
 
-    def cancel(self, process: JobProcess) -> None:
-        """Kills the process running a job (its core is free at once)."""
+    def cancel(self, ticket: Ticket) -> None:
+        """Kills the process running the job of `ticket` (its core is free
+        at once), with everything it started; nothing when that job is
+        over (its process may run another job by now)."""
+        process, job = ticket
         with self._lock:
-            if not process.busy or process.killed:
+            if not process.busy or process.killed or process.job != job:
                 return
             process.killed = True
-        try:
-            os.kill(process.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        _kill(process.pid)
 
     def close(self) -> None:
         """Ends the template and every job process."""
@@ -346,10 +375,7 @@ class ProcessPool:
             control, self._control = self._control, None
         for process in processes:
             process.killed = True
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _kill(process.pid)
         if control is None:
             return
         try:

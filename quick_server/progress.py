@@ -56,8 +56,12 @@ def make_progress(done: Any, total: Any = None, message: Any = None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"progress {name} must be a number, "
                             f"not {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ValueError(f"progress {name} must be finite")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise ValueError(f"progress {name} must be a finite number")
     if message is not None:
         message = str(message)[:MAX_MESSAGE]
     return Progress(done, total, message)

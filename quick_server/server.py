@@ -524,9 +524,12 @@ class QuickServer(ThreadingHTTPServer):
         an ordinary worker."""
         if self._services is None:
             raise ValueError("call bind_services() before service_worker()")
-        runner = ServiceRunner(self._services, name, self.workers.max_queue)
+        hub = self._services
+        # the hub bounds what waits for services (jobs and payload bytes)
+        runner = ServiceRunner(hub, name, hub.max_jobs)
 
         def start(payload: WorkerArgs) -> Any:
+            hub.check_room(len(to_json(payload)))
             return self.workers.submit(_run_on_a_service, (payload,),
                                        route=mask, runner=runner)
         self._add_worker_route(mask, start, f"service {name}")

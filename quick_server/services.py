@@ -28,6 +28,7 @@ go back to the front of their queue (each job is tried by at most
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -38,11 +39,13 @@ from typing import Any, Callable
 from . import log
 from .processes import Outcome
 from .progress import Progress, make_progress
-from .response import HTTPError, Response
+from .response import HTTPError, Response, to_json
 
 MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
 MAX_TRIES = 3  # services a job is handed to before it fails
 MAX_SERVICES = 1000
+MAX_JOBS = 1000  # jobs queued for or running on services, at most
+MAX_BYTES = 64 << 20  # bytes of their payloads (as JSON), at most
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
 
@@ -58,6 +61,7 @@ class ServiceJob:
     payload: Any
     on_progress: OnProgress
     on_done: OnDone
+    size: int = 0  # bytes of the payload's JSON
     tries: int = 0
     service: Service | None = None
     ended: bool = False
@@ -118,23 +122,45 @@ class ServiceHub:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
+        self.max_jobs = MAX_JOBS
+        self.max_bytes = MAX_BYTES
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._services: dict[str, Service] = {}
         self._queues: dict[str, deque[ServiceJob]] = {}
         self._jobs: dict[str, ServiceJob] = {}
         self._closed = threading.Event()
-        self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True,
-                                         name="quick_server-services")
-        self._sweeper.start()
+        self._sweeper: threading.Thread | None = None
+        self._bytes = 0  # JSON bytes of the payloads of jobs held here
+
+    def _start_sweeper_locked(self) -> None:
+        """The sweeper starts with the first service or job (not before
+        serving: the job processes fork while the server has one
+        thread)."""
+        if self._sweeper is None and not self._closed.is_set():
+            self._sweeper = threading.Thread(
+                target=self._sweep_loop, daemon=True,
+                name="quick_server-services")
+            self._sweeper.start()
 
     # -- the job side ------------------------------------------------------
+
+    def check_room(self, size: int) -> None:
+        """HTTPError 503 when a job whose payload is `size` bytes of JSON
+        would pass the bounds of what waits for services."""
+        with self._lock:
+            if len(self._jobs) >= self.max_jobs or \
+                    self._bytes + size > self.max_bytes:
+                raise HTTPError(503, "Too many jobs wait for services",
+                                headers=[("Retry-After", "5")])
 
     def enqueue(self, name: str, payload: Any, on_progress: OnProgress,
                 on_done: OnDone) -> ServiceJob:
         job = ServiceJob(secrets.token_urlsafe(18), name, payload,
-                         on_progress, on_done)
+                         on_progress, on_done, size=len(to_json(payload)))
         with self._lock:
+            self._start_sweeper_locked()
+            self._bytes += job.size
             self._jobs[job.id] = job
             self._queues.setdefault(name, deque()).append(job)
             self._changed.notify_all()
@@ -159,7 +185,8 @@ class ServiceHub:
     def _end_locked(self, job: ServiceJob) -> None:
         job.ended = True
         job.service = None
-        self._jobs.pop(job.id, None)
+        if self._jobs.pop(job.id, None) is not None:
+            self._bytes -= job.size
 
     # -- the HTTP side -------------------------------------------------------
 
@@ -177,6 +204,7 @@ class ServiceHub:
             service = Service(secrets.token_urlsafe(18), post["name"],
                               description, time.monotonic())
             self._services[service.id] = service
+            self._start_sweeper_locked()
         log.msg("service {0} ({1}) registered", service.name,
                 service.id[:6])
         return {"id": service.id}
@@ -198,22 +226,53 @@ class ServiceHub:
         return {"ok": True}
 
     def next_job(self, service_id: str, wait: float) -> Any:
-        """The next job for the service, waiting up to `wait` seconds."""
+        """The next job for the service, waiting up to `wait` seconds. A
+        service runs one job at a time: a job it still holds goes back to
+        the queue first (the answer that handed it out was lost, or the
+        service dropped it)."""
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
         with self._lock:
             service = self._service_locked(service_id)
+            failed = self._give_back_locked(service)
             queue = self._queues.setdefault(service.name, deque())
             while not queue:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed.is_set() or service.dead:
-                    return Response(b"", 204)
+                    break
                 self._changed.wait(left)
                 service.last_seen = time.monotonic()
-            job = queue.popleft()
-            job.tries += 1
-            job.service = service
-            service.running[job.id] = job
+            job = queue.popleft() if queue else None
+            if job is not None:
+                job.tries += 1
+                job.service = service
+                service.running[job.id] = job
+        self._fail(failed)
+        if job is None:
+            return Response(b"", 204)
         return {"job": job.id, "payload": job.payload}
+
+    def _give_back_locked(self, service: Service) -> list[ServiceJob]:
+        """Puts the jobs `service` holds back at the front of their queue;
+        returns those tried `MAX_TRIES` times already (ended: `_fail`
+        them)."""
+        failed = []
+        for job in service.running.values():
+            job.service = None
+            if job.tries >= MAX_TRIES:
+                self._end_locked(job)
+                failed.append(job)
+            else:
+                self._queues.setdefault(job.name, deque()).appendleft(job)
+        service.running.clear()
+        self._changed.notify_all()
+        return failed
+
+    @staticmethod
+    def _fail(jobs: list[ServiceJob]) -> None:
+        for job in jobs:
+            job.on_done(("error", "ServiceLost",
+                         f"{MAX_TRIES} services took the job and never "
+                         f"answered", "", None))
 
     def post(self, service_id: str, job_id: str, post: Any) -> Any:
         """A result, an error or progress from the service running it."""
@@ -283,20 +342,8 @@ class ServiceHub:
                     log.msg("service {0} ({1}) timed out with {2} job(s)",
                             service.name, service.id[:6],
                             len(service.running))
-                for job in service.running.values():
-                    job.service = None
-                    if job.tries >= MAX_TRIES:
-                        self._end_locked(job)
-                        failed.append(job)
-                    else:
-                        self._queues.setdefault(job.name, deque()) \
-                            .appendleft(job)
-                service.running.clear()
-            self._changed.notify_all()
-        for job in failed:
-            job.on_done(("error", "ServiceLost",
-                         f"{MAX_TRIES} services stopped answering while "
-                         f"they ran the job", "", None))
+                failed.extend(self._give_back_locked(service))
+        self._fail(failed)
 
     def close(self) -> None:
         self._closed.set()
@@ -344,6 +391,9 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
 def _wait(query: dict[str, Any]) -> float:
     raw = query.get("wait", 0)
     try:
-        return float(raw)
+        wait = float(raw)
     except (TypeError, ValueError):
-        raise HTTPError(400, "'wait' is a number of seconds") from None
+        wait = math.nan
+    if not math.isfinite(wait):
+        raise HTTPError(400, "'wait' is a number of seconds")
+    return wait

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import math
 import os
 import secrets
 import threading
@@ -489,7 +490,10 @@ class WorkerPool:
         with self._lock:
             for token, job in list(self._jobs.items()):
                 if job.state in ("queued", "running"):
-                    if now - job.seen > self.abandon_timeout:
+                    # (a submit() job has no client polling: its Future
+                    # is its client, and cancels it)
+                    if job.future is None and \
+                            now - job.seen > self.abandon_timeout:
                         abandoned.append(token)
                 elif self._expired(now, job):
                     self._release_locked(job)
@@ -563,7 +567,7 @@ def handle_request(pool: WorkerPool, post: Any,
     action = post.get("action")
     wait = post.get("wait", 0)
     if not isinstance(wait, (int, float)) or isinstance(wait, bool) \
-            or wait < 0:
+            or not 0 <= wait < math.inf:
         raise HTTPError(400, "'wait' must be a number of seconds")
     if action == "start":
         payload = post.get("payload", {})

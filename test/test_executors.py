@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -340,3 +342,129 @@ def test_a_function_defined_after_the_fork_is_a_clear_error(tmp_path):
         stop_process(proc)
     assert status == 500
     assert b"define job functions before serve_forever" in body
+
+
+def test_submit_jobs_are_never_abandoned(make_server):
+    """A job of `server.submit` has no client that polls it: the sweep
+    that cancels abandoned worker jobs leaves it alone."""
+    server = make_server()
+    server.workers.abandon_timeout = 0
+    server.workers.sweep_interval = 0
+    release = threading.Event()
+
+    @server.json_worker("/poll")
+    def _poll(payload):
+        release.wait(10)
+        return "polled"
+
+    future = server.submit(lambda: release.wait(10) and "submitted")
+    res = json.loads(get(server.port, "/poll", "POST",
+                         b'{"action": "start"}')[2])
+    other = json.dumps({"action": "get", "token": "other"}).encode()
+    # a sweep: the polled job (abandoned at once) is cancelled...
+    wait_for(lambda: get(server.port, "/poll", "POST", other)[0] == 404 and
+             get(server.port, "/poll", "POST", json.dumps(
+                 {"action": "get", "token": res["token"]}).encode())[0]
+             == 404, what="the abandoned worker job to go")
+    release.set()
+    assert future.result(timeout=10) == "submitted"  # ...this one is not
+
+
+POOL_SCRIPT = """
+import json, os, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from quick_server.processes import ProcessPool
+import threading
+
+def quick():
+    return os.getpid()
+
+def slow():
+    time.sleep(1.0)
+    return "slow done"
+
+def spawner():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    from quick_server import report_progress
+    report_progress(0, None, str(child.pid))
+    time.sleep(60)
+
+pool = ProcessPool(1)
+pool.start()
+done = {}
+events = {k: threading.Event() for k in ("a", "b", "c")}
+progress = {}
+
+def finish(key):
+    def on_done(outcome):
+        done[key] = outcome[:2]
+        events[key].set()
+    return on_done
+
+ticket_a = pool.run(quick, (), lambda p: None, finish("a"))
+events["a"].wait(10)
+ticket_b = pool.run(slow, (), lambda p: None, finish("b"))
+pool.cancel(ticket_a)  # stale: job a is over, its process runs job b
+events["b"].wait(10)
+ticket_c = pool.run(spawner, (), lambda p: progress.update(pid=p.message), finish("c"))
+deadline = time.monotonic() + 10
+while "pid" not in progress and time.monotonic() < deadline:
+    time.sleep(0.01)
+pool.cancel(ticket_c)
+events["c"].wait(10)
+pool.close()
+print(json.dumps({"a": done["a"], "b": done["b"], "c": done["c"][:1],
+                  "child": int(progress["pid"])}))
+"""
+
+
+def test_process_pool_cancels_only_its_job_and_all_it_started(tmp_path):
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), ROOT],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["b"] == ["done", "slow done"]  # a stale ticket: no kill
+    assert result["c"] == ["cancelled"]
+    wait_for(lambda: not pid_alive(result["child"]),
+             what="the process the cancelled job started")
+
+
+def test_the_template_ends_with_a_killed_server(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    port = free_port()
+    proc = start_process([str(script), str(port)], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    children = []
+    try:
+        worker_request(f"http://127.0.0.1:{port}/steps", {})
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as handle:
+            children = [int(pid) for pid in handle.read().split()]
+        assert children
+    finally:
+        proc.kill()  # no clean-up at all
+        proc.communicate()
+    for pid in children:
+        wait_for(lambda: not pid_alive(pid), what=f"process {pid} to end")
+
+
+def test_the_progress_inbox_survives_bad_datagrams():
+    import socket as sockets
+
+    from quick_server.progress import ProgressInbox
+    got = []
+    inbox = ProgressInbox(lambda key, progress: got.append((key, progress)))
+    try:
+        with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as out:
+            for bad in (b"not json", b'{"key": "k", "done": 1' + b"0" * 400
+                        + b"}", b'{"key": "k", "done": "x"}', b"[]"):
+                out.sendto(bad, inbox.address)
+            out.sendto(b'{"key": "k", "done": 2, "total": 4}', inbox.address)
+            wait_for(lambda: got, what="the good datagram")
+    finally:
+        inbox.close()
+    assert [(key, p.done, p.total) for key, p in got] == [("k", 2, 4)]
+    with pytest.raises(ValueError):
+        report_progress(10 ** 400)

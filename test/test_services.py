@@ -332,3 +332,46 @@ def test_the_example_shouts_through_its_service(tmp_path):
         service.send_signal(signal.SIGTERM)
         service.communicate(timeout=10)
         assert stop_process(server)[0] == 0
+
+
+def test_a_nan_wait_is_a_400(hub):
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+    for wait in ("nan", "inf", "-inf"):
+        assert call(hub.port, "GET",
+                    f"/services/{sid}/next?wait={wait}")[0] == 400
+
+
+def test_a_job_whose_handing_out_was_lost_is_handed_out_again(hub):
+    """The answer to `next` never reached the service (a dropped long
+    poll): when it asks again, it gets the job again."""
+    sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
+    token = protocol(hub.port, {"action": "start", "payload": 5})[1]["token"]
+    first = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]
+    again = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]
+    assert again == first
+    call(hub.port, "POST", f"/services/{sid}/jobs/{again['job']}",
+         {"result": 25})
+    res = protocol(hub.port, {"action": "get", "token": token, "wait": 5})[1]
+    assert json.loads(res["result"]) == 25
+
+
+def test_what_waits_for_services_is_bounded(hub):
+    hub._services.max_jobs = 2  # noqa: SLF001
+    assert protocol(hub.port, {"action": "start"})[0] == 200
+    assert protocol(hub.port, {"action": "start"})[0] == 200
+    status, _, _ = get(hub.port, "/work", "POST", b'{"action": "start"}')
+    assert status == 503
+    hub._services.max_jobs = 100  # noqa: SLF001
+    hub._services.max_bytes = 1000  # noqa: SLF001
+    status, _, _ = get(hub.port, "/work", "POST", json.dumps(
+        {"action": "start", "payload": "x" * 2000}).encode())
+    assert status == 503
+
+
+def test_the_sweeper_starts_with_the_first_service(make_server):
+    server = make_server()
+    server.bind_services(key=KEY)
+    names = {t.name for t in threading.enumerate()}
+    assert "quick_server-services" not in names  # nothing before a service
+    call(server.port, "POST", "/services", {"name": "x"})
+    assert "quick_server-services" in {t.name for t in threading.enumerate()}
