@@ -165,7 +165,7 @@ class IntCodec(_Scalar):
 
     def decode(self, value: Any) -> Any:
         kind = type(value)
-        if kind is int:
+        if kind is int and value.bit_length() <= MAX_INT_BITS:
             return value
         if kind is float and value.is_integer():
             return int(value)
@@ -175,6 +175,11 @@ class IntCodec(_Scalar):
         if isinstance(value, int) and not isinstance(value, bool):
             return int(value)
         raise _wrong(self, value, python=True)
+
+
+MAX_INT_BITS = 3000  # about 900 digits: what a client sends is bounded, so
+# that the handler's arithmetic on it stays printable (Python refuses to
+# write an int of more than 4300 digits)
 
 
 class FloatCodec(_Scalar):

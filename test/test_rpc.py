@@ -141,6 +141,7 @@ def test_defaults_fill_what_is_left_out():
     ({"items": [{"name": "a", "qty": True}]}, "items[0].qty", "int"),
     ({"items": [{"name": "a", "qty": 1.5}]}, "items[0].qty", "int"),
     ({"items": [{"name": "a", "qty": "1"}]}, "items[0].qty", "int"),
+    ({"items": [{"name": "a", "qty": 10 ** 1000}]}, "items[0].qty", "int"),
     ({"items": [{"name": "a", "price": False}]}, "items[0].price",
      "float (a finite number)"),
     ({"items": [{"name": "a", "price": float("nan")}]}, "items[0].price",
