@@ -357,6 +357,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def _run_route(self, route: Route, query: str, fragment: str,
                    paths: list[str], segments: dict[str, str]) -> None:
         self.route_name = f"{route.method} {route.mask}"
+        if route.guard is not None:
+            route.guard(self)  # before a byte of the body is read
         args = self.request_args(query, fragment, paths, segments)
         with self.server.serial(route):
             result = route.handler(self, args)

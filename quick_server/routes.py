@@ -47,6 +47,9 @@ class Route:
     handler: ReqF
     argc: int | None = None
     exclusive: bool = True  # runs under the server's lock if not parallel
+    # checks the request before its body is read (e.g. a key): raises
+    # HTTPError to refuse it
+    guard: Callable[[Any], None] | None = None
     parts: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -353,14 +353,18 @@ class QuickServer(ThreadingHTTPServer):
     # -- routes ------------------------------------------------------------
 
     def add_route(self, method: str, kind: str, mask: str, handler: ReqF,
-                  argc: int | None = None, *, exclusive: bool = True) -> None:
+                  argc: int | None = None, *, exclusive: bool = True,
+                  guard: Callable[[Any], None] | None = None) -> None:
         """Registers `handler(req, args)`; see the `json_*`/`text_*`
-        decorators. ValueError when the method and mask are taken."""
+        decorators. `guard(req)` runs before the body is read and raises
+        `HTTPError` to refuse the request. ValueError when the method and
+        mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
         self.routes.add(Route(method, mask, kind,
                               with_middleware(list(self._middlewares),
-                                              handler), argc, exclusive))
+                                              handler), argc, exclusive,
+                              guard))
 
     def _cached_handler(self, handler: ReqF, cache_id: CacheIdF,
                        method: str | None, section: str | None) -> ReqF:

@@ -102,17 +102,18 @@ class ServiceRunner:
         pass
 
 
-def _check_key(key: str) -> Callable[[Any, Any, Any], Any]:
-    """A middleware that lets only `Authorization: Bearer <key>` pass."""
+def _check_key(key: str) -> Callable[[Any], None]:
+    """A route guard (it runs before the body is read) that lets only
+    `Authorization: Bearer <key>` pass."""
     expected = f"Bearer {key}".encode("utf-8")
 
-    def check(req: Any, args: Any, okay: Any) -> Any:
+    def check(req: Any) -> None:
         given = (req.headers.get("authorization") or "").encode(
             "utf-8", "replace")
-        if hmac.compare_digest(given, expected):
-            return okay
-        raise HTTPError(401, "A service needs 'Authorization: Bearer <key>'",
-                        headers=[("WWW-Authenticate", 'Bearer realm="services"')])
+        if not hmac.compare_digest(given, expected):
+            raise HTTPError(
+                401, "A service needs 'Authorization: Bearer <key>'",
+                headers=[("WWW-Authenticate", 'Bearer realm="services"')])
     return check
 
 
@@ -381,11 +382,9 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
                                         args["post"])),
         ]
 
-    from .routes import with_middleware  # pylint: disable=import-outside-toplevel
     for method, mask, handler in routes():
-        server.add_route(method, "json", mask,
-                         with_middleware([check], handler), 0,
-                         exclusive=False)
+        server.add_route(method, "json", mask, handler, 0, exclusive=False,
+                         guard=check)
 
 
 def _wait(query: dict[str, Any]) -> float:

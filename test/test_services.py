@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +14,8 @@ import threading
 import pytest
 
 from quick_server import WorkerError, worker_request
-from conftest import free_port, get, start_process, stop_process, wait_for
+from conftest import (free_port, get, start_process, statuses,
+                      stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "test-key"
@@ -375,3 +377,14 @@ def test_the_sweeper_starts_with_the_first_service(make_server):
     assert "quick_server-services" not in names  # nothing before a service
     call(server.port, "POST", "/services", {"name": "x"})
     assert "quick_server-services" in {t.name for t in threading.enumerate()}
+
+
+def test_a_request_without_the_key_is_refused_before_its_body(hub):
+    """The 401 comes before a byte of the body is read: a client without
+    the key cannot make the server parse anything."""
+    with socket.create_connection(("127.0.0.1", hub.port), 5) as sock:
+        sock.sendall(b"POST /services HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: 100000000\r\n\r\n{")  # never sent
+        sock.settimeout(5)
+        assert statuses(sock.recv(4096)) == [401]
