@@ -131,8 +131,14 @@ def wrk_load(port: int, path: str, conns: int, close: bool,
          "--latency", "--timeout", "5s", *header,
          f"http://{HOST}:{port}{path}"],
         capture_output=True, text=True, timeout=duration + 30, check=False)
-    text = out.stdout
+    return parse_wrk(out.stdout)
+
+
+def parse_wrk(text: str) -> dict:
+    """Requests/s, requests, MB/s, p99 (ms, with --latency) and errors
+    (non-2xx and socket errors) of wrk's report."""
     reqs = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    count = re.search(r"(\d+) requests in", text)
     transfer = re.search(r"Transfer/sec:\s*([\d.]+)(\w+)", text)
     p99 = re.search(r"99%\s+([\d.]+)(\w+)", text)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
@@ -141,6 +147,7 @@ def wrk_load(port: int, path: str, conns: int, close: bool,
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     return {
         "rps": float(reqs.group(1)) if reqs else 0.0,
+        "requests": int(count.group(1)) if count else 0,
         "mbps": float(transfer.group(1)) * unit[transfer.group(2)] / 1e6
         if transfer else 0.0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,

@@ -146,16 +146,7 @@ def wrk_load(port: int, path: str, conns: int, post: bool,
             check=False).stdout
     finally:
         os.unlink(script.name)
-    reqs = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    count = re.search(r"(\d+) requests in", out)
-    transfer = re.search(r"Transfer/sec:\s*([\d.]+)(\w+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
-    return {"rps": float(reqs.group(1)) if reqs else 0.0,
-            "requests": int(count.group(1)) if count else 0,
-            "mbps": float(transfer.group(1)) * unit[transfer.group(2)] / 1e6
-            if transfer else 0.0,
-            "errors": int(errors.group(1)) if errors else 0}
+    return bench.parse_wrk(out)
 
 
 def python_load(port: int, path: str, conns: int, post: bool,

@@ -173,6 +173,20 @@ def tls_client_context() -> Any:
     return context
 
 
+def https_get(port: int, path: str = "/", context: Any = None,
+              host: str = "127.0.0.1") -> tuple[int, bytes]:
+    """GET over HTTPS (by default trusting any certificate): status and
+    body."""
+    conn = http.client.HTTPSConnection(host, port, timeout=10,
+                                       context=context or tls_client_context())
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0,
              what: str = "condition") -> Any:
     """Polls `condition()` until it is truthy (returned) or `timeout`

@@ -4,7 +4,6 @@ the user's cache folder, reuse it, renew it before it expires, and say
 clearly what to do without openssl."""
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import ssl
@@ -14,7 +13,8 @@ import sys
 
 import pytest
 
-from conftest import free_port, run_in_thread, start_process, stop_process
+from conftest import (free_port, https_get, run_in_thread, start_process,
+                      stop_process)
 from quick_server import create_server, devcert
 from quick_server.devcert import DevCertError, dev_certificate
 
@@ -31,15 +31,8 @@ def cache(tmp_path, monkeypatch):
 def verified_get(port, pem, path="/"):
     """GET over HTTPS, trusting only `pem` and checking the name
     localhost."""
-    context = ssl.create_default_context(cafile=pem)
-    conn = http.client.HTTPSConnection("localhost", port, timeout=10,
-                                       context=context)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    return https_get(port, path, ssl.create_default_context(cafile=pem),
+                     "localhost")
 
 
 def test_made_once_in_the_cache_folder_and_kept(cache):

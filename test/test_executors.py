@@ -20,6 +20,17 @@ from conftest import (pid_alive, free_port, get, start_process, stop_process, wa
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+def start_app(folder, source, *args):
+    """Runs the server script `source` (from `folder`) as a process with
+    this checkout's quick_server; (process, port)."""
+    script = folder / "app.py"
+    script.write_text(source)
+    port = free_port()
+    proc = start_process([str(script), str(port), *args], port, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    return proc, port
+
 APP = """
 import concurrent.futures, os, sys, time
 from quick_server import create_server, msg, report_progress
@@ -78,11 +89,7 @@ finally:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    script = tmp_path_factory.mktemp("app") / "app.py"
-    script.write_text(APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc, port = start_app(tmp_path_factory.mktemp("app"), APP)
     proc.port = port
     proc.url = f"http://127.0.0.1:{port}"
     proc.server_pid = json.loads(get(port, "/pid")[2])["pid"]
@@ -107,15 +114,15 @@ def test_process_jobs_run_in_job_processes_with_progress(app):
             assert result["pid"] != app.server_pid
 
 
-def _start(app, route, wait):
-    status, _, body = get(app.port, route, "POST", json.dumps(
+def _start(port, route, wait):
+    status, _, body = get(port, route, "POST", json.dumps(
         {"action": "start", "wait": wait, "payload": {}}).encode())
     assert status == 200, body
     return json.loads(body)
 
 
 def test_cancel_kills_the_job_process_and_the_pool_recovers(app):
-    res = _start(app, "/sleep", 10)  # returns early with the first report
+    res = _start(app.port, "/sleep", 10)  # returns early with the first report
     assert not res["done"] and res["continue"] and res["progress"]
     pid = int(res["progress"]["message"])
     assert pid_alive(pid)
@@ -154,12 +161,8 @@ def test_a_route_waits_for_a_submitted_job(app):
 
 
 def test_stopping_the_server_ends_every_job_process(tmp_path):
-    script = tmp_path / "app.py"
-    script.write_text(APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
-    res = _start(type("App", (), {"port": port}), "/sleep", 10)
+    proc, port = start_app(tmp_path, APP)
+    res = _start(port, "/sleep", 10)
     pid = int(res["progress"]["message"])
     code, out = stop_process(proc)
     assert code == 0, out
@@ -261,11 +264,7 @@ server.serve_forever()
 
 
 def test_a_server_that_only_submits_forks_its_pool_at_start(tmp_path):
-    script = tmp_path / "app.py"
-    script.write_text(SUBMIT_ONLY_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc, port = start_app(tmp_path, SUBMIT_ONLY_APP)
     try:
         server_pid = json.loads(get(port, "/pid")[2])["pid"]
         result = json.loads(get(port, "/square")[2])
@@ -299,11 +298,7 @@ server.serve_forever()
 
 @pytest.mark.parametrize("when", ["early", "late"])
 def test_start_job_processes_forks_before_other_threads(tmp_path, when):
-    script = tmp_path / "app.py"
-    script.write_text(THREADED_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port), when], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc, port = start_app(tmp_path, THREADED_APP, when)
     try:
         pids = json.loads(get(port, "/pid")[2])
     finally:
@@ -331,11 +326,7 @@ server.serve_forever()
 
 
 def test_a_function_defined_after_the_fork_is_a_clear_error(tmp_path):
-    script = tmp_path / "app.py"
-    script.write_text(LATE_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc, port = start_app(tmp_path, LATE_APP)
     try:
         status, _, body = get(port, "/late", headers={"Accept": "text/plain"})
     finally:
@@ -432,11 +423,7 @@ def test_process_pool_cancels_only_its_job_and_all_it_started(tmp_path):
 
 
 def test_the_template_ends_with_a_killed_server(tmp_path):
-    script = tmp_path / "app.py"
-    script.write_text(APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": ROOT})
+    proc, port = start_app(tmp_path, APP)
     children = []
     try:
         worker_request(f"http://127.0.0.1:{port}/steps", {})

@@ -2,24 +2,12 @@
 client that never finishes its handshake holds up nobody."""
 from __future__ import annotations
 
-import http.client
 import socket
 import ssl
 
 import pytest
 
-from conftest import run_in_thread, tls_client_context
-
-
-def https_get(port, path):
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5,
-                                       context=tls_client_context())
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+from conftest import https_get, run_in_thread
 
 
 @pytest.mark.parametrize("style", ["readme", "certfile", "ssl_context"])
