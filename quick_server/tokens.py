@@ -24,8 +24,8 @@ DEFAULT = "default"
 
 class TokenError(HTTPError, ValueError):
     """A token that is not a non-empty string of at most `MAX_TOKEN_LENGTH`
-    characters. A `ValueError`; escaping a route it answers 400, since
-    tokens come from clients."""
+    characters that UTF-8 can encode. A `ValueError`; escaping a route it
+    answers 400, since tokens come from clients."""
 
     def __init__(self, message: str) -> None:
         super().__init__(400, message)
@@ -38,6 +38,11 @@ def check_token(token: Any) -> None:
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError(
             f"token too long (at most {MAX_TOKEN_LENGTH} characters)")
+    try:  # a lone surrogate (JSON's "\ud800") is no text a store can keep
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TokenError("a token must be valid text (it holds a lone "
+                         "surrogate)") from None
 
 
 class TokenHandler(Protocol):
@@ -184,7 +189,8 @@ class TokenObj(dict):  # type: ignore[type-arg]
     once, and a `with` block that reloads it and writes it back once on
     exit (under the token's lock, so read-modify-write in the block is safe
     across concurrent requests). An unknown token is stored only once its
-    object is not empty; a `readonly` object is never written back."""
+    object is not empty; a `readonly` object's data is never written back
+    (an `expire` given with it still sets the token's expiry)."""
 
     def __init__(self, store: TokenStore, token: str,
                  data: dict[str, Any] | None,
@@ -257,15 +263,16 @@ class TokenStore:
             readonly: bool = False) -> TokenObj:
         """`token`'s object, empty when unknown (nothing is stored until
         something is set in it). `expire` (seconds from now, `None` for
-        never) sets the expiry of a stored token at once; by default the
-        expiry is kept. A `readonly` object is never written back. Raises
-        `TokenError` (a ValueError, a 400) for a bad token."""
+        never) sets the expiry of a stored token at once, `readonly` or
+        not; by default the expiry is kept. A `readonly` object's data is
+        never written back. Raises `TokenError` (a ValueError, a 400) for
+        a bad token."""
         check_token(token)
         now = time.time()
         if now - self._last_flush > 10:
             self._last_flush = now
             self.handler.flush(now)
-        if expire == DEFAULT or readonly:
+        if expire == DEFAULT:
             return TokenObj(self, token, self.handler.load(token),
                             readonly=readonly)
         absolute = None if expire is None else now + float(expire)
@@ -273,7 +280,7 @@ class TokenStore:
             data = self.handler.load(token)
             if data is not None:
                 self.write(token, data, absolute)
-        return TokenObj(self, token, data, absolute)
+        return TokenObj(self, token, data, absolute, readonly)
 
     def write(self, token: str, obj: dict[str, Any],
               expire: float | None | str = DEFAULT) -> None:

@@ -156,7 +156,7 @@ def test_a_flood_of_unknown_tokens_leaves_the_sqlite_file_alone(
 
 
 @pytest.mark.parametrize("token", [
-    "x" * (MAX_TOKEN_LENGTH + 1), "", 12, None, ["a"]])
+    "x" * (MAX_TOKEN_LENGTH + 1), "", 12, None, ["a"], "a\ud800"])
 def test_bad_tokens_are_a_value_error(store, token):
     with pytest.raises(ValueError):
         store.get(token)
@@ -169,9 +169,13 @@ def test_a_long_token_is_fine_up_to_the_limit(store):
     assert store.get(token)["a"] == 1
 
 
-@pytest.mark.parametrize("token", ["x" * 100_000, 12, None])
-def test_a_bad_token_from_a_client_is_a_400(make_server, token):
-    server = make_server()
+@pytest.mark.parametrize("handler", ["memory", "sqlite"])
+@pytest.mark.parametrize("token", ["x" * 100_000, 12, None, "\ud800",
+                                   "ok\udfff"])
+def test_a_bad_token_from_a_client_is_a_400(make_server, tmp_path, handler,
+                                            token):
+    server = make_server(token_handler=SqliteTokenHandler(
+        str(tmp_path / "t.db")) if handler == "sqlite" else None)
 
     @server.json_post("/count")
     def _count(req, args):
@@ -277,10 +281,28 @@ def test_readonly_never_writes(make_server):
     assert dict(obj) == {"c": 3}  # a block reloads what is stored: nothing
     assert server.get_tokens() == []
     server.get_token_obj("t", expire=None)["a"] = 1
-    obj = server.get_token_obj("t", expire=5, readonly=True)
+    obj = server.get_token_obj("t", readonly=True)
     obj["a"] = 2
     obj.pop("a")
     with obj:
         obj["b"] = 3
     assert dict(server.get_token_obj("t")) == {"a": 1}
     assert server.get_token_ttl("t") is None
+
+
+def test_readonly_still_honours_an_explicit_expire(store):
+    """`readonly` keeps the object's data from being written back; an
+    `expire` given with it sets the token's expiry all the same (16)."""
+    store.get("t", expire=None)["a"] = 1
+    obj = store.get("t", expire=100, readonly=True)
+    assert dict(obj) == {"a": 1}
+    assert 90 < store.ttl("t") <= 100
+    obj["a"] = 2
+    with obj:
+        obj["b"] = 3
+    assert dict(store.get("t")) == {"a": 1}
+    assert 90 < store.ttl("t") <= 100
+    store.get("t", expire=None, readonly=True)
+    assert store.ttl("t") is None
+    store.get("new", expire=100, readonly=True)["a"] = 1  # nothing stored
+    assert store.handler.tokens() == ["t"]
