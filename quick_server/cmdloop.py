@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import select
 import sys
 import threading
@@ -22,6 +23,19 @@ def name_words(words: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The words of a command name typed as `words`: underscores separate
     words too, so `cache_clear` and `cache clear` name the same command."""
     return tuple(part for word in words for part in word.split("_") if part)
+
+
+# a full stop, except after "e.g", "i.e", "cf" and "vs"
+SENTENCE_END = re.compile(
+    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bcf)(?<!\bvs)[.!?](?=\s|$)", re.I)
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line
+    (a docstring wraps its lines mid-sentence)."""
+    paragraph = " ".join(doc.strip().split("\n\n", 1)[0].split())
+    end = SENTENCE_END.search(paragraph)
+    return paragraph[:end.end()] if end else paragraph
 
 
 @dataclass
@@ -135,14 +149,13 @@ class CommandLoop:
             log.log_exception(f"error in command '{cmd.name}':")
 
     def help_text(self) -> str:
-        """Every command with the first line of its docstring."""
+        """Every command with the first sentence of its docstring."""
         cmds = sorted(self.commands.values(), key=lambda c: c.name)
         width = max((len(c.label) for c in cmds), default=0)
         lines = ["available commands:"]
         for cmd in cmds:
-            doc = (inspect.getdoc(cmd.fn) or "").splitlines()
-            lines.append(f"  {cmd.label:<{width}}  {doc[0] if doc else ''}"
-                         .rstrip())
+            summary = first_sentence(inspect.getdoc(cmd.fn) or "")
+            lines.append(f"  {cmd.label:<{width}}  {summary}".rstrip())
         return "\n".join(lines)
 
     # -- completion --------------------------------------------------------

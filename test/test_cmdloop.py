@@ -333,6 +333,35 @@ def test_underscore_and_spaced_names_run_the_same_command(capsys):
     assert "  cache_clear, cache clear  clears the cache" in loop.help_text()
 
 
+def test_help_shows_the_first_sentence_of_each_docstring():
+    """A docstring wraps mid-sentence: help shows its first sentence, on
+    one line, not its first line (18)."""
+    loop = CommandLoop()
+
+    def workers(args):
+        """lists worker jobs by route (started, finished, failed,
+        cancelled, run times). Takes no arguments.
+
+        More detail."""
+
+    def reload_all(args):
+        """reloads every module, e.g. the routes, i.e. all
+        code"""
+
+    def plain(args):
+        pass
+
+    for fn in (workers, reload_all, plain):
+        loop.add(fn)
+    assert loop.help_text().splitlines() == [
+        "available commands:",
+        "  plain",
+        "  reload_all, reload all  reloads every module, e.g. the routes, "
+        "i.e. all code",
+        "  workers                 lists worker jobs by route (started, "
+        "finished, failed, cancelled, run times)."]
+
+
 def test_completion_of_underscore_and_spaced_names():
     loop, _ = make_loop()
     assert loop.completions("cache_cl", "cache_cl") == ["cache_clear"]
