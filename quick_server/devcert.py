@@ -4,11 +4,13 @@
 
 The certificate names localhost, 127.0.0.1 and ::1, is valid for a year
 and is made again when it expires within a month. Browsers warn about it
-once (it is signed by nobody they trust)."""
+once (it is signed by nobody they trust). One (or a folder) that another
+user owns, or that group or others may read or write, is refused."""
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,7 +25,8 @@ SUBJECT_NAMES = "DNS:localhost,IP:127.0.0.1,IP:::1"
 
 class DevCertError(RuntimeError):
     """No development certificate could be made (no `openssl` command,
-    or it failed); the message says what to do."""
+    or it failed), or the one found is not private to this user; the
+    message says what to do."""
 
 
 def cache_folder() -> str:
@@ -48,6 +51,8 @@ def dev_certificate(folder: str | None = None) -> str:
     folder = folder or cache_folder()
     path = os.path.join(folder, FILE_NAME)
     openssl = shutil.which("openssl")
+    _check_private(folder, "folder", 0o700)
+    _check_private(path, "certificate", 0o600)
     if os.path.exists(path) and (openssl is None or _valid(openssl, path)):
         return path
     if openssl is None:
@@ -60,6 +65,28 @@ def dev_certificate(folder: str | None = None) -> str:
     log.msg("made a self-signed certificate for localhost: {0} (browsers "
             "warn about it once)", path)
     return path
+
+
+def _check_private(path: str, what: str, mode: int) -> None:
+    """Refuses (DevCertError) an existing `path` that another user owns or
+    that group or others may read or write: whoever can read the key can
+    impersonate the server, whoever can write it can swap it."""
+    if not hasattr(os, "geteuid"):  # Windows: no POSIX owner and mode
+        return
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return
+    user = os.geteuid()
+    bits = stat.S_IMODE(found.st_mode)
+    if found.st_uid == user and not bits & 0o066:
+        return
+    fix = f"chmod {mode:o} {path}, or " if found.st_uid == user else ""
+    raise DevCertError(
+        f"refusing the development {what} {path}: it is owned by uid "
+        f"{found.st_uid} with mode {bits:o}; expected: owned by you (uid "
+        f"{user}), mode {mode:o} (no access for group or others). "
+        f"Fix it ({fix}delete it to have a new one made)")
 
 
 def _valid(openssl: str, path: str) -> bool:

@@ -60,12 +60,13 @@ def test_certfile_auto_serves_https_for_localhost(cache, make_server):
 
 def test_renewed_before_it_expires(cache):
     folder = cache / "quick_server"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)
     path = folder / "localhost.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
                     "-nodes", "-days", "2", "-subj", "/CN=old", "-keyout",
                     str(path), "-out", str(path)], check=True,
                    capture_output=True)
+    os.chmod(path, 0o600)
     old = path.read_bytes()
     assert dev_certificate() == str(path)
     assert path.read_bytes() != old
@@ -83,6 +84,52 @@ def test_without_openssl_a_clear_error(cache, monkeypatch):
     path = dev_certificate()
     monkeypatch.setattr(devcert.shutil, "which", lambda name: None)
     assert dev_certificate() == path
+
+
+@pytest.mark.parametrize("where", ["certificate", "folder"])
+@pytest.mark.parametrize("mode", [0o644, 0o620, 0o604])
+def test_a_certificate_others_may_read_or_write_is_refused(cache, where,
+                                                           mode):
+    """An existing certificate (or its folder) that group or others may
+    read or write is refused, naming the path, the owner and the mode
+    expected (15)."""
+    path = dev_certificate()
+    target = path if where == "certificate" else os.path.dirname(path)
+    expected = 0o600 if where == "certificate" else 0o700
+    os.chmod(target, mode | (0o100 if where == "folder" else 0))
+    with pytest.raises(DevCertError) as err:
+        dev_certificate()
+    text = str(err.value)
+    assert f"refusing the development {where} {target}:" in text
+    assert f"with mode {mode | (0o100 if where == 'folder' else 0):o};" \
+        in text
+    assert f"owned by you (uid {os.geteuid()}), mode {expected:o}" in text
+    assert f"chmod {expected:o} {target}" in text
+    with pytest.raises(DevCertError, match="refusing"):
+        create_server(("127.0.0.1", 0), certfile="auto")
+    os.chmod(target, expected)
+    assert dev_certificate() == path
+
+
+def test_a_folder_others_may_write_gets_no_new_certificate(cache):
+    folder = cache / "quick_server"
+    folder.mkdir(parents=True, mode=0o700)
+    os.chmod(folder, 0o777)
+    with pytest.raises(DevCertError, match=f"folder {folder}: .* mode 777"):
+        dev_certificate()
+    assert os.listdir(folder) == []
+
+
+def test_a_certificate_of_another_user_is_refused(cache, monkeypatch):
+    path = dev_certificate()
+    owner = os.stat(path).st_uid
+    monkeypatch.setattr(devcert.os, "geteuid", lambda: owner + 1)
+    with pytest.raises(DevCertError) as err:
+        dev_certificate()
+    text = str(err.value)
+    assert f"folder {os.path.dirname(path)}: it is owned by uid {owner} " \
+        f"with mode 700; expected: owned by you (uid {owner + 1})" in text
+    assert "chmod" not in text and "delete it" in text
 
 
 def test_python_m_quick_server_https(cache, tmp_path):
