@@ -2,8 +2,11 @@
 
 A text answer (HTML, CSS, JavaScript, JSON, SVG, XML, plain text) of at
 least `server.compress_min_size` bytes (1 KiB) goes out gzip-compressed to
-a client whose `Accept-Encoding` allows gzip, with `Vary: Accept-Encoding`
-and its own ETag (`"...-gzip"`); never for a Range request. A static
+a client whose `Accept-Encoding` allows gzip (coding names in any case),
+with its own ETag (`"...-gzip"`); never for a Range request. Every answer
+that another client could get compressed, in whichever form this one gets
+it (identity, 206, 304), says `Vary: Accept-Encoding`, so that a cache
+never hands the gzip form to a client that did not ask for it. A static
 file's compressed form is kept in the small-file cache next to its bytes,
 so compressing costs CPU once per file version. With live reload on, an
 HTML page gets the live-reload script (`reload.inject_script`) first."""
@@ -27,6 +30,7 @@ _TEXT_TYPES = frozenset((
     "application/x-javascript", "application/manifest+json",
     "image/svg+xml"))
 Header = tuple[str, str]
+VARY: Header = ("Vary", "Accept-Encoding")
 
 
 def compressible(ctype: str) -> bool:
@@ -39,12 +43,16 @@ def compressible(ctype: str) -> bool:
 
 def accepts_gzip(header: str | None) -> bool:
     """Whether an `Accept-Encoding` value allows gzip: `gzip`, `x-gzip`
-    or `*` with a quality above 0 (`gzip;q=0` refuses it)."""
-    if not header or ("gzip" not in header and "*" not in header):
+    or `*` with a quality above 0 (`gzip;q=0` refuses it); coding names
+    are case-insensitive (RFC 9110)."""
+    if not header:
+        return False
+    header = header.lower()
+    if "gzip" not in header and "*" not in header:
         return False
     named: float | None = None
     star = 0.0
-    for item in header.lower().split(","):
+    for item in header.split(","):
         coding, _, params = item.partition(";")
         coding = coding.strip()
         quality = _quality(params)
@@ -91,21 +99,22 @@ def payload(req: QuickServerRequestHandler, code: int, body: bytes,
     if code != 200:
         return body, headers
     inject = server.live_reload and ctype.startswith("text/html")
-    zipped = server.compress and _wants_gzip(req)
-    if not inject and not zipped:
+    varies = server.compress and compressible(ctype)
+    if not inject and not varies:
         return body, headers
     headers = list(headers)
     if any(name.lower() == "content-encoding" for name, _ in headers):
         return body, headers  # in its final form already
     if inject:
         body = inject_script(body)
-    if not zipped or len(body) < server.compress_min_size or \
-            not compressible(ctype):
+    if not varies or len(body) < server.compress_min_size:
+        return body, headers
+    headers.append(VARY)
+    if not _wants_gzip(req):
         return body, headers
     headers = [(name, gzip_etag(value) if name.lower() == "etag" else value)
                for name, value in headers]
     headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Vary", "Accept-Encoding"))
     return gzip_bytes(body), headers
 
 
@@ -127,9 +136,8 @@ class FileForm:
         return gzip_etag(tag) if self.gzip else tag
 
     def headers(self) -> list[Header]:
-        if not self.gzip:
-            return []
-        return [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        """Its Content-Encoding (`Vary` is `file_varies`'s)."""
+        return [("Content-Encoding", "gzip")] if self.gzip else []
 
     def body(self, cache: SmallFiles, path: str, st: os.stat_result,
              content: bytes | int) -> bytes:
@@ -148,10 +156,18 @@ def file_form(req: QuickServerRequestHandler, st: os.stat_result,
     """The form a static file of type `ctype` goes out in for this
     request; None: as it is (any range, `sendfile` for a large file)."""
     server = req.server
-    size = st.st_size
-    if size > MAX_FILE:
+    if st.st_size > MAX_FILE:
         return None
     inject = server.live_reload and ctype.startswith("text/html")
-    zipped = server.compress and size >= server.compress_min_size and \
-        _wants_gzip(req) and compressible(ctype)
+    zipped = file_varies(req, st.st_size, ctype) and _wants_gzip(req)
     return FileForm(inject, zipped) if inject or zipped else None
+
+
+def file_varies(req: QuickServerRequestHandler, size: int,
+                ctype: str) -> bool:
+    """Whether a file of `size` bytes and type `ctype` goes out
+    compressed to the clients that accept gzip: then every answer of it
+    varies by `Accept-Encoding`."""
+    server = req.server
+    return server.compress and \
+        server.compress_min_size <= size <= MAX_FILE and compressible(ctype)

@@ -6,20 +6,17 @@ from `self.server`. `send_payload` is the only place that writes a
 response."""
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import ssl
-import struct
 import sys
 import time
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from io import BufferedReader
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
+from typing import TYPE_CHECKING, Any, Iterable, cast
 from urllib.parse import urlsplit
 
-from . import compress, errors, log
+from . import compress, errors, log, sockio
 from .body import parse_body, parse_query, split_target
 from .files import FileResponse
 from .framing import (Body, ClientDisconnected, Headers, RequestHead,
@@ -38,8 +35,6 @@ HANDLED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
-LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
-LINGER_BYTES = 64 << 20
 
 
 class QuickServerRequestHandler(BaseHTTPRequestHandler):
@@ -51,21 +46,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        sock = self.connection
-        # The socket stays in blocking mode, its reads and writes bounded by
-        # the kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout would
-        # cost a poll() before every recv and send.
-        seconds = max(self.server.idle_timeout, 0.001)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if os.name != "posix":
-                raise OSError("SO_RCVTIMEO takes a struct timeval on POSIX")
-            timeval = struct.pack("ll", int(seconds),
-                                  int(seconds % 1 * 1_000_000))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        except OSError:
-            sock.settimeout(seconds)  # elsewhere: Python's own timeouts
+        sockio.set_timeouts(self.connection, self.server.idle_timeout)
         self.close_connection = True
         self._linger = False
         # waiting for a request's first byte (a TLS handshake included)
@@ -89,41 +70,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         try:
             super().finish()
             if self._linger:
-                self._discard_input()
+                sockio.discard_input(self.connection)
         finally:
             self.server.reloader.connections.discard(self)
-
-    def _discard_input(self) -> None:
-        """Lingering close: the client may still be sending a body we
-        refused. Closing now would reset the connection and destroy the
-        error response before the client reads it, so stop writing, then
-        read and discard what arrives, bounded in time and bytes."""
-        deadline = time.monotonic() + LINGER_SECONDS
-        left = LINGER_BYTES
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            while left > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self.connection.settimeout(min(remaining, 0.5))
-                data = self.connection.recv(1 << 16)
-                if not data:
-                    return
-                left -= len(data)
-        except (OSError, ValueError):
-            return
-
-    @contextlib.contextmanager
-    def _timeout(self, seconds: float) -> Iterator[None]:
-        """A Python-level socket timeout for the block, where the kernel's
-        timeouts are not enough (the TLS handshake, `socket.sendfile`)."""
-        previous = self.connection.gettimeout()
-        self.connection.settimeout(max(seconds, 0.001))
-        try:
-            yield
-        finally:
-            self.connection.settimeout(previous)
 
     # -- one request -------------------------------------------------------
 
@@ -435,7 +384,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         `sendfile`): validators, 304, a byte range, or all of it. `ctype`
         replaces the type of the extension; `extra` headers are added,
         each replacing a default of its name; without `conditional`, the
-        request's validators and Range are not looked at."""
+        request's validators and Range are not looked at. Every answer of
+        a file that some clients get compressed says so in `Vary`."""
         max_age = self.server.max_age
         ctype = ctype or content_type(path)
         form = compress.file_form(self, st, ctype) \
@@ -451,6 +401,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             names = {name.lower() for name, _ in extra}
             headers = [h for h in headers if h[0].lower() not in names]
             headers.extend(extra)
+        if compress.file_varies(self, st.st_size, ctype):
+            headers.append(compress.VARY)
         if form is not None:  # gzip or live reload: any range ignored
             headers.extend(form.headers())
             if not (conditional and not_modified(self.headers, st, tag)):
@@ -571,7 +523,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if file is not None:
             self._write(head)
             fd, start, end = file
-            sent = self._sendfile(fd, start, end - start)
+            sent = sockio.sendfile(self.connection, fd, start, end - start,
+                                   self.server.idle_timeout)
             self._sent = sent
             if sent != end - start:
                 self.close_connection = True  # the file shrank meanwhile
@@ -607,29 +560,6 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         except (OSError, ValueError) as err:
             raise ClientDisconnected(f"writing the response: {err}") \
                 from err
-
-    def _sendfile(self, fd: int, offset: int, count: int) -> int:
-        """Sends part of a file with zero-copy `os.sendfile` on the blocking
-        socket, whose kernel send timeout ends a stalled client with an
-        OSError; returns the bytes sent (fewer if the file shrank)."""
-        sock = self.connection
-        try:
-            if isinstance(sock, ssl.SSLSocket) or \
-                    sock.gettimeout() is not None:
-                # TLS cannot use sendfile: socket.sendfile falls back to
-                # sends
-                with self._timeout(self.server.idle_timeout), \
-                        open(fd, "rb", closefd=False) as handle:
-                    return sock.sendfile(handle, offset, count)
-            out, sent = sock.fileno(), 0
-            while sent < count:
-                done = os.sendfile(out, fd, offset + sent, count - sent)
-                if done == 0:
-                    break
-                sent += done
-            return sent
-        except OSError as err:
-            raise ClientDisconnected(f"sending a file: {err}") from err
 
     def start_stream(self, code: int, headers: list[tuple[str, str]]) -> None:
         """Sends only a response head, for bodies streamed with

@@ -1,6 +1,7 @@
-"""gzip: text answers of 1 KiB or more for clients that accept it, with
-Vary and their own ETag, never for ranges; static files keep their
-compressed form in the small-file cache."""
+"""gzip: text answers of 1 KiB or more for clients that accept it (coding
+names in any case), with their own ETag, never for ranges; every form of
+such an answer says Vary; static files keep their compressed form in the
+small-file cache."""
 from __future__ import annotations
 
 import gzip
@@ -86,6 +87,41 @@ def test_never_for_a_range(site):
     assert "content-encoding" not in headers
 
 
+def test_every_answer_of_a_compressible_file_says_vary(site):
+    """A cache must not hand the gzip form to a client that did not ask
+    for it: the identity, 206 and 304 answers of a file that goes out
+    compressed vary by Accept-Encoding too; other files do not."""
+    server, _ = site
+    plain = get(server.port, "/style.css")[1]
+    assert "content-encoding" not in plain
+    assert plain["vary"] == "Accept-Encoding"
+    for headers in ({"Range": "bytes=0-9"}, {**GZIP, "Range": "bytes=0-9"},
+                    {"Range": "bytes=0-1,4-5"}):
+        status, got, _ = get(server.port, "/style.css", headers=headers)
+        assert status == 206 and got["vary"] == "Accept-Encoding", headers
+    status, got, _ = get(server.port, "/style.css",
+                         headers={"If-None-Match": plain["etag"]})
+    assert status == 304 and got["vary"] == "Accept-Encoding"
+    status, got, _ = get(server.port, "/data")  # a route's answer too
+    assert status == 200 and got["vary"] == "Accept-Encoding"
+    for path in ("/tiny.css", "/pic.png", "/small"):
+        assert "vary" not in get(server.port, path)[1], path
+    server.compress = False
+    assert "vary" not in get(server.port, "/style.css")[1]
+
+
+def test_coding_names_are_case_insensitive(site):
+    server, _ = site
+    for value in ("GZIP", "Gzip;Q=1", "X-GZIP", "br, GZip;q=0.5"):
+        status, headers, body = get(server.port, "/style.css",
+                                    headers={"Accept-Encoding": value})
+        assert headers.get("content-encoding") == "gzip", value
+        assert gzip.decompress(body).decode() == TEXT
+    headers = get(server.port, "/style.css",
+                  headers={"Accept-Encoding": "GZIP;q=0"})[1]
+    assert "content-encoding" not in headers
+
+
 def test_the_compressed_form_revalidates_with_its_own_etag(site):
     server, _ = site
     headers = get(server.port, "/style.css", headers=GZIP)[1]
@@ -157,6 +193,8 @@ def test_accept_encoding_values():
     assert not accepts_gzip("*;q=0")
     assert not accepts_gzip("br")
     assert not accepts_gzip(None)
+    assert accepts_gzip("GZIP") and accepts_gzip("deflate, X-Gzip;Q=0.5")
+    assert not accepts_gzip("GZIP;q=0")
 
 
 def test_compressible_types():
