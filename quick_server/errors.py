@@ -1,11 +1,14 @@
 """Error pages: what a client sees when a handler raises.
 
-A client on this machine (or any client with `server.debug = True`) gets
-the exception and its traceback: an HTML page when it accepts HTML (a
-browser), `{"error", "type", "traceback"}` when it accepts JSON or asked
-a JSON route, plain text otherwise. Everything else gets the plain 500.
-Every value is escaped for its format; messages and tracebacks are
-bounded in size."""
+`server.debug` says who sees the exception and its traceback: `None` (the
+default) a client on this machine that no proxy forwarded, or that a proxy
+on this machine forwarded for a client on this machine (a dev proxy such
+as Vite's); `True` every client; `False` no one. Details come as an HTML
+page to a client that accepts HTML (a browser), as `{"error", "type",
+"traceback"}` to one that accepts JSON or asked a JSON route, as plain
+text otherwise. Without details the answer is the plain 500, in JSON
+(`{"error": "Internal Server Error"}`) for a JSON client. Every value is
+escaped for its format; messages and tracebacks are bounded in size."""
 from __future__ import annotations
 
 import html
@@ -23,9 +26,13 @@ if TYPE_CHECKING:
     from .handler import QuickServerRequestHandler
 
 PLAIN = (b"Internal Server Error\n", "text/plain; charset=utf-8")
+PLAIN_JSON = (b'{"error": "Internal Server Error"}', "application/json")
 MAX_MESSAGE = 10_000  # characters of the exception's message shown
 MAX_TRACEBACK = 200_000  # characters of the traceback shown
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# headers a proxy sets; those that name the client, in a list or alone
+CLIENT_HEADERS = ("x-forwarded-for", "x-real-ip", "x-client-ip",
+                  "true-client-ip")
 
 
 def is_loopback(host: str) -> bool:
@@ -40,15 +47,43 @@ def is_loopback(host: str) -> bool:
 
 
 def shows_details(req: QuickServerRequestHandler) -> bool:
-    """Whether this client may see the exception: `server.debug`, or a
-    client on this machine that no proxy forwarded (a local reverse proxy
-    makes every client look local)."""
-    if req.server.debug:
-        return True
+    """Whether this client may see the exception: `server.debug` when it
+    is True or False, else whether the request comes from this
+    machine."""
+    debug = req.server.debug
+    return is_local(req) if debug is None else bool(debug)
+
+
+def is_local(req: QuickServerRequestHandler) -> bool:
+    """Whether a request comes from a client on this machine: a loopback
+    peer, and every client that a proxy's headers name is on this machine
+    too (a proxy on this machine makes every client look local). `Via`
+    names no client, and a `Forwarded` element without `for` none known:
+    such a request is not local."""
     headers = req.headers
-    return is_loopback(str(req.client_address[0])) and \
-        headers.get("forwarded") is None and \
-        headers.get("x-forwarded-for") is None
+    if not is_loopback(str(req.client_address[0])) or \
+            headers.get("via") is not None:
+        return False
+    named = [item for name in CLIENT_HEADERS
+             for value in headers.get_all(name) or ()
+             for item in value.split(",")]
+    for value in headers.get_all("forwarded") or ():
+        for element in value.split(","):
+            found = [pair.partition("=")[2] for pair in element.split(";")
+                     if pair.partition("=")[0].strip().lower() == "for"]
+            named.extend(found or [""])
+    return all(is_loopback(_host(item)) for item in named)
+
+
+def _host(item: str) -> str:
+    """The address in a forwarding header's item: quotes, brackets and a
+    port taken off (`"[::1]:5173"`, `127.0.0.1:80`)."""
+    item = item.strip().strip('"').strip()
+    if item.startswith("["):
+        return item[1:].partition("]")[0]
+    if item.count(":") == 1:
+        return item.partition(":")[0]
+    return item
 
 
 def accepted_types(accept: str | None) -> set[str]:
@@ -99,13 +134,13 @@ def error_page(req: QuickServerRequestHandler, exc: BaseException | None
                ) -> tuple[bytes, str]:
     """The body and Content-Type answering `exc` (raised by a handler of
     `req`) with a 500."""
+    form = page_format(req)
     if exc is None or not shows_details(req):
-        return PLAIN
+        return PLAIN_JSON if form == "json" else PLAIN
     kind = type(exc).__name__
     message = _bounded(str(exc), MAX_MESSAGE)
     trace = _bounded("".join(traceback.format_exception(
         type(exc), exc, exc.__traceback__)), MAX_TRACEBACK)
-    form = page_format(req)
     if form == "json":
         body = json.dumps({"error": message, "type": kind,
                            "traceback": trace})
@@ -126,8 +161,9 @@ def _printable(text: str) -> str:
 def _html(req: QuickServerRequestHandler, kind: str, message: str,
           trace: str) -> bytes:
     esc = html.escape
-    why = "server.debug is on" if req.server.debug else \
-        "you are on this machine"
+    why = "to every client because server.debug is True" \
+        if req.server.debug else "because you are on this machine; other " \
+        "clients get a plain 500"
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>500 {esc(kind)}</title>
 <style>body {{ font: 15px/1.4 system-ui, sans-serif; margin: 2em; }}
@@ -136,8 +172,8 @@ padding: 1em; overflow: auto; }} .note {{ color: #666; }}</style></head>
 <body><h1>{esc(kind)}: {esc(message)}</h1>
 <p>while answering <code>{esc(escape_control(req.requestline))}</code></p>
 <pre>{esc(trace)}</pre>
-<p class="note">500 Internal Server Error. The traceback is shown because
-{why}; other clients get a plain 500.</p>
+<p class="note">500 Internal Server Error. The traceback is shown {why}.
+</p>
 </body></html>
 """
     body = page.encode("utf-8", "replace")

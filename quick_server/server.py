@@ -171,7 +171,8 @@ class QuickServer(ThreadingHTTPServer):
         self.shutdown_grace = 10.0
         self.auto_restart = False  # restart when a source file changes
         self.live_reload = False  # browsers reload when served files change
-        self.debug = False  # error pages show tracebacks to every client
+        # who sees error details: None this machine, True all, False none
+        self.debug: bool | None = None
         self.compress = True  # gzip text for clients that accept it
         self.compress_min_size = 1024
         self.draining = False  # stopping: answers close their connection
