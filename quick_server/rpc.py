@@ -7,7 +7,8 @@ HelloResponse` answers `POST /api/hello` (a JSON body) and, at the same
 path, `GET` with `{"request": <JSON Schema>, "response": <JSON Schema>}`.
 A body that does not fit the request type is a 400 whose JSON says where
 and what was expected; an answer that does not fit the response type is a
-500, its reason logged. Types and their rules are in `schema.py`."""
+500 (`RpcAnswerError`, shown like any handler error) that says what to
+return. Types and their rules are in `schema.py`."""
 from __future__ import annotations
 
 import email.utils
@@ -23,7 +24,6 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Mapping, TypeVar, Union
 
-from . import log
 from .files import FileResponse
 from .response import HTTPError, Response, to_json
 from .schema import (DIALECT, Codec, Definitions, ValidationError, codec_of,
@@ -39,6 +39,11 @@ MAX_ERROR_TEXT = 2000
 
 
 # -- the server side -------------------------------------------------------
+
+class RpcAnswerError(TypeError):
+    """An rpc function returned a value that is not its declared response
+    type: a bug in the function, answered with a 500."""
+
 
 class Contract:
     """An rpc function with the codecs of its request and response types.
@@ -113,10 +118,25 @@ class Contract:
         except ValidationError as err:
             if isinstance(result, FileResponse):
                 result.release()
-            log.msg("rpc {0}: the answer of {1} is not its declared type: "
-                    "{2}", self.path, getattr(self.fn, "__qualname__", "?"),
-                    err.describe("answer"))
-            raise HTTPError(500) from None
+            raise RpcAnswerError(self._wrong_answer(err)) from None
+
+    def _wrong_answer(self, err: ValidationError) -> str:
+        """What the function must return instead: a dict where a
+        dataclass belongs is the usual mistake, named as such."""
+        name = getattr(self.fn, "__qualname__", "?").rpartition(
+            "<locals>.")[2]
+        told = err.describe("answer")
+        cls = err.expected.removesuffix(" (an object)")
+        if cls == err.expected or \
+                not err.problem.startswith(f"expected {err.expected}, got "
+                                           f"dict"):
+            return f"rpc {self.path}: the answer of {name} is not its " \
+                   f"declared type: {told}"
+        if not err.path:
+            return f"rpc {self.path}: {name} returned a dict: return a " \
+                   f"{cls} instance, not a dict ({told})"
+        return f"rpc {self.path}: {name} returned a dict at {err.path}: " \
+               f"put a {cls} instance there, not a dict ({told})"
 
     def describe(self, req: Any, args: Any) -> Any:
         """The GET route: the contract's JSON Schema document."""

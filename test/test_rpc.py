@@ -367,7 +367,11 @@ def test_a_bad_body_is_a_400_naming_the_field(rpc_server):
     assert status == 415
 
 
-def test_a_wrong_answer_is_a_500_with_the_reason_logged(rpc_server):
+def test_a_dict_answer_is_a_500_that_says_what_to_return(rpc_server):
+    """A dict of the right shape is not the declared dataclass: the 500
+    says to return an instance, in the log and (to a client on this
+    machine) on the error page, as any handler error; others get the
+    plain 500."""
     lines: list[str] = []
 
     class Log:
@@ -381,13 +385,44 @@ def test_a_wrong_answer_is_a_500_with_the_reason_logged(rpc_server):
     with pytest.raises(RpcError) as info:
         rpc_call(url(rpc_server, "/api/wrong"), HelloRequest("x"),
                  HelloResponse)
+    told = "wrong returned a dict: return a HelloResponse instance, " \
+        "not a dict (answer: expected HelloResponse (an object), got dict"
+    assert info.value.status == 500 and told in str(info.value)
+    assert wait_for(lambda: any(told in line for line in lines),
+                    what="the log line")
+    status, headers, body = get(rpc_server.port, "/api/wrong", "POST",
+                                b'{"name": "x"}',
+                                {"Content-Type": "application/json",
+                                 "Accept": "text/html"})
+    assert status == 500 and b"RpcAnswerError" in body
+    assert b"return a HelloResponse instance, not a dict" in body
+    with pytest.raises(RpcError) as info:  # through a proxy: no details
+        rpc_call(url(rpc_server, "/api/wrong"), HelloRequest("x"),
+                 HelloResponse, headers={"X-Real-IP": "203.0.113.9"})
     assert info.value.status == 500
-    assert "Internal Server Error" in str(info.value)
-    assert "HelloResponse" not in str(info.value)  # no details leak
-    logged = wait_for(lambda: [line for line in lines if "rpc" in line],
-                      what="the log line")
-    assert "rpc /api/wrong: the answer of " in logged[0]
-    assert "expected HelloResponse (an object), got dict" in logged[0]
+    assert str(info.value).endswith("HTTP 500: Internal Server Error")
+
+
+def test_a_dict_inside_the_answer_is_named_where_it_is(make_server):
+    server = make_server()
+
+    @server.rpc("/api/items")
+    def items(request: HelloRequest) -> list[Item]:
+        return [Item("a"), {"name": "b"}]  # type: ignore[list-item]
+
+    @server.rpc("/api/number")
+    def number(request: HelloRequest) -> HelloResponse:
+        return HelloResponse(5)  # type: ignore[arg-type]
+
+    with pytest.raises(RpcError) as info:
+        rpc_call(url(server, "/api/items"), HelloRequest("x"), list[Item])
+    assert "items returned a dict at [1]: put a Item instance there, not " \
+        "a dict ([1]: expected Item (an object), got dict" in str(info.value)
+    with pytest.raises(RpcError) as info:
+        rpc_call(url(server, "/api/number"), HelloRequest("x"),
+                 HelloResponse)
+    assert "the answer of number is not its declared type: text: " \
+        "expected str, got int 5" in str(info.value)
 
 
 def test_get_serves_the_contract(rpc_server):
