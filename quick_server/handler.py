@@ -37,6 +37,11 @@ SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
 
 
+def route_name(route: Route) -> str:
+    """How logs and exit statistics name a route: `GET /api/x`."""
+    return f"{route.method} {route.mask}"
+
+
 class QuickServerRequestHandler(BaseHTTPRequestHandler):
     """Handles the requests of one connection (HTTP/1.1, keep-alive)."""
 
@@ -217,6 +222,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         try:
             found = self.server.routes.match(method, path)
         except MethodNotAllowed as err:
+            # counted under the route of the path (the first it allows)
+            known = self.server.routes.match(err.allowed[0], path)
+            if known is not None:
+                self.route_name = route_name(known[0])
             raise HTTPError(405, headers=[("Allow", ", ".join(err.allowed))]
                             ) from None
         if found is not None:
@@ -305,7 +314,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def _run_route(self, route: Route, query: str, fragment: str,
                    paths: list[str], segments: dict[str, str]) -> None:
-        self.route_name = f"{route.method} {route.mask}"
+        self.route_name = route_name(route)
         if route.guard is not None:
             route.guard(self)  # before a byte of the body is read
         args = self.request_args(query, fragment, paths, segments)

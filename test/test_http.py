@@ -139,6 +139,19 @@ def test_limits_and_methods(echo):
     assert status == 200 and body == b"" and headers["content-length"] == "11"
 
 
+def test_exit_statistics_count_a_405_under_its_route(echo):
+    assert get(echo.port, "/ping")[0] == 200
+    assert get(echo.port, "/ping", method="DELETE")[0] == 405
+    assert get(echo.port, "/echo/x", method="GET")[0] == 405
+    assert get(echo.port, "/missing")[0] == 404
+    summary = wait_for(lambda: (lambda text: text if "served 4" in text
+                                else None)(echo.stats.summary()),
+                       what="four requests counted")
+    assert "GET /ping: 2 (2xx 1, 4xx 1)" in summary
+    assert "POST /echo: 1 (4xx 1)" in summary
+    assert "(no route): 1 (4xx 1)" in summary  # only the 404
+
+
 def test_http10_closes_by_default(echo):
     reply = raw(echo.port, b"GET /ping HTTP/1.0\r\n\r\n")
     assert statuses(reply) == [200] and b"Connection: close" in reply
