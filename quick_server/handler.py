@@ -6,6 +6,7 @@ from `self.server`. `send_payload` is the only place that writes a
 response."""
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import sys
@@ -144,6 +145,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         self._sent = 0
         self._extra_headers: list[tuple[str, str]] = []
         self._files: dict[str, Any] = {}
+        self._by_design = 0.0  # seconds of waiting the client asked for
         self._start = time.perf_counter()
         self.waiting, self.waiting_since = True, self._start
 
@@ -576,6 +578,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if self._responded:
             raise RuntimeError("a response was already sent")
         fields = list(headers)
+        if any(name.lower() == "content-type" and
+               value.startswith("text/event-stream") for name, value in fields):
+            self.wait_by_design()  # an event stream lasts by design
         if self.server.cross_origin:  # this server's policy, not the target's
             fields = [(name, value) for name, value in fields
                       if not name.lower().startswith("access-control-")]
@@ -585,6 +590,15 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         self._responded = True
         self._status = code
         self._write(head)
+
+    def wait_by_design(self, seconds: float | None = None) -> None:
+        """Says that this request waits by design, as its client asked
+        (a long-poll's `wait`, an event stream): up to `seconds` (None: as
+        long as it lasts) of its time is no slowness for
+        `report_slow_requests`."""
+        waits = math.inf if seconds is None else seconds
+        if waits > self._by_design:  # NaN is no wait
+            self._by_design = waits
 
     def add_sent(self, count: int) -> None:
         """Counts streamed body bytes for the request log."""
@@ -603,7 +617,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         server = self.server
         code = self._status
         server.stats.record(self.route_name, code)
-        slow = server.report_slow_requests and elapsed > server.slow_request
+        slow = server.report_slow_requests and \
+            elapsed > server.slow_request + self._by_design
         if server.suppress_noise and code in (200, 206, 304) and not slow:
             return
         headers, escape = self.headers, log.escape_control

@@ -500,7 +500,11 @@ class QuickServer(ThreadingHTTPServer):
                           name: str) -> None:
         """The worker protocol at `mask`, starting jobs with `start`."""
         def protocol(req: Any, args: ReqArgs) -> Any:
-            return handle_request(self.workers, args["post"], start,
+            post = args["post"]
+            wait = post.get("wait") if isinstance(post, dict) else None
+            if isinstance(wait, (int, float)):
+                req.wait_by_design(wait)  # a long-poll is no slowness
+            return handle_request(self.workers, post, start,
                                   self.max_chunk_size)
         protocol.__name__ = name
         self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
