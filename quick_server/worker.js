@@ -27,9 +27,10 @@
  * `quick_server.WorkerError` (an Error) with
  *   kind     'job'       the job raised: `type` and `message` are its
  *                        exception's ('KeyError', "'x'"), status 500
- *            'http'      any other refusal (400, 404, 413, a 503 still
- *                        there after the retries): type 'HTTPError',
- *                        `message` the server's text, `status` its code
+ *            'http'      any other refusal (400, 404, 413, a 502,
+ *                        503 or 504 still there after the retries): type
+ *                        'HTTPError', `message` the server's text (the
+ *                        `error` of a JSON answer), `status` its code
  *            'network'   no answer (after the retries): type
  *                        'NetworkError', status null
  *            'cancelled' the server cancelled the job (it stopped, or the
@@ -78,6 +79,9 @@
   }
 
   const RETRY_DELAYS = [250, 500, 1000, 2000, 4000];  // milliseconds
+  // not ready yet: a full queue, a server restarting (or whose restarted
+  // program failed to start), or a dev proxy that cannot reach it
+  const TRANSIENT = [502, 503, 504];
   const LIVE_RELOAD_SCRIPT = '/__quick_server__/live-reload.js';
 
   function sleep(ms) {
@@ -95,8 +99,9 @@
   }
 
   /** The error of a refused request: a failed job's JSON body, else the
-   * server's text. */
+   * `error` text of a JSON answer, else the server's text. */
   function httpError(status, text) {
+    let message = text.trim();
     try {
       const body = JSON.parse(text);
       const error = body.error;
@@ -104,11 +109,14 @@
         return new WorkerError('job', error.type, String(error.message),
                                status, body.progress);
       }
+      if (typeof error === 'string') {
+        message = error;
+      }
     } catch (err) {
       // not JSON: a plain refusal
     }
-    return new WorkerError('http', 'HTTPError',
-                           `HTTP ${status}: ${text.trim()}`, status);
+    return new WorkerError('http', 'HTTPError', `HTTP ${status}: ${message}`,
+                           status);
   }
 
   class Worker {
@@ -237,8 +245,12 @@
     }
 
     /**
-     * POSTs one protocol request. A full queue (503) is asked again after
-     * its Retry-After; a network error too, except for a start, which may
+     * POSTs one protocol request. A 502, 503 or 504 (a full queue, or a
+     * server that restarts or is down, behind a dev proxy or not) is
+     * asked again after its Retry-After, else after the next back-off
+     * delay, a start too (the server did not answer it; a job it started
+     * all the same is cancelled when nobody asks for it). A network error
+     * is asked again after the back-off, except for a start, which may
      * have reached the server (get and cargo can be repeated). Throws a
      * WorkerError (or the AbortError of a cancelled job).
      */
@@ -265,10 +277,10 @@
           await sleep(delay);
           continue;
         }
-        if (resp.status === 503 && delay !== undefined) {
+        if (TRANSIENT.includes(resp.status) && delay !== undefined) {
           const after = parseInt(resp.headers.get('Retry-After'), 10);
           await sleep(Number.isFinite(after) ?
-            Math.min(after, 30) * 1000 : delay);
+            Math.min(Math.max(after, 0), 30) * 1000 : delay);
           continue;
         }
         if (!resp.ok) {

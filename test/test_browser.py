@@ -12,7 +12,7 @@ import pytest
 
 from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
                       stop_process, wait_for)
-from quick_server import report_progress
+from quick_server import Response, report_progress
 from quick_server.progress import MIN_INTERVAL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,6 +225,64 @@ def test_full_queue_is_retried(page):
     assert tab.evaluate("window.results") == {
         "a": {"tag": "A", "data": ""}, "b": {"tag": "B", "data": ""}}
     assert server.runs == ["A", "B"]
+
+
+def test_gateway_errors_are_retried_with_back_off(page):
+    """502, 503 and 504 (what a dev proxy answers while the server
+    restarts or is down) are asked again, a start as well as a poll,
+    after Retry-After or the back-off; the job gets its result."""
+    tab, server = page
+    flaky = {"start": [502, 503, 504], "get": [504]}
+    seen = []
+
+    def gateway(req, args, okay):
+        action = args["post"].get("action")
+        codes = flaky.get(action, [])
+        code = codes.pop(0) if codes else 200
+        seen.append((action, code))
+        if code == 200:
+            return okay
+        after = [("Retry-After", "0")] if code == 503 else []
+        return Response(f"gateway says {code}\n", code,
+                        "text/plain; charset=utf-8", after)
+
+    with server.middlewares(gateway):
+        @server.json_worker("/flaky")
+        def _flaky(payload):
+            time.sleep(0.3)  # answered by a poll, not by the start
+            return {"tag": payload["tag"]}
+
+    post(tab, "f", {"tag": "F"}, url="/flaky")
+    tab.wait_for_function("window.results.f !== undefined", timeout=10000)
+    assert tab.evaluate("window.results.f") == {"tag": "F"}
+    assert tab.evaluate("window.errors") == {}
+    assert seen[:6] == [("start", 502), ("start", 503), ("start", 504),
+                        ("start", 200), ("get", 504), ("get", 200)], seen
+
+
+def test_a_lasting_503_fails_with_the_error_of_its_json(page):
+    """A 503 still there after the retries fails the job as an HTTP
+    error whose message is the `error` of the JSON answer."""
+    tab, server = page
+    tries = []
+
+    def down(req, args, okay):
+        tries.append(args["post"].get("action"))
+        return Response({"error": "the program failed to start"}, 503,
+                        headers=[("Retry-After", "0")])
+
+    with server.middlewares(down):
+        @server.json_worker("/down")
+        def _down(payload):
+            return 1
+
+    post(tab, "d", {}, url="/down")
+    tab.wait_for_function("window.errors.d !== undefined", timeout=10000)
+    error = tab.evaluate("window.errors.d")
+    assert (error["kind"], error["type"], error["status"]) == \
+        ("http", "HTTPError", 503)
+    assert error["message"] == "HTTP 503: the program failed to start"
+    assert tries == ["start"] * 6  # the first and five retries
 
 
 def test_live_reload_script_loaded_from_another_server(page, make_server):
