@@ -20,11 +20,11 @@ import concurrent.futures
 import ctypes
 import os
 import threading
-import traceback
 from typing import Any, Callable, Protocol
 
 from . import log
-from .processes import Outcome, ProcessPool
+from .outcomes import Outcome, Shipment, describe, error_outcome
+from .processes import ProcessPool
 from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,
                        subscribe_dask, use_channel)
 
@@ -51,12 +51,6 @@ class Runner(Protocol):
 
     def close(self) -> None:
         """Releases what the runner holds (threads, processes)."""
-
-
-def _error(err: BaseException) -> Outcome:
-    return ("error", type(err).__name__, str(err),
-            "".join(traceback.format_exception(
-                type(err), err, err.__traceback__)), err)
 
 
 # -- threads -----------------------------------------------------------------
@@ -117,7 +111,7 @@ class ThreadRunner:
             except WorkerDeath:
                 outcome = ("cancelled",)
             except Exception as err:  # pylint: disable=broad-except
-                outcome = _error(err)
+                outcome = error_outcome(err)
         except WorkerDeath:
             pass  # raised between the lines above: cancelled
         finally:
@@ -168,12 +162,17 @@ class ProcessRunner:
 # -- any concurrent.futures.Executor -----------------------------------------
 
 def run_with_progress(channel: Any, fn: Callable[..., Any],
-                      args: tuple[Any, ...]) -> Any:
+                      args: tuple[Any, ...]) -> Shipment:
     """Runs `fn(*args)` where an executor put it, with its progress going
-    to `channel` (pickled along with the job)."""
+    to `channel` (pickled along with the job). Its value or exception
+    comes back as a `Shipment`, which the server unpacks itself: what
+    cannot be rebuilt there still settles the job (and never breaks the
+    executor)."""
     use_channel(channel)
     try:
-        return fn(*args)
+        return Shipment(("done", fn(*args)))
+    except Exception as err:  # pylint: disable=broad-except
+        return Shipment(error_outcome(err))
     finally:
         use_channel(None)
         close = getattr(channel, "close", None)
@@ -183,6 +182,27 @@ def run_with_progress(channel: Any, fn: Callable[..., Any],
 
 def is_dask_executor(executor: Any) -> bool:
     return type(executor).__module__.startswith("distributed")
+
+
+DASK_ENVIRONMENT = (
+    "likely cause: the Dask scheduler or workers cannot import quick_server "
+    "or a module of the script; they need the same environment as the "
+    "client (quick_server and the script's modules importable there)")
+
+
+def dask_failure(err: BaseException) -> Outcome:
+    """The outcome of a Dask task that failed before its job ran; a task
+    the cluster could not load names the likely cause."""
+    outcome = error_outcome(err)
+    text = outcome[2]
+    if "Error during deserialization" in text or \
+            isinstance(err, ImportError):
+        cause = err.__cause__
+        text = " ".join(text.split())  # (Dask's message has line breaks)
+        if cause is not None:
+            text += f" ({type(cause).__name__}: {describe(cause)})"
+        text += f"; {DASK_ENVIRONMENT}"
+    return (*outcome[:2], text, *outcome[3:])
 
 
 class FuturesRunner:
@@ -226,7 +246,13 @@ class FuturesRunner:
                 on_done(("cancelled",))
                 return
             err = done.exception()
-            on_done(("done", done.result()) if err is None else _error(err))
+            if err is not None:  # (the job's own errors are in its value)
+                on_done(dask_failure(err) if self._dask
+                        else error_outcome(err))
+                return
+            value = done.result()
+            on_done(value.open() if isinstance(value, Shipment)
+                    else ("done", value))
         future.add_done_callback(settle)
         return future
 

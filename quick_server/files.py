@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import unicodedata
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from .response import HTTPError, Response
@@ -71,6 +71,14 @@ class FileResponse(Response):
             raise HTTPError(404)
         return fd, st
 
+    def info(self, url: str) -> dict[str, Any]:
+        """What a client learns of this answer when it comes from a job
+        (the job's result is `{"file": this}`), downloaded at `url`.
+        OSError when the file does not exist."""
+        return {"url": url, "filename": self.filename,
+                "content_type": self.content_type,
+                "size": os.stat(self.path).st_size}
+
     def release(self) -> None:
         """Removes a `delete=True` file (also when it was never sent)."""
         if self.delete:
@@ -81,6 +89,12 @@ class FileResponse(Response):
 
     def __repr__(self) -> str:
         return f"FileResponse({self.path!r}, {self.filename!r})"
+
+
+def download_path(route: str, token: str) -> str:
+    """Where the file answer of the job `token` of the worker at `route`
+    is downloaded."""
+    return f"{route.rstrip('/')}/file/{token}"
 
 
 def file_return(path: str | os.PathLike[str], filename: str | None = None,

@@ -18,8 +18,9 @@ the template ends (Linux: PR_SET_PDEATHSIG).
 
 Messages on a job process's socket are length-prefixed pickles: the server
 sends `(fn, args)`; the job process answers with `("progress", Progress)`
-any number of times, then `("done", value)` or `("error", type name,
-message, traceback text, the exception if it can be pickled)`."""
+any number of times, then its outcome packed by `outcomes.pack` (the value
+or exception pickled inside), which the server unpacks: a result or an
+exception that cannot be rebuilt in the server still settles the job."""
 from __future__ import annotations
 
 import ctypes
@@ -37,13 +38,10 @@ from typing import Any, Callable
 
 from . import log
 from . import progress as progress_mod
+from .outcomes import Outcome, describe, error_outcome, pack, unpack
 
 _HEADER = struct.Struct("!I")
 MAX_MESSAGE = 1 << 30  # bytes of one pickled message
-
-# ("done", value) | ("error", type name, message, traceback, exception or
-# None) | ("cancelled",)
-Outcome = tuple[Any, ...]
 
 
 def _send(sock: socket.socket, obj: Any) -> None:
@@ -162,21 +160,15 @@ def _job_process_main(sock: socket.socket) -> None:
                     "before serve_forever or start_job_processes)"
                     if isinstance(err, AttributeError) else "")
             _send(sock, ("error", type(err).__name__,
-                         f"the job could not be received: {err}{hint}",
+                         f"the job could not be received: "
+                         f"{describe(err)}{hint}",
                          traceback.format_exc(), None))
             continue
         try:
             outcome: Outcome = ("done", fn(*args))
         except BaseException as err:  # pylint: disable=broad-except
-            outcome = ("error", type(err).__name__, str(err),
-                       traceback.format_exc(), err)
-        try:
-            _send(sock, outcome)
-        except Exception as err:  # pylint: disable=broad-except
-            # not picklable: an exception goes as its text alone
-            _send(sock, outcome[:4] + (None,) if outcome[0] == "error" else
-                  ("error", type(err).__name__,
-                   f"the result cannot be sent back: {err}", "", None))
+            outcome = error_outcome(err)
+        _send(sock, pack(outcome))  # (strings and bytes: always pickled)
 
 
 def _kill(pid: int) -> None:
@@ -312,16 +304,22 @@ class ProcessPool:
         while True:
             try:
                 message = _recv(process.sock)
-            except (EOFError, OSError, pickle.UnpicklingError):
+            except Exception as err:  # pylint: disable=broad-except
+                ended = isinstance(err, (EOFError, OSError))
+                if not ended:  # (our messages hold only strings, bytes
+                    _kill(process.pid)  # and Progress: a stream to drop)
                 self._forget(process)
                 on_done(("cancelled",) if process.killed else (
                     "error", "ProcessError",
-                    "the job process ended unexpectedly", "", None))
+                    "the job process ended unexpectedly" if ended else
+                    f"the job process sent what cannot be read: "
+                    f"{describe(err)}", "", None))
                 self._refill()
                 return
             if message[0] == "progress":
                 on_progress(message[1])
                 continue
+            message = unpack(message)
             with self._lock:
                 process.busy = False
                 reusable = not (self.closed or process.killed)

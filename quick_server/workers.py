@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import math
-import os
 import secrets
 import threading
 import time
@@ -19,30 +18,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import log
-from .files import FileResponse
+from .files import FileResponse, download_path
 from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
                         is_worker_alive)
-from .processes import Outcome
+from .outcomes import JobFailed, Outcome
 from .progress import Progress
 from .response import HTTPError, Response, to_json
 from .stats import JobStats
 
-__all__ = ["WorkerArgs", "WorkerDeath", "WorkerPool", "get_worker_check",
-           "handle_request", "is_worker_alive"]
+__all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
+           "get_worker_check", "handle_request", "is_worker_alive"]
 
 WorkerArgs = dict[str, Any]
 MAX_WAIT = 30.0
 UNKNOWN_TOKEN = "Unknown or expired worker token"
-
-
-class JobFailed(Exception):
-    """A job raised an exception where it ran; `type_name` and `message`
-    describe it (the traceback went to the server log)."""
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
-        self.type_name = type_name
-        self.message = message
 
 
 def text_bytes(text: str) -> int:
@@ -254,6 +243,9 @@ class WorkerPool:
         kind = outcome[0]
         elapsed = time.monotonic() - job.started
         text, error = None, None
+        if kind == "done" and job.future is None and \
+                isinstance(outcome[1], FileResponse):
+            job.file = outcome[1]  # released with the job (or if cancelled)
         if kind == "error":
             error = {"type": str(outcome[1]), "message": str(outcome[2])}
             if len(outcome) > 3 and outcome[3]:
@@ -261,9 +253,9 @@ class WorkerPool:
                         job.route, str(outcome[3]).rstrip())
         elif kind == "done" and job.future is None and not job.cancelled:
             try:
-                if isinstance(outcome[1], FileResponse):
-                    job.file = outcome[1]
-                    text = to_json({"file": file_info(job.file, job)})
+                if job.file is not None:
+                    text = to_json({"file": job.file.info(
+                        download_path(job.route, job.token))})
                 else:
                     encode = job.encode or _json_text
                     text = encode(outcome[1], elapsed)
@@ -280,6 +272,7 @@ class WorkerPool:
             if job.cancelled:
                 kind = "cancelled"
                 job.state = "cancelled"  # cancel() forgot it already
+                self._release_locked(job)  # (a file it answered with)
             elif job.future is not None:
                 job.state = kind if kind != "done" else "released"
                 self._release_locked(job)
@@ -299,7 +292,11 @@ class WorkerPool:
     def _settle_future(job: Job, kind: str, outcome: Outcome,
                        error: dict[str, str] | None) -> None:
         future = job.future
-        if future is None or not future.set_running_or_notify_cancel():
+        if future is None:
+            return
+        if not future.set_running_or_notify_cancel():  # nobody takes it
+            if kind == "done" and isinstance(outcome[1], FileResponse):
+                outcome[1].release()  # (removes a delete=True file)
             return
         if kind == "done":
             future.set_result(outcome[1])
@@ -397,8 +394,7 @@ class WorkerPool:
     # -- protocol ----------------------------------------------------------
 
     def lookup(self, token: Any) -> Job:
-        if not isinstance(token, str):
-            raise HTTPError(400, "Missing worker token")
+        token = check_token(token)
         self._sweep()
         with self._lock:
             job = self._jobs.get(token)
@@ -465,8 +461,7 @@ class WorkerPool:
         """One part of a split result; like a final reply, it can be
         fetched again for `redeliver_timeout` s after the last part was
         first fetched."""
-        if not isinstance(token, str):
-            raise HTTPError(400, "Missing cargo token")
+        token = check_token(token, "cargo")
         self._sweep()
         with self._lock:
             entry = self._cargo.get(token)
@@ -543,19 +538,13 @@ def _json_text(value: Any, seconds: float) -> str:
     return to_json(value)
 
 
-def download_path(route: str, token: str) -> str:
-    """Where the file answer of the job `token` of the worker at `route`
-    is downloaded."""
-    return f"{route.rstrip('/')}/file/{token}"
-
-
-def file_info(response: FileResponse, job: Job) -> dict[str, Any]:
-    """What the client learns of a job's file answer (the final result is
-    `{"file": this}`). OSError when the file does not exist."""
-    size = os.stat(response.path).st_size
-    return {"url": download_path(job.route, job.token),
-            "filename": response.filename,
-            "content_type": response.content_type, "size": size}
+def check_token(token: Any, kind: str = "worker") -> str:
+    """The `token` of a request; HTTPError 400 saying what is wrong when
+    it is missing or not a string."""
+    if not isinstance(token, str):
+        raise HTTPError(400, f"Missing {kind} token" if token is None else
+                        f"{kind.capitalize()} token must be a string")
+    return token
 
 
 def handle_request(pool: WorkerPool, post: Any,
@@ -576,9 +565,7 @@ def handle_request(pool: WorkerPool, post: Any,
     if action == "get":
         return pool.answer(pool.lookup(post.get("token")), wait, max_chunk)
     if action == "stop":
-        token = post.get("token")
-        if not isinstance(token, str):
-            raise HTTPError(400, "Missing worker token")
+        token = check_token(post.get("token"))
         pool.cancel(token)
         return {"token": token, "done": True, "continue": False,
                 "result": None}

@@ -62,6 +62,47 @@ server.json_worker("/fail")(fail)
 server.json_worker("/thread", executor="thread")(steps)
 server.json_worker("/pool", executor=pool)(steps)
 
+SERVER_PID = os.getpid()
+
+
+class OddError(Exception):
+    # as in many libraries: __init__ takes other arguments than .args,
+    # so pickle cannot rebuild it (TypeError in pickle.loads)
+    def __init__(self, code, detail):
+        super().__init__(f"{detail} (code {code})")
+
+
+def _rebuild():
+    if os.getpid() == SERVER_PID:
+        raise TypeError("a Fragile cannot be rebuilt in the server")
+    return Fragile()
+
+
+class Fragile:
+    def __reduce__(self):
+        return (_rebuild, ())
+
+
+def odd(payload):
+    raise OddError(7, "odd failure")
+
+
+def fragile(payload):
+    return Fragile()
+
+
+for route, fn in (("/odd", odd), ("/fragile", fragile)):
+    server.json_worker(route)(fn)
+    server.json_worker("/pool" + route, executor=pool)(fn)
+
+
+@server.json_get("/submit_odd")
+def _submit_odd(req, args):
+    errors = [server.submit(fn, {}, executor=executor).exception(20)
+              for fn in (odd, fragile) for executor in ("process", pool)]
+    return [[type(err).__name__, str(err)] for err in errors]
+
+
 def make_closure():
     def closure(payload):
         return 1
@@ -144,6 +185,33 @@ def test_a_failing_job_reports_its_type_and_message(app):
     assert err.status_code == 500
     assert (err.error_type, err.error_message) == ("KeyError",
                                                    "'no such thing'")
+
+
+def test_what_cannot_be_rebuilt_in_the_server_fails_the_job_only(app):
+    """An exception (or a result) that pickle cannot rebuild in the server
+    settles its job as an error with the type name and message, and frees
+    its slot: more such jobs than processes, and jobs still run."""
+    for route in ("/odd", "/pool/odd", "/fragile", "/pool/fragile"):
+        for _ in range(3):  # max_processes and the pool's size are 2
+            with pytest.raises(WorkerError) as info:
+                worker_request(app.url + route, {}, timeout=20)
+            err = info.value
+            if route.endswith("odd"):
+                assert (err.error_type, err.error_message) == \
+                    ("OddError", "odd failure (code 7)")
+            else:
+                assert err.error_type == "TypeError", err
+                assert "cannot be rebuilt in the server: a Fragile" in \
+                    err.error_message, err
+    status, _, body = get(app.port, "/submit_odd")
+    assert status == 200, body
+    errors = json.loads(body)
+    assert errors[:2] == [["JobFailed", "OddError: odd failure (code 7)"]] * 2
+    assert [name for name, _ in errors[2:]] == ["JobFailed"] * 2
+    assert all("cannot be rebuilt" in text for _, text in errors[2:])
+    for route in ("/steps", "/pool"):
+        assert worker_request(app.url + route, {}, timeout=20)["pid"] != \
+            app.server_pid
 
 
 def test_an_unpicklable_job_is_a_clear_error(app):

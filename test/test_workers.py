@@ -282,3 +282,52 @@ def test_python_client_retries_a_full_queue(workers):
     opener.join(10)
     thread.join(10)
     assert first == {"x": 1, "data": ""}
+
+
+def test_a_token_that_is_not_a_string_says_so(workers):
+    for action in ("get", "stop", "cargo"):
+        status, body = post(workers.port, {"action": action, "token": 5})
+        assert status == 400 and b"token must be a string" in body, body
+        status, body = post(workers.port, {"action": action})
+        assert status == 400 and b"Missing" in body, body
+
+
+@pytest.mark.parametrize("executor", ["thread", "executor"])
+def test_a_file_answer_nobody_takes_is_deleted(make_server, tmp_path,
+                                               executor):
+    """`FileResponse(delete=True)` from a job that was cancelled while it
+    ran (a thread job, or one an executor could not stop), or whose
+    `submit()` future was cancelled, has its file removed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from quick_server import FileResponse
+    server = make_server()
+    server.workers.cancel_grace = 30  # no WorkerDeath: the job returns
+    gates = {name: threading.Event() for name in ("polled", "submitted")}
+    pool = ThreadPoolExecutor(2)
+    where = pool if executor == "executor" else "thread"
+
+    def make_file(payload):
+        path = tmp_path / payload["name"]
+        path.write_text("made for one answer")
+        gates[payload["name"]].wait(10)
+        return FileResponse(path, delete=True)
+
+    server.json_worker("/work", executor=where)(make_file)
+    try:
+        _, res = post(server.port, {"action": "start",
+                                    "payload": {"name": "polled"}})
+        future = server.submit(make_file, {"name": "submitted"},
+                               executor=where)
+        wait_for(lambda: (tmp_path / "polled").exists() and
+                 (tmp_path / "submitted").exists())
+        assert post(server.port, {"action": "stop",
+                                  "token": res["token"]})[0] == 200
+        assert future.cancel()  # (its job runs on: it cannot be stopped)
+        for name, gate in gates.items():
+            gate.set()
+            wait_for(lambda: not (tmp_path / name).exists())
+    finally:
+        for gate in gates.values():
+            gate.set()
+        pool.shutdown()
