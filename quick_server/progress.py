@@ -94,7 +94,9 @@ class ProgressInbox:
     """A loopback UDP socket where job processes of any executor on this
     machine send progress, each datagram tagged with its job's secret key;
     `deliver(key, progress)` hands it to the job. Datagrams with unknown
-    keys or bad contents are dropped."""
+    keys or bad contents (anyone on this machine can send one: nested
+    too deep for the parser, not an object, ...) are dropped, and the
+    inbox lives on."""
 
     def __init__(self, deliver: Callable[[str, Progress], None]) -> None:
         self._deliver = deliver
@@ -116,8 +118,8 @@ class ProgressInbox:
                 progress = make_progress(msg["done"], msg.get("total"),
                                          msg.get("message"))
                 self._deliver(str(msg["key"]), progress)
-            except (ValueError, TypeError, KeyError):
-                continue
+            except Exception:  # pylint: disable=broad-except
+                continue  # (RecursionError, AttributeError, ...: dropped)
 
     def close(self) -> None:
         try:
@@ -170,6 +172,7 @@ def subscribe_dask(client: Any, deliver: Callable[[str, Progress], None]
             _, msg = event
             deliver(str(msg["key"]), make_progress(
                 msg["done"], msg.get("total"), msg.get("message")))
-        except (ValueError, TypeError, KeyError):
-            log.debug(lambda: f"dropped a progress event: {event!r}")
+        except Exception as err:  # pylint: disable=broad-except
+            log.debug(lambda: f"dropped a bad progress event "
+                              f"({type(err).__name__})")
     client.subscribe_topic(DASK_TOPIC, handle)

@@ -514,7 +514,9 @@ def test_the_progress_inbox_survives_bad_datagrams():
     try:
         with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as out:
             for bad in (b"not json", b'{"key": "k", "done": 1' + b"0" * 400
-                        + b"}", b'{"key": "k", "done": "x"}', b"[]"):
+                        + b"}", b'{"key": "k", "done": "x"}', b"[]",
+                        b"[" * 60000, b'{"a":' * 12000, b"\xff\xfe",
+                        b'"text"', b'{"key": "k"}'):
                 out.sendto(bad, inbox.address)
             out.sendto(b'{"key": "k", "done": 2, "total": 4}', inbox.address)
             wait_for(lambda: got, what="the good datagram")
@@ -523,3 +525,38 @@ def test_the_progress_inbox_survives_bad_datagrams():
     assert [(key, p.done, p.total) for key, p in got] == [("k", 2, 4)]
     with pytest.raises(ValueError):
         report_progress(10 ** 400)
+
+
+def test_bad_datagrams_never_stop_executor_progress(make_server):
+    """Anyone on this machine can send the progress inbox a datagram: one
+    nested too deep for the parser (a RecursionError) is dropped like any
+    bad one, and jobs on the executor still report progress."""
+    import concurrent.futures
+    import socket as sockets
+
+    server = make_server()
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    seen = threading.Event()
+
+    @server.json_worker("/steps", executor=pool)
+    def _steps(payload):
+        report_progress(1, 2, "half")
+        seen.wait(10)  # until the client saw the report
+        return "ok"
+
+    url = f"http://127.0.0.1:{server.port}/steps"
+    try:
+        seen.set()
+        assert worker_request(url, {}, timeout=20) == "ok"  # makes the inbox
+        seen.clear()
+        inbox = server.workers.runners.get(pool)._inbox
+        with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as out:
+            for bad in (b"[" * 60000, b'{"a":' * 12000, b"[]" * 30000):
+                out.sendto(bad, inbox.address)
+        got = []
+        assert worker_request(url, {}, timeout=20, on_progress=lambda p: (
+            got.append(p), seen.set())) == "ok"
+        assert got == [{"done": 1, "total": 2, "message": "half"}]
+    finally:
+        seen.set()
+        pool.shutdown()
