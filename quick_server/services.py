@@ -9,7 +9,7 @@ so browsers and `worker_request` use the worker protocol unchanged.
 HTTP API under `prefix` (every call needs `Authorization: Bearer <key>`,
 else 401 and nothing happens):
 
-- `POST {prefix}` `{"name", "description"}` -> `{"id"}`
+- `POST {prefix}` `{"name", "description"}` -> `{"id", "service_timeout"}`
 - `PATCH {prefix}/<id>` (no body): heartbeat -> 200; 409 with
   `{"withdrawn": [job ids]}` when a client stopped jobs it runs; 404 for
   an unknown (or timed out) service, which registers again
@@ -19,12 +19,14 @@ else 401 and nothing happens):
   "type": "..."}` or `{"progress": {"done", "total", "message"}}` -> 200;
   409 when the job is no longer this service's (withdrawn, or handed to
   another service after this one timed out)
-- `GET {prefix}` -> `[{"id", "name", "alive", "last_seen", "running",
-  "done"}]`
+- `GET {prefix}` -> `[{"id", "name", "description", "alive",
+  "last_seen", "dead_since", "running", "done"}]`, the dead ones too
+  (the `max_dead` most recent, for `dead_for` seconds)
 
-A service silent for `service_timeout` seconds is dead: its running jobs
-go back to the front of their queue (each job is tried by at most
-`MAX_TRIES` services, then the client gets an error)."""
+Request bodies are JSON (any other `Content-Type`: 415). A service silent
+for `service_timeout` seconds is dead (a pending `next` is not silence):
+its running jobs go back to the front of their queue (a job held by
+`MAX_TRIES` services that died fails with `ServiceLost`)."""
 from __future__ import annotations
 
 import hmac
@@ -37,17 +39,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import log
+from .media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
 from .response import HTTPError, Response, to_json
 
 MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
-MAX_TRIES = 3  # services a job is handed to before it fails
+MAX_TRIES = 3  # services that may die holding a job before it fails
 MAX_SERVICES = 1000
 MAX_JOBS = 1000  # jobs queued for or running on services, at most
 MAX_BYTES = 64 << 20  # bytes of their payloads (as JSON), at most
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
+MAX_DEAD = 100  # dead services listed, at most
+DEAD_FOR = 3600.0  # seconds a dead service stays listed
 
 OnProgress = Callable[[Progress], None]
 OnDone = Callable[[Outcome], None]
@@ -62,7 +67,7 @@ class ServiceJob:
     on_progress: OnProgress
     on_done: OnDone
     size: int = 0  # bytes of the payload's JSON
-    tries: int = 0
+    deaths: int = 0  # services that died holding it
     service: Service | None = None
     ended: bool = False
 
@@ -77,7 +82,12 @@ class Service:
     running: dict[str, ServiceJob] = field(default_factory=dict)
     withdrawn: list[str] = field(default_factory=list)
     done: int = 0
-    dead: bool = False
+    polls: int = 0  # `next` calls waiting: the service is alive
+    dead_since: float | None = None  # epoch seconds
+
+    @property
+    def dead(self) -> bool:
+        return self.dead_since is not None
 
 
 class ServiceRunner:
@@ -125,9 +135,12 @@ class ServiceHub:
         self.timeout = timeout
         self.max_jobs = MAX_JOBS
         self.max_bytes = MAX_BYTES
+        self.max_dead = MAX_DEAD
+        self.dead_for = DEAD_FOR
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._services: dict[str, Service] = {}
+        self._dead: deque[Service] = deque()  # oldest death first
         self._queues: dict[str, deque[ServiceJob]] = {}
         self._jobs: dict[str, ServiceJob] = {}
         self._closed = threading.Event()
@@ -191,7 +204,7 @@ class ServiceHub:
 
     # -- the HTTP side -------------------------------------------------------
 
-    def register(self, post: Any) -> dict[str, str]:
+    def register(self, post: Any) -> dict[str, Any]:
         if not isinstance(post, dict) or not isinstance(post.get("name"), str) \
                 or not post["name"] or len(post["name"]) > MAX_NAME:
             raise HTTPError(400, "A service registers with a JSON object "
@@ -208,7 +221,7 @@ class ServiceHub:
             self._start_sweeper_locked()
         log.msg("service {0} ({1}) registered", service.name,
                 service.id[:6])
-        return {"id": service.id}
+        return {"id": service.id, "service_timeout": self.timeout}
 
     def _service_locked(self, service_id: str) -> Service:
         service = self._services.get(service_id)
@@ -227,39 +240,44 @@ class ServiceHub:
         return {"ok": True}
 
     def next_job(self, service_id: str, wait: float) -> Any:
-        """The next job for the service, waiting up to `wait` seconds. A
-        service runs one job at a time: a job it still holds goes back to
-        the queue first (the answer that handed it out was lost, or the
-        service dropped it)."""
+        """The next job for the service, waiting up to `wait` seconds (a
+        sign of life all along: the sweeper spares a service while its
+        `next` waits). A service runs one job at a time: a job it still
+        holds goes back to the queue first (the answer that handed it out
+        was lost, or the service dropped it), and comes back to it."""
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
         with self._lock:
             service = self._service_locked(service_id)
-            failed = self._give_back_locked(service)
+            self._give_back_locked(service, died=False)
             queue = self._queues.setdefault(service.name, deque())
-            while not queue:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closed.is_set() or service.dead:
-                    break
-                self._changed.wait(left)
+            service.polls += 1
+            try:
+                while not queue and not self._closed.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
+            finally:
+                service.polls -= 1
                 service.last_seen = time.monotonic()
             job = queue.popleft() if queue else None
             if job is not None:
-                job.tries += 1
                 job.service = service
                 service.running[job.id] = job
-        self._fail(failed)
         if job is None:
             return Response(b"", 204)
         return {"job": job.id, "payload": job.payload}
 
-    def _give_back_locked(self, service: Service) -> list[ServiceJob]:
+    def _give_back_locked(self, service: Service, died: bool
+                          ) -> list[ServiceJob]:
         """Puts the jobs `service` holds back at the front of their queue;
-        returns those tried `MAX_TRIES` times already (ended: `_fail`
-        them)."""
+        when it `died`, each counts the death, and those held by
+        `MAX_TRIES` dead services end instead (returned: `_fail` them)."""
         failed = []
         for job in service.running.values():
             job.service = None
-            if job.tries >= MAX_TRIES:
+            job.deaths += died
+            if job.deaths >= MAX_TRIES:
                 self._end_locked(job)
                 failed.append(job)
             else:
@@ -272,22 +290,21 @@ class ServiceHub:
     def _fail(jobs: list[ServiceJob]) -> None:
         for job in jobs:
             job.on_done(("error", "ServiceLost",
-                         f"{MAX_TRIES} services took the job and never "
-                         f"answered", "", None))
+                         f"{MAX_TRIES} services took the job and died "
+                         f"before they answered", "", None))
 
     def post(self, service_id: str, job_id: str, post: Any) -> Any:
-        """A result, an error or progress from the service running it."""
-        if not isinstance(post, dict):
-            raise HTTPError(400, "Post {\"result\": ...}, {\"error\": \"...\"}"
-                                 " or {\"progress\": {...}}")
+        """A result, an error or progress from the service running it. A
+        body that is none of them ends the job with an error (the service
+        cannot tell its client anything better) and is a 400."""
         with self._lock:
             service = self._service_locked(service_id)
             job = service.running.get(job_id)
             if job is None:
                 raise HTTPError(409, "The job is not this service's (it was "
                                      "withdrawn or handed to another)")
-            if "progress" in post and not ("result" in post or
-                                           "error" in post):
+            if isinstance(post, dict) and "progress" in post and \
+                    not ("result" in post or "error" in post):
                 progress = post["progress"]
                 if not isinstance(progress, dict):
                     raise HTTPError(400, "'progress' is an object")
@@ -298,28 +315,33 @@ class ServiceHub:
                 except (TypeError, ValueError) as err:
                     raise HTTPError(400, f"Bad progress: {err}") from None
                 on_progress: OnProgress | None = job.on_progress
-                outcome: Outcome | None = None
             else:
-                outcome = _outcome(post)
+                outcome, problem = _outcome(post)
                 on_progress = None
                 service.running.pop(job_id, None)
                 service.done += 1
                 self._end_locked(job)
         if on_progress is not None:
             on_progress(report)
-        elif outcome is not None:
-            job.on_done(outcome)
+            return {"ok": True}
+        job.on_done(outcome)
+        if problem is not None:
+            raise HTTPError(400, problem)
         return {"ok": True}
 
     def describe(self) -> list[dict[str, Any]]:
+        """The live services (a waiting `next` makes `last_seen` now),
+        then the dead ones still listed, oldest death first."""
         now = time.monotonic()
         wall = time.time()
         with self._lock:
             return [{"id": s.id, "name": s.name, "description": s.description,
-                     "alive": not s.dead and now - s.last_seen <= self.timeout,
-                     "last_seen": wall - (now - s.last_seen),
+                     "alive": not s.dead,
+                     "last_seen": wall - (0.0 if s.polls
+                                          else now - s.last_seen),
+                     "dead_since": s.dead_since,
                      "running": len(s.running), "done": s.done}
-                    for s in self._services.values()]
+                    for s in (*self._services.values(), *self._dead)]
 
     # -- liveness ------------------------------------------------------------
 
@@ -329,21 +351,27 @@ class ServiceHub:
             self.sweep()
 
     def sweep(self) -> None:
-        """Declares services silent for `timeout` seconds dead and gives
-        their jobs to others (or fails jobs tried `MAX_TRIES` times)."""
+        """Declares services silent for `timeout` seconds (and not waiting
+        in `next`) dead, gives their jobs to others (or fails jobs held by
+        `MAX_TRIES` dead services), and forgets the dead listed too long."""
         failed: list[ServiceJob] = []
         now = time.monotonic()
+        wall = time.time()
         with self._lock:
             for service in list(self._services.values()):
-                if now - service.last_seen <= self.timeout:
+                if service.polls or now - service.last_seen <= self.timeout:
                     continue
                 del self._services[service.id]
-                service.dead = True
-                if service.running:
-                    log.msg("service {0} ({1}) timed out with {2} job(s)",
-                            service.name, service.id[:6],
-                            len(service.running))
-                failed.extend(self._give_back_locked(service))
+                service.dead_since = wall
+                self._dead.append(service)
+                log.msg("service {0} ({1}) timed out, holding {2} job(s)",
+                        service.name, service.id[:6], len(service.running))
+                failed.extend(self._give_back_locked(service, died=True))
+            dead = self._dead
+            while dead and (len(dead) > self.max_dead or
+                            (dead[0].dead_since or 0.0) < wall -
+                            self.dead_for):
+                dead.popleft()
         self._fail(failed)
 
     def close(self) -> None:
@@ -352,39 +380,44 @@ class ServiceHub:
             self._changed.notify_all()
 
 
-def _outcome(post: dict[str, Any]) -> Outcome:
-    if "error" in post:
+def _outcome(post: Any) -> tuple[Outcome, str | None]:
+    """What a service's post (any JSON value) means for its job, and what
+    is wrong with the post (None: nothing)."""
+    if isinstance(post, dict) and "error" in post:
         return ("error", str(post.get("type") or "ServiceError"),
-                str(post["error"]), "", None)
-    if "result" in post:
-        return ("done", post["result"])
-    raise HTTPError(400, "Post {\"result\": ...}, {\"error\": \"...\"} or "
-                         "{\"progress\": {...}}")
+                str(post["error"]), "", None), None
+    if isinstance(post, dict) and "result" in post:
+        return ("done", post["result"]), None
+    return ("error", "ServiceError", "the service answered neither a "
+            "result nor an error", "", None), \
+        ("Post {\"result\": ...}, {\"error\": \"...\"} or {\"progress\": "
+         "{...}}; the job ended with an error")
 
 
 def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
     """The HTTP API of `hub` under `prefix` on `server`."""
     check = _check_key(key)
+
+    def check_body(req: Any) -> None:
+        check(req)
+        require_json(req, "Services' requests")
+
     base = prefix.rstrip("/")
-
-    def routes() -> list[tuple[str, str, Callable[[Any, Any], Any]]]:
-        return [
-            ("POST", base, lambda req, args: hub.register(args["post"])),
-            ("GET", base, lambda req, args: hub.describe()),
-            ("PATCH", base + "/:id",
-             lambda req, args: hub.heartbeat(args["segments"]["id"])),
-            ("GET", base + "/:id/next",
-             lambda req, args: hub.next_job(args["segments"]["id"],
-                                            _wait(args["query"]))),
-            ("POST", base + "/:id/jobs/:job",
-             lambda req, args: hub.post(args["segments"]["id"],
-                                        args["segments"]["job"],
-                                        args["post"])),
-        ]
-
-    for method, mask, handler in routes():
+    routes: list[tuple[str, str, Callable[[Any, Any], Any]]] = [
+        ("POST", base, lambda req, args: hub.register(args["post"])),
+        ("GET", base, lambda req, args: hub.describe()),
+        ("PATCH", base + "/:id",
+         lambda req, args: hub.heartbeat(args["segments"]["id"])),
+        ("GET", base + "/:id/next",
+         lambda req, args: hub.next_job(args["segments"]["id"],
+                                        _wait(args["query"]))),
+        ("POST", base + "/:id/jobs/:job",
+         lambda req, args: hub.post(args["segments"]["id"],
+                                    args["segments"]["job"], args["post"])),
+    ]
+    for method, mask, handler in routes:
         server.add_route(method, "json", mask, handler, 0, exclusive=False,
-                         guard=check)
+                         guard=check_body if method == "POST" else check)
 
 
 def _wait(query: dict[str, Any]) -> float:

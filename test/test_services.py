@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -107,23 +108,6 @@ def test_stop_withdraws_the_job_from_its_service(hub):
                 {"result": 1})[0] == 409
 
 
-def test_a_silent_service_loses_its_job_three_tries_at_most(hub):
-    token = protocol(hub.port, {"action": "start", "payload": 7})[1]["token"]
-    for attempt in range(3):
-        sid = call(hub.port, "POST", "/services", {"name": "resize"})[1]["id"]
-        status, job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")
-        assert status == 200 and job["payload"] == 7, attempt
-        # silent: no heartbeat; after service_timeout it is dead
-        wait_for(lambda: sid not in [s["id"] for s in call(
-            hub.port, "GET", "/services")[1]], what="the service to time out")
-        assert call(hub.port, "PATCH", f"/services/{sid}")[0] == 404
-        assert call(hub.port, "POST", f"/services/{sid}/jobs/{job['job']}",
-                    {"result": "late"})[0] == 404  # a late result: refused
-    status, res = protocol(hub.port, {"action": "get", "token": token,
-                                      "wait": 5})
-    assert status == 500 and res["error"]["type"] == "ServiceLost"
-
-
 def test_bad_requests_are_400(hub):
     assert call(hub.port, "POST", "/services", {"nom": "x"})[0] == 400
     assert call(hub.port, "POST", "/services", ["x"])[0] == 400
@@ -132,8 +116,7 @@ def test_bad_requests_are_400(hub):
     assert call(hub.port, "GET", "/services/nope/next")[0] == 404
     protocol(hub.port, {"action": "start"})
     job = call(hub.port, "GET", f"/services/{sid}/next?wait=5")[1]["job"]
-    for body in ({"what": 1}, {"progress": 3},
-                 {"progress": {"done": "x"}}):
+    for body in ({"progress": 3}, {"progress": {"done": "x"}}):
         assert call(hub.port, "POST", f"/services/{sid}/jobs/{job}",
                     body)[0] == 400, body
 
@@ -144,7 +127,8 @@ SERVER_APP = """
 import sys
 from quick_server import create_server
 server = create_server(("127.0.0.1", int(sys.argv[1])))
-server.bind_services(key="test-key", service_timeout=1.0)
+server.bind_services(key="test-key", service_timeout=float(sys.argv[2]))
+server.max_body_size = int(sys.argv[3])
 server.service_worker("/work", "resize")
 server.serve_forever()
 """
@@ -156,28 +140,33 @@ from quick_server import report_progress
 def work(payload):
     report_progress(0, None, str(os.getpid()))
     time.sleep(payload.get("seconds", 0))
+    if payload.get("answer") == "set":
+        return {1, 2}
+    if payload.get("answer") == "big":
+        return "x" * 5000
     return {"pid": os.getpid(), "x": payload.get("x")}
 """
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, request):
     (tmp_path / "server.py").write_text(SERVER_APP)
     (tmp_path / "svc.py").write_text(SERVICE_MODULE)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": ROOT}
     state = {"port": port, "services": []}
 
-    def start_server():
+    def start_server(timeout=1.0, max_body_size=1 << 20):
         state["server"] = start_process([str(tmp_path / "server.py"),
-                                         str(port)], port, cwd=tmp_path,
-                                        env=env)
+                                         str(port), str(timeout),
+                                         str(max_body_size)], port,
+                                        cwd=tmp_path, env=env)
 
-    def start_service():
+    def start_service(heartbeat=0.2):
         proc = subprocess.Popen(
             [sys.executable, "-m", "quick_server.service",
              f"http://127.0.0.1:{port}/services", "resize", "svc:work",
-             "--key", KEY, "--heartbeat", "0.2"],
+             "--key", KEY, "--heartbeat", str(heartbeat)],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
         state["services"].append(proc)
@@ -185,7 +174,7 @@ def cluster(tmp_path):
 
     state["start_server"] = start_server
     state["start_service"] = start_service
-    start_server()
+    start_server(**getattr(request, "param", {}))
     yield state
     for proc in state["services"]:
         if proc.poll() is None:
@@ -238,6 +227,60 @@ def test_services_restart_and_outlive_a_server_restart(cluster):
     wait_for(lambda: len(_alive_services(port)) == 1, timeout=20,
              what="the service to register with the new server")
     assert worker_request(url, {"x": 3}) == {"pid": service.pid, "x": 3}
+
+
+@pytest.mark.parametrize("cluster", [{"timeout": 0.5}], indirect=True)
+def test_a_service_fits_its_heartbeat_to_the_server(cluster):
+    """A service asked for a heartbeat every 10 s, of a server that
+    declares a service dead after 0.5 s of silence, beats often enough:
+    it runs a 1.5 s job (no `next` meanwhile) to the end, registered
+    once. Its log lines say that they are the service's."""
+    port = cluster["port"]
+    service = cluster["start_service"](heartbeat=10)
+    wait_for(lambda: _alive_services(port), what="the service")
+    result = worker_request(f"http://127.0.0.1:{port}/work",
+                            {"seconds": 1.5, "x": 1}, timeout=20)
+    assert result == {"pid": service.pid, "x": 1}
+    assert [s["alive"] for s in call(port, "GET", "/services")[1]] == [True]
+    service.send_signal(signal.SIGTERM)
+    out = service.communicate(timeout=10)[0].decode()
+    assert "[SERVICE resize] service resize registered as" in out, out
+    assert "[SERVER]" not in out and "registering again" not in out, out
+
+
+@pytest.mark.parametrize("cluster", [{"timeout": 0.5}], indirect=True)
+def test_a_service_killed_while_it_waits_is_noticed(cluster):
+    """A service's `next` waits no longer than the server's timeout: one
+    killed while it waits is declared dead within about two timeouts."""
+    port = cluster["port"]
+    service = cluster["start_service"](heartbeat=10)
+    sid = wait_for(lambda: _alive_services(port), what="the service")[0]["id"]
+    wait_for(lambda: call(port, "GET", "/services")[1][0]["last_seen"] >
+             time.time() - 0.1, what="the service to wait in next")
+    service.send_signal(signal.SIGKILL)
+    wait_for(lambda: not _alive_services(port), timeout=5,
+             what="the killed service to be declared dead")
+    assert call(port, "GET", "/services")[1][0]["id"] == sid
+
+
+@pytest.mark.parametrize("cluster", [{"max_body_size": 1000}],
+                         indirect=True)
+def test_a_result_that_cannot_be_sent_ends_the_job(cluster):
+    """A result that is not JSON, or that the server refuses (too large),
+    ends its job with an error that says so; the service serves on."""
+    port = cluster["port"]
+    url = f"http://127.0.0.1:{port}/work"
+    service = cluster["start_service"]()
+    with pytest.raises(WorkerError) as info:
+        worker_request(url, {"answer": "set"}, timeout=20)
+    assert info.value.error_type == "TypeError"
+    assert "cannot be sent as JSON" in info.value.error_message
+    with pytest.raises(WorkerError) as info:
+        worker_request(url, {"answer": "big"}, timeout=20)
+    assert info.value.error_type == "ServiceError"
+    assert "did not take the result: HTTP 413" in info.value.error_message
+    assert worker_request(url, {"x": 3}, timeout=20) == {
+        "pid": service.pid, "x": 3}
 
 
 def test_the_service_command_refuses_a_wrong_key(cluster):
