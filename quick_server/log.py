@@ -1,10 +1,13 @@
 """Server messages: `msg`, `debug`, the log file, request log lines, and
 human-readable sizes and durations.
 
-Every line starts with the local time (milliseconds too) and the server
-prefix. On a terminal, unless `NO_COLOR` is set (or `TERM` is "dumb"),
-the time is dimmed and request lines are coloured by their outcome:
-4xx yellow, 5xx red, slow requests magenta."""
+Every message starts with the local time (milliseconds too) and the
+server prefix; its control characters (all but newline) are written
+escaped, and its further lines are indented, so that no value in it can
+pass for a log line of its own or drive the terminal. On a terminal,
+unless `NO_COLOR` is set (or `TERM` is "dumb"), the time is dimmed and
+request lines are coloured by their outcome: 4xx yellow, 5xx red, slow
+requests magenta."""
 from __future__ import annotations
 
 import os
@@ -21,8 +24,10 @@ _LOG_FILE: TextIO | None = None
 # function that returns it with what is typed so far
 _PROMPT: str | Callable[[], str] | None = None
 DEBUG = False
-PREFIX = "[SERVER] "
+DEFAULT_PREFIX = "[SERVER] "
+PREFIX = DEFAULT_PREFIX  # at the start of every line (after the time)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # None: lines without a time
+MIN_INDENT = 4  # spaces before a message's further lines, at least
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 YELLOW, RED, MAGENTA = "\x1b[33m", "\x1b[31m", "\x1b[35m"
@@ -64,7 +69,8 @@ def end_prompt() -> None:
 
 def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     """Logs a message; with arguments it is a `str.format` template, as in
-    `msg("{0} requests", n)`. Every line gets the server prefix."""
+    `msg("{0} requests", n)`. Written as `_write` says: escaped, its
+    first line after the time and prefix, the others indented."""
     text = str(message)
     if args or kwargs:
         text = text.format(*args, **kwargs)
@@ -132,16 +138,22 @@ def uses_colour(target: Any) -> bool:
 
 
 def _write(text: str, colour: str) -> None:
+    """Writes the message `text`, escaped (see `escape_control`; newlines
+    stay), each further line indented under its first line's text."""
+    if not text.isprintable():
+        text = _CONTROL_BUT_NEWLINE.sub(_escaped, text.rstrip("\n"))
+    lines = text.split("\n")
     with _LOCK:
         target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
         stamp = _CLOCK.now()
-        lines = text.splitlines() or [""]
+        indent = "\n" + " " * max(len(stamp) + len(PREFIX), MIN_INDENT)
         if uses_colour(target):
             start, end = (colour, RESET) if colour else ("", "")
-            out = "".join(f"{DIM}{stamp}{RESET}{PREFIX}{start}{line}{end}\n"
-                          for line in lines)
+            dimmed = f"{DIM}{stamp}{RESET}" if stamp else ""
+            out = f"{dimmed}{PREFIX}{start}" + \
+                f"{end}{indent}{start}".join(lines) + f"{end}\n"
         else:
-            out = "".join(f"{stamp}{PREFIX}{line}\n" for line in lines)
+            out = f"{stamp}{PREFIX}" + indent.join(lines) + "\n"
         if _PROMPT is not None and target is sys.stderr:
             out = f"\r\x1b[K{out}{_prompt_text(_PROMPT)}"
         target.write(out)
@@ -157,16 +169,28 @@ def _prompt_text(prompt: str | Callable[[], str]) -> str:
         return ""
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# control characters (C0, DEL, C1), Unicode line and paragraph separators,
+# and the bidirectional controls that reorder what a line shows
+_CONTROLS = ("\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+             "\u2066-\u2069")
+_CONTROL = re.compile(f"[\n{_CONTROLS}]")
+_CONTROL_BUT_NEWLINE = re.compile(f"[{_CONTROLS}]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def escape_control(text: str) -> str:
-    """`text` with every control character written as `\\xNN` (as
-    CPython's http.server logs): a value from a client can never move the
-    cursor, clear the screen or set the terminal's title."""
+    """`text` with every control character (newline too) written as
+    `\\xNN` (as CPython's http.server logs), or `\\uNNNN` for line
+    separators and bidirectional controls: a value from a client can never
+    move the cursor, clear the screen, set the terminal's title, or start
+    or reorder a line."""
     if text.isprintable():
         return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escaped, text)
 
 
 def debug(fun: Callable[[], Any]) -> None:
@@ -177,11 +201,9 @@ def debug(fun: Callable[[], Any]) -> None:
 
 
 def log_exception(context: str) -> None:
-    """Logs the exception being handled with its traceback (control
-    characters in it escaped: its message may hold a client's data)."""
-    lines = traceback.format_exc().rstrip().split("\n")
-    msg("{0}\n{1}", context, "\n".join(escape_control(line)
-                                       for line in lines))
+    """Logs the exception being handled with its traceback (its message
+    may hold a client's data: escaped as every message is)."""
+    msg("{0}\n{1}", context, traceback.format_exc().rstrip())
 
 
 def size_string(size: int | float) -> str:

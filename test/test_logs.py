@@ -1,8 +1,10 @@
 """Log lines: a timestamp on each, colours on a terminal (not with
 NO_COLOR, not in a file), the request time in milliseconds (not counting
-the wait for the request), `server.log_format`."""
+the wait for the request), `server.log_format`; every message escaped
+and its further lines indented, whatever it holds."""
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -45,14 +47,55 @@ def lines():
     yield target
 
 
-def test_every_line_has_a_timestamp(lines):
+def test_every_message_has_a_timestamp(lines):
     before = time.strftime("%Y-%m-%d %H:%M")
-    log.msg("first\nsecond {0}", 2)
+    log.msg("first {0}", 1)
+    log.msg("second")
     written = lines.text.splitlines()
     assert [LINE.fullmatch(line).group(1) for line in written] == [
-        "first", "second 2"]
+        "first 1", "second"]
     assert written[0][:16] in (before, time.strftime("%Y-%m-%d %H:%M"))
     assert "\x1b" not in lines.text  # a file gets no colours
+
+
+def test_further_lines_of_a_message_are_indented(lines):
+    """A message's further lines sit under its first line's text: none
+    can pass for a log line, whatever a client put in it."""
+    log.msg("first\nsecond {0}\n\n{1}\n", 2,
+            "2001-01-01 00:00:00.000 [SERVER] forged")
+    written = lines.text.split("\n")
+    assert LINE.fullmatch(written[0]).group(1) == "first"
+    indent = " " * written[0].index("first")
+    assert written[1:] == [indent + "second 2", indent,
+                           indent + "2001-01-01 00:00:00.000 [SERVER] forged",
+                           ""]  # the message's own last newline: dropped
+
+
+def test_every_control_character_but_newline_is_escaped(lines, monkeypatch):
+    """Whatever a message holds (a job's error text, a service's name),
+    nothing in it reaches the terminal raw: ESC and OSC sequences, CR,
+    backspace, C1 controls, line separators, bidirectional overrides."""
+    monkeypatch.setattr(log, "TIME_FORMAT", None)
+    log.msg("job failed: {0}", "\x1b[2J\x1b]0;title\x07a\rb\x08\x9b"
+            "\u2028c\u202ed\te")
+    assert lines.text == ("[SERVER] job failed: \\x1b[2J\\x1b]0;title"
+                          "\\x07a\\x0db\\x08\\x9b\\u2028c\\u202ed"
+                          "\\x09e\n")
+    assert lines.text.isascii()
+
+
+def test_colours_stay_around_an_escaped_message(monkeypatch):
+    """The writer adds its colours after escaping: its own escape
+    sequences stay, the message's are shown; further lines keep the
+    line's colour."""
+    target = Tty()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(log, "TIME_FORMAT", None)
+    log.set_log_file(target)
+    log.request("{request}", {"request": "a\x1b[31mb\nc"}, 500, False)
+    assert target.text == ("[SERVER] \x1b[31ma\\x1b[31mb\x1b[0m\n"
+                           "         \x1b[31mc\x1b[0m\n")
 
 
 def test_the_timestamp_can_be_left_out(lines, monkeypatch):
@@ -204,3 +247,44 @@ def _read_until(fd, needle, timeout=10.0):
     if select.select([fd], [], [], 0.2)[0]:
         out += os.read(fd, 4096)
     return out
+
+
+FORGED = "x\r\n2001-01-01 00:00:00.000 [SERVER] forged\x1b]0;title\x07!"
+
+
+def _no_forged_line(text):
+    """Every line of `text` is a log line (time and prefix) or a further
+    line of one (indented), and nothing in it drives the terminal."""
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    for line in text.split("\n")[:-1]:
+        assert LINE.fullmatch(line) or line.startswith("    "), line
+    assert "x\\x0d\n" in text and "forged\\x1b]0;title\\x07!" in text
+    return True
+
+
+def test_a_jobs_error_text_cannot_forge_a_line(make_server, lines):
+    """`raise ValueError(payload["m"])`: the traceback that holds the
+    client's text is logged escaped, its lines indented."""
+    server = make_server()
+
+    @server.json_worker("/work", executor="thread")
+    def _work(payload):
+        raise ValueError(payload["m"])
+
+    status, _, _ = get(server.port, "/work", "POST", json.dumps(
+        {"action": "start", "payload": {"m": FORGED}}).encode(),
+        {"Content-Type": "application/json"})
+    assert status in (200, 500)
+    wait_for(lambda: "ValueError" in lines.text, what="the job's error")
+    assert _no_forged_line(lines.text)
+
+
+def test_a_service_name_cannot_forge_a_line(make_server, lines):
+    server = make_server()
+    server.bind_services(key="k")
+    status, _, _ = get(server.port, "/services", "POST", json.dumps(
+        {"name": FORGED}).encode(), {"Authorization": "Bearer k",
+                                     "Content-Type": "application/json"})
+    assert status == 200
+    wait_for(lambda: "registered" in lines.text, what="the log line")
+    assert _no_forged_line(lines.text)
