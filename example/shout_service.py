@@ -27,6 +27,7 @@ def shout(payload):
 if __name__ == "__main__":
     URL = sys.argv[1] if len(sys.argv) > 1 else \
         "http://localhost:8000/services"
+    # heartbeats and waits fit the server's service_timeout by themselves
     run_service(URL, "shout", shout,
                 key=os.environ.get("SERVICE_KEY", "example-key"),
-                heartbeat=2.0)
+                description="upper-cases text")
