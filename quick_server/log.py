@@ -142,18 +142,17 @@ def _write(text: str, colour: str) -> None:
     stay), each further line indented under its first line's text."""
     if not text.isprintable():
         text = _CONTROL_BUT_NEWLINE.sub(_escaped, text.rstrip("\n"))
-    lines = text.split("\n")
     with _LOCK:
         target = _LOG_FILE if _LOG_FILE is not None else sys.stderr
         stamp = _CLOCK.now()
-        indent = "\n" + " " * max(len(stamp) + len(PREFIX), MIN_INDENT)
-        if uses_colour(target):
-            start, end = (colour, RESET) if colour else ("", "")
-            dimmed = f"{DIM}{stamp}{RESET}" if stamp else ""
-            out = f"{dimmed}{PREFIX}{start}" + \
-                f"{end}{indent}{start}".join(lines) + f"{end}\n"
-        else:
-            out = f"{stamp}{PREFIX}" + indent.join(lines) + "\n"
+        coloured = uses_colour(target)
+        start, end = (colour, RESET) if colour and coloured else ("", "")
+        if "\n" in text:
+            indent = " " * max(len(stamp) + len(PREFIX), MIN_INDENT)
+            text = text.replace("\n", f"{end}\n{indent}{start}")
+        if coloured and stamp:
+            stamp = f"{DIM}{stamp}{RESET}"
+        out = f"{stamp}{PREFIX}{start}{text}{end}\n"
         if _PROMPT is not None and target is sys.stderr:
             out = f"\r\x1b[K{out}{_prompt_text(_PROMPT)}"
         target.write(out)
