@@ -184,24 +184,25 @@ def is_dask_executor(executor: Any) -> bool:
     return type(executor).__module__.startswith("distributed")
 
 
-DASK_ENVIRONMENT = (
-    "likely cause: the Dask scheduler or workers cannot import quick_server "
-    "or a module of the script; they need the same environment as the "
-    "client (quick_server and the script's modules importable there)")
+DASK_ENVIRONMENT = ("quick_server and the script's modules must be "
+                    "importable on the Dask scheduler and workers, in the "
+                    "same environment as the client")
 
 
 def dask_failure(err: BaseException) -> Outcome:
     """The outcome of a Dask task that failed before its job ran; a task
-    the cluster could not load names the likely cause."""
+    the cluster could not load ("Error during deserialization of the task
+    graph", an ImportError) names the likely cause."""
     outcome = error_outcome(err)
     text = outcome[2]
     if "Error during deserialization" in text or \
             isinstance(err, ImportError):
         cause = err.__cause__
-        text = " ".join(text.split())  # (Dask's message has line breaks)
-        if cause is not None:
-            text += f" ({type(cause).__name__}: {describe(cause)})"
-        text += f"; {DASK_ENVIRONMENT}"
+        text = " ".join(text.split()).rstrip(".") + "." + \
+            " The cluster could not load the job" + (
+                "" if cause is None else
+                f" ({type(cause).__name__}: {describe(cause)})") + \
+            f": {DASK_ENVIRONMENT}."
     return (*outcome[:2], text, *outcome[3:])
 
 

@@ -28,6 +28,7 @@ APP = """
 import json, os, sys, time
 import distributed
 import quick_cache
+import app_helpers
 from quick_server import create_server, msg, report_progress
 
 port, scheduler, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -50,6 +51,26 @@ server.worker_executor = dask
 
 class Unlucky(Exception):
     pass
+
+
+SERVER_PID = os.getpid()
+
+
+class OddError(Exception):
+    # __init__ takes other arguments than .args: pickle cannot rebuild it
+    def __init__(self, code, detail):
+        super().__init__(f"{detail} (code {code})")
+
+
+def _rebuild():
+    if os.getpid() == SERVER_PID:
+        raise TypeError("a Fragile cannot be rebuilt in the server")
+    return Fragile()
+
+
+class Fragile:
+    def __reduce__(self):
+        return (_rebuild, ())
 
 
 def where():
@@ -85,6 +106,14 @@ def fail(payload):
     raise Unlucky("no luck on " + str(os.getpid()))
 
 
+def odd(payload):
+    raise OddError(7, "odd failure")
+
+
+def fragile(payload):
+    return Fragile()
+
+
 def stamped(payload):
     return {"x": payload["x"], "ran": time.time_ns(), **where()}
 
@@ -96,6 +125,10 @@ def square(x):
 server.json_worker("/steps")(steps)
 server.json_worker("/gated")(gated)
 server.json_worker("/fail")(fail)
+server.json_worker("/odd")(odd)
+server.json_worker("/fragile")(fragile)
+# a module beside the script, which the cluster cannot import
+server.json_worker("/local")(app_helpers.local_job)
 server.json_worker("/cached", cache_id=lambda args: {"x": args["x"]})(stamped)
 server.json_worker("/thread", executor="thread")(steps)
 
@@ -213,6 +246,8 @@ def app(cluster, tmp_path_factory):
     (folder / "www" / "index.html").write_text(PAGE)
     script = folder / "app.py"
     script.write_text(APP)
+    (folder / "app_helpers.py").write_text(
+        "def local_job(payload):\n    return 1\n")
     port = free_port()
     proc = start_process([str(script), str(port), cluster.address,
                           str(folder)], port, cwd=ROOT, env=ENV)
@@ -334,6 +369,41 @@ def test_a_failing_dask_job_reports_its_type_and_message(cluster, app):
     assert err.error_type == "Unlucky"
     assert err.error_message.startswith("no luck on ")
     assert int(err.error_message.split()[-1]) in cluster.worker_pids
+
+
+def test_what_cannot_be_rebuilt_in_the_server_fails_the_dask_job(cluster,
+                                                                  app):
+    """An exception pickle cannot rebuild keeps its type name and message;
+    a result that cannot be rebuilt in the server is an error (Dask's
+    own future would never settle), and jobs still run."""
+    for _ in range(3):  # more than the workers
+        with pytest.raises(WorkerError) as info:
+            _run(app, "/odd", {})
+        assert (info.value.error_type, info.value.error_message) == \
+            ("OddError", "odd failure (code 7)")
+        with pytest.raises(WorkerError) as info:
+            _run(app, "/fragile", {})
+        assert info.value.error_type == "TypeError"
+        assert "cannot be rebuilt in the server: a Fragile" in \
+            info.value.error_message
+    assert _run(app, "/steps", {"steps": 1})["pid"] in cluster.worker_pids
+
+
+def test_a_task_the_cluster_cannot_load_names_the_likely_cause(cluster,
+                                                               app):
+    """A job function from a module the scheduler cannot import: Dask's
+    "Error during deserialization of the task graph" comes with its cause
+    and what to do."""
+    with pytest.raises(WorkerError) as info:
+        _run(app, "/local", {})
+    message = info.value.error_message
+    assert info.value.error_type == "RuntimeError"
+    assert "Error during deserialization of the task graph" in message
+    assert ("The cluster could not load the job (ModuleNotFoundError: No "
+            "module named 'app_helpers'): quick_server and the script's "
+            "modules must be importable on the Dask scheduler and workers"
+            ) in message
+    assert _run(app, "/steps", {"steps": 1})["pid"] in cluster.worker_pids
 
 
 def test_cached_results_skip_dask(cluster, app):

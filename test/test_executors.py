@@ -560,3 +560,17 @@ def test_bad_datagrams_never_stop_executor_progress(make_server):
     finally:
         seen.set()
         pool.shutdown()
+
+
+def test_a_dask_task_that_cannot_be_loaded_names_the_cause():
+    """(test_dask provokes the scheduler's case for real; a worker that
+    cannot import the job's module fails with an ImportError.)"""
+    from quick_server.executors import dask_failure
+    outcome = dask_failure(ModuleNotFoundError("No module named 'mine'"))
+    assert outcome[:3] == ("error", "ModuleNotFoundError", (
+        "No module named 'mine'. The cluster could not load the job: "
+        "quick_server and the script's modules must be importable on the "
+        "Dask scheduler and workers, in the same environment as the "
+        "client."))
+    assert dask_failure(KeyError("lost"))[:3] == ("error", "KeyError",
+                                                  "'lost'")
