@@ -137,6 +137,15 @@ def encode(value: Any) -> bytes:
         raise ValueError("the value is nested too deeply") from None
 
 
+def _message(err: BaseException) -> str:
+    """`str(err)`, or a note when its `__str__` fails (the job must end
+    with an error all the same)."""
+    try:
+        return str(err)
+    except Exception:  # pylint: disable=broad-except
+        return f"<the {type(err).__name__}'s message cannot be shown>"
+
+
 class Service:
     """The loop of one service; `stop()` ends it (from any thread)."""
 
@@ -226,7 +235,7 @@ class Service:
             body: dict[str, Any] = {"result": self.handler(payload)}
         except Exception as err:  # pylint: disable=broad-except
             log.log_exception(f"service job {job[:6]} failed:")
-            body = {"error": str(err), "type": type(err).__name__}
+            body = {"error": _message(err), "type": type(err).__name__}
         finally:
             use_channel(None)
         with self._lock:
