@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import os
 import pickle
 import secrets
@@ -16,15 +15,16 @@ import socket
 import socketserver
 import ssl
 import threading
-import time
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from . import log
+from .accepting import Acceptor
 from .deadlines import HeadDeadlines
 from .framing import Limits
 from .handler import QuickServerRequestHandler
 from .response import Response, to_json
+from .route_api import CacheIdF, route_api
 from .routes import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
 from .rpc import Contract, contracts_document
@@ -45,71 +45,10 @@ from .proxy import Proxy
 from .caching import cache_key, cache_lookup, cache_store, cached
 from .workers import WorkerArgs, WorkerPool, download_path, handle_request
 
-CacheIdF = Callable[[ReqArgs], Any]
-HandlerF = TypeVar("HandlerF", bound=ReqF)
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
-_Bound = TypeVar("_Bound", covariant=True)
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors
-ACCEPT_FAILURE_QUIET = 30.0  # a failure within this time is not logged
+STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
-
-
-class RouteDecorator(Protocol):
-    """`server.json_get(mask, argc, cache_id=...)` and its kin: a decorator
-    that registers a handler and returns it unchanged, its type kept."""
-
-    def __call__(self, mask: str, argc: int | None = None,
-                 cache_id: CacheIdF | None = None,
-                 cache_method: str | None = None,
-                 cache_section: str | None = None
-                 ) -> Callable[[HandlerF], HandlerF]: ...
-
-
-class AddMask(Protocol):
-    """`server.add_json_get_mask(mask, handler, argc, ...)` and its kin."""
-
-    def __call__(self, mask: str, handler: ReqF, argc: int | None = None,
-                 cache_id: CacheIdF | None = None,
-                 cache_method: str | None = None,
-                 cache_section: str | None = None) -> None: ...
-
-
-class _Method(Protocol[_Bound]):
-    """A function stored in a class: read from an instance, it is bound."""
-
-    def __get__(self, server: Any, owner: Any = None) -> _Bound: ...
-
-
-def _route_api(method: str, kind: str
-               ) -> tuple[_Method[RouteDecorator], _Method[AddMask]]:
-    """The decorator and the `add_*_mask` method of one (method, kind)."""
-
-    def add_mask(self: QuickServer, mask: str, handler: ReqF,
-                 argc: int | None = None, cache_id: CacheIdF | None = None,
-                 cache_method: str | None = None,
-                 cache_section: str | None = None) -> None:
-        if cache_id is not None:
-            handler = self._cached_handler(handler, cache_id, cache_method,
-                                          cache_section)
-        self.add_route(method, kind, mask, handler, argc)
-
-    def decorator(self: QuickServer, mask: str, argc: int | None = None,
-                  cache_id: CacheIdF | None = None,
-                  cache_method: str | None = None,
-                  cache_section: str | None = None
-                  ) -> Callable[[HandlerF], HandlerF]:
-        def register(handler: HandlerF) -> HandlerF:
-            add_mask(self, mask, handler, argc, cache_id, cache_method,
-                     cache_section)
-            return handler
-        return register
-
-    decorator.__doc__ = (f"Registers a {kind} handler `(req, args)` for "
-                         f"{method} requests under `mask`.")
-    add_mask.__doc__ = decorator.__doc__
-    return decorator, add_mask
 
 
 class QuickServer(ThreadingHTTPServer):
@@ -184,7 +123,8 @@ class QuickServer(ThreadingHTTPServer):
         self._shutdown_hooks: list[ShutdownHook] = []
         adopt_shutdown_hooks(self.add_shutdown_hook)
         self.head_deadlines = HeadDeadlines()
-        self._accept_failed_at = -ACCEPT_FAILURE_QUIET
+        self._acceptor = Acceptor()
+        self._stopped = threading.Event()  # serve_forever ended for good
         self._add_builtin_commands()
         self._connections = ConnectionThreads(self.process_request_thread)
         super().__init__((host, port), QuickServerRequestHandler,
@@ -217,44 +157,34 @@ class QuickServer(ThreadingHTTPServer):
         self.server_port = int(port)
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        try:
-            return self._accept()
-        except OSError as err:
-            if err.errno in _OUT_OF_RESOURCES:
-                self._accept_failed(err)
-            raise
-
-    def _accept_failed(self, err: OSError) -> None:
-        """Out of file descriptors (or memory): the waiting connection
-        stays queued and the listening socket stays readable, so accepting
-        again at once would spin. Say so (once in a while), and pause."""
-        now = time.monotonic()
-        if now - self._accept_failed_at > ACCEPT_FAILURE_QUIET:
-            log.msg("cannot accept connections: {0}; retrying every "
-                    "{1}s", err.strerror or err, ACCEPT_BACKOFF)
-        self._accept_failed_at = now
-        time.sleep(ACCEPT_BACKOFF)
-
-    def _accept(self) -> tuple[socket.socket, Any]:
-        listener = self.socket
-        if isinstance(listener, ssl.SSLSocket):
-            # accept raw and handshake on the connection's own thread, so
-            # a slow or broken TLS client never blocks accepting
-            raw, addr = socket.socket.accept(listener)
-            conn = listener.context.wrap_socket(
-                raw, server_side=True, do_handshake_on_connect=False)
-            return conn, addr
-        return listener.accept()
+        return self._acceptor.accept(self.socket)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serves the connection on a thread of its own (a reused one)."""
         self._connections.submit(request, client_address)
 
+    def shutdown(self) -> None:
+        """Stops `serve_forever` (from another thread), returning once it
+        stopped accepting, with the listening socket closed (unless a
+        restart hands it over): a client that connects now is refused
+        instead of waiting in its queue. In-flight requests still finish
+        on the serving thread (join it)."""
+        super().shutdown()
+        self._close_listener()
+
+    def _close_listener(self) -> None:
+        if self._stop_reason != "restart":
+            self.socket.close()  # server_close() frees the rest
+
     def server_close(self) -> None:
+        """Frees the socket and the threads; called from another thread
+        while serving, it stops serving first and waits (a bounded time)
+        for the graceful stop."""
         serving = self._serving
         if serving is not None and serving is not threading.current_thread():
             # serve_forever would spin on the closed socket: end it first
             self.shutdown()
+            self._stopped.wait(self.shutdown_grace + STOP_MARGIN)
         keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
         self._connections.close()
@@ -382,16 +312,16 @@ class QuickServer(ThreadingHTTPServer):
         answer.__name__ = getattr(inner, "__name__", "handler")
         return with_middleware(middlewares, answer)
 
-    json_get, add_json_get_mask = _route_api("GET", "json")
-    json_post, add_json_post_mask = _route_api("POST", "json")
-    json_put, add_json_put_mask = _route_api("PUT", "json")
-    json_patch, add_json_patch_mask = _route_api("PATCH", "json")
-    json_delete, add_json_delete_mask = _route_api("DELETE", "json")
-    text_get, add_text_get_mask = _route_api("GET", "text")
-    text_post, add_text_post_mask = _route_api("POST", "text")
-    text_put, add_text_put_mask = _route_api("PUT", "text")
-    text_patch, add_text_patch_mask = _route_api("PATCH", "text")
-    text_delete, add_text_delete_mask = _route_api("DELETE", "text")
+    json_get, add_json_get_mask = route_api("GET", "json")
+    json_post, add_json_post_mask = route_api("POST", "json")
+    json_put, add_json_put_mask = route_api("PUT", "json")
+    json_patch, add_json_patch_mask = route_api("PATCH", "json")
+    json_delete, add_json_delete_mask = route_api("DELETE", "json")
+    text_get, add_text_get_mask = route_api("GET", "text")
+    text_post, add_text_post_mask = route_api("POST", "text")
+    text_put, add_text_put_mask = route_api("PUT", "text")
+    text_patch, add_text_patch_mask = route_api("PATCH", "text")
+    text_delete, add_text_delete_mask = route_api("DELETE", "text")
 
     def middleware(self, *middlewares: MiddlewareF
                    ) -> Callable[[ReqF], ReqF]:
@@ -670,8 +600,12 @@ class QuickServer(ThreadingHTTPServer):
         gracefully and returns. Starts the command loop unless
         `no_command_loop`. After `restart` the process starts again once
         the script has ended (its `finally` blocks run first)."""
+        if self.socket.fileno() < 0:
+            raise RuntimeError("this server was stopped (its socket is "
+                               "closed): create a new one to serve again")
         self._running = True
         self._serving = threading.current_thread()
+        self._stopped.clear()
         self._stop_reason = "quit"
         self._start_job_processes()  # forks: before any thread of ours
         previous = self._install_signals()
@@ -688,11 +622,13 @@ class QuickServer(ThreadingHTTPServer):
             self._stop_reason = "interrupt"
         finally:
             self._running = False
+            self._close_listener()  # new clients are refused, not queued
             self.reloader.stop()  # ends live-reload streams too
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._graceful_stop()
             self._serving = None
+            self._stopped.set()
         if self._stop_reason == "restart":
             request_restart()
 

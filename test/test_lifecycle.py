@@ -1,5 +1,6 @@
 """Starting, restarting and stopping: `serve_forever` returning on every
-stop, per-server shutdown hooks, `parallel=False` with long-polls, HTTP/1.0
+stop, a server in a background thread whose stop closes its port,
+per-server shutdown hooks, `parallel=False` with long-polls, HTTP/1.0
 keep-alive."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 import pytest
 
@@ -191,3 +193,70 @@ def test_server_close_ends_a_running_serve_forever(make_server):
     server.server_close()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def _refused(port):
+    """Whether connecting to `port` is refused (nothing listens)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_background_server_stops_and_closes_its_port(make_server):
+    """The README's recipe: serve_forever on a thread, then shutdown(),
+    join, server_close(). Once shutdown() returns nothing listens (a
+    client is refused, not left hanging in the queue), and a request in
+    flight is still answered."""
+    server = make_server(start=False)
+    release = threading.Event()
+
+    @server.text_get("/held")
+    def _held(req, args):
+        release.wait(10)
+        return "done"
+
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    answers = []
+    held = threading.Thread(target=lambda: answers.append(
+        get(server.port, "/held")))
+    held.start()
+    try:
+        wait_for(lambda: server._inflight == 1, what="the request in flight")
+        server.shutdown()
+        assert _refused(server.port)
+    finally:
+        release.set()
+        held.join(10)
+    thread.join(10)
+    assert not thread.is_alive()
+    server.server_close()
+    assert answers[0][0] == 200 and answers[0][2] == b"done"
+
+
+def test_server_close_alone_stops_a_background_server(make_server):
+    """server_close() from another thread stops serving, waits for the
+    graceful stop (shutdown hooks ran) and frees the port."""
+    server = make_server(start=False)
+    ran = []
+    # a hook that takes a while: server_close waits for it all the same
+    server.add_shutdown_hook(lambda: time.sleep(0.2) or ran.append("hook"))
+    thread = run_in_thread(server)
+    wait_for(lambda: get(server.port, "/nothing")[0] == 404,
+             what="the server")
+    server.server_close()
+    assert ran == ["hook"] and _refused(server.port)
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_stopped_server_cannot_serve_again(make_server):
+    server = make_server(start=False)
+    thread = run_in_thread(server)
+    server.stop()
+    thread.join(10)
+    assert _refused(server.port)
+    with pytest.raises(RuntimeError, match="create a new one"):
+        server.serve_forever()
