@@ -660,7 +660,7 @@ class QuickServer(ThreadingHTTPServer):
 
     def add_shutdown_hook(self, hook: ShutdownHook) -> None:
         """Runs `hook()` when this server shuts down (after in-flight
-        requests finished, before the socket closes)."""
+        requests finished, before `serve_forever` returns)."""
         self._shutdown_hooks.append(hook)
 
     def _graceful_stop(self) -> None:
