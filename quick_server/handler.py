@@ -574,12 +574,13 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def start_stream(self, code: int, headers: list[tuple[str, str]]) -> None:
         """Sends only a response head, for bodies streamed with
-        `self.wfile` afterwards (the proxy); the caller frames the body."""
+        `self.wfile` afterwards (the proxy); the caller frames the body.
+        An event stream (`text/event-stream`) waits by design."""
         if self._responded:
             raise RuntimeError("a response was already sent")
         fields = list(headers)
-        if any(name.lower() == "content-type" and
-               value.startswith("text/event-stream") for name, value in fields):
+        if any(name.lower() == "content-type" and value.lower().startswith(
+                "text/event-stream") for name, value in fields):
             self.wait_by_design()  # an event stream lasts by design
         if self.server.cross_origin:  # this server's policy, not the target's
             fields = [(name, value) for name, value in fields
