@@ -18,7 +18,8 @@ else 401 and nothing happens):
 - `POST {prefix}/<id>/jobs/<job>` `{"result": ...}`, `{"error": "...",
   "type": "..."}` or `{"progress": {"done", "total", "message"}}` -> 200;
   409 when the job is no longer this service's (withdrawn, or handed to
-  another service after this one timed out)
+  another service after this one timed out); anything else is a 400 and
+  ends the job with a `ServiceError` (it would never end otherwise)
 - `GET {prefix}` -> `[{"id", "name", "description", "alive",
   "last_seen", "dead_since", "running", "done"}]`, the dead ones too
   (the `max_dead` most recent, for `dead_for` seconds)
