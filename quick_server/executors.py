@@ -12,8 +12,9 @@
 A runner starts `fn(*args)` and reports back through two callbacks:
 `on_progress(Progress)` and, once, `on_done(outcome)` with `("done",
 value)`, `("error", type name, message, traceback text, exception)` or
-`("cancelled",)`. `capacity` is how many jobs it runs at once; the worker
-pool queues the rest."""
+`("cancelled",)`; from another process, what the server cannot rebuild
+still settles the job (`outcomes.py`). `capacity` is how many jobs it runs
+at once; the worker pool queues the rest."""
 from __future__ import annotations
 
 import concurrent.futures
