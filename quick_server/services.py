@@ -409,9 +409,7 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
         ("GET", base, lambda req, args: hub.describe()),
         ("PATCH", base + "/:id",
          lambda req, args: hub.heartbeat(args["segments"]["id"])),
-        ("GET", base + "/:id/next",
-         lambda req, args: hub.next_job(args["segments"]["id"],
-                                        _wait(args["query"]))),
+        ("GET", base + "/:id/next", lambda req, args: _next(hub, req, args)),
         ("POST", base + "/:id/jobs/:job",
          lambda req, args: hub.post(args["segments"]["id"],
                                     args["segments"]["job"], args["post"])),
@@ -419,6 +417,12 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
     for method, mask, handler in routes:
         server.add_route(method, "json", mask, handler, 0, exclusive=False,
                          guard=check_body if method == "POST" else check)
+
+
+def _next(hub: ServiceHub, req: Any, args: Any) -> Any:
+    wait = _wait(args["query"])
+    req.wait_by_design(wait)  # a long-poll the service asked for is no slowness
+    return hub.next_job(args["segments"]["id"], wait)
 
 
 def _wait(query: dict[str, Any]) -> float:

@@ -107,3 +107,19 @@ def test_the_live_reload_stream_is_no_slow_request(make_server, lines):
             seen += chunk
         server.shutdown()  # ends the stream: its line is written
     assert "SLOW REQUEST" not in lines.line(f"GET {LIVE_STREAM_PATH}")
+
+
+def test_a_services_next_waits_by_design(make_server, lines):
+    """A service's `next?wait=` that waits its whole time for a job is no
+    slow request; past `slow_request` beyond its wait it is."""
+    server = _slow_server(make_server, slow_request=0.3)
+    server.bind_services(prefix="/services", service_timeout=5.0, key="k")
+    headers = {"Authorization": "Bearer k",
+               "Content-Type": "application/json"}
+    status, _, body = get(server.port, "/services", "POST",
+                          b'{"name": "resize"}', headers)
+    assert status == 200
+    service = json.loads(body)["id"]
+    path = f"/services/{service}/next?wait=0.6"
+    assert get(server.port, path, headers=headers)[0] == 204
+    assert "SLOW REQUEST" not in lines.line(f"GET {path}")
