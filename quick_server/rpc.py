@@ -132,11 +132,12 @@ class Contract:
                                            f"dict"):
             return f"rpc {self.path}: the answer of {name} is not its " \
                    f"declared type: {told}"
+        an = "an" if cls[:1].lower() in "aeiou" else "a"
         if not err.path:
-            return f"rpc {self.path}: {name} returned a dict: return a " \
+            return f"rpc {self.path}: {name} returned a dict: return {an} " \
                    f"{cls} instance, not a dict ({told})"
         return f"rpc {self.path}: {name} returned a dict at {err.path}: " \
-               f"put a {cls} instance there, not a dict ({told})"
+               f"put {an} {cls} instance there, not a dict ({told})"
 
     def describe(self, req: Any, args: Any) -> Any:
         """The GET route: the contract's JSON Schema document."""

@@ -416,7 +416,7 @@ def test_a_dict_inside_the_answer_is_named_where_it_is(make_server):
 
     with pytest.raises(RpcError) as info:
         rpc_call(url(server, "/api/items"), HelloRequest("x"), list[Item])
-    assert "items returned a dict at [1]: put a Item instance there, not " \
+    assert "items returned a dict at [1]: put an Item instance there, not " \
         "a dict ([1]: expected Item (an object), got dict" in str(info.value)
     with pytest.raises(RpcError) as info:
         rpc_call(url(server, "/api/number"), HelloRequest("x"),
