@@ -28,7 +28,9 @@ setup(
                  "quick-cache>=0.3", "mypy>=1.8", "distributed>=2024.1",
                  # the sdist test builds with setup.py (Python 3.12 venvs
                  # come without setuptools)
-                 "setuptools>=61"],
+                 "setuptools>=61",
+                 # the docs/ site is built by the suite (warnings as errors)
+                 "sphinx>=7"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,7 +1,7 @@
 """The worker protocol: long jobs run off the request thread, the browser
 polls (or long-polls) for them, large results come back in parts.
 
-Wire protocol (see protocol.md): POST JSON `{"action": "start", "payload"}`,
+Wire protocol (see docs/protocol.rst): POST JSON `{"action": "start", "payload"}`,
 `{"action": "get", "token"}`, `{"action": "stop", "token"}`,
 `{"action": "cargo", "token"}`; `start` and `get` may add `"wait": s`.
 Every answer is `{"token", "done", "continue", "result"}`."""

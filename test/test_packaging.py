@@ -18,7 +18,8 @@ def test_sdist_has_tests_example_docs_and_license(tmp_path):
     with tarfile.open(archive) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames()
                  if "/" in name}
-    for needed in ("LICENSE", "README.rst", "protocol.md", "setup.py",
+    for needed in ("LICENSE", "README.rst", "docs/conf.py",
+                   "docs/protocol.rst", "docs/index.rst", "setup.py",
                    "test/conftest.py", "test/run.sh", "test/test_http.py",
                    "example/example.py", "example/www/index.html",
                    "quick_server/worker.js", "quick_server/favicon.ico",
