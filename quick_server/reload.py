@@ -156,6 +156,16 @@ def forget_bytecode(path: str) -> None:
         pass
 
 
+def announce_restart(changed: list[str]) -> None:
+    """Says which files changed, and forgets their bytecode: the next
+    process imports what is on disk now."""
+    names = ", ".join(os.path.relpath(path) for path in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    log.msg("{0}{1} changed: restarting", names, more)
+    for path in changed:
+        forget_bytecode(path)
+
+
 class Snapshot:
     """The stamps of a set of files, compared on each `changes` call."""
 
@@ -603,11 +613,7 @@ class Reloader:
                         (time.thread_time() - began) / CPU_SHARE)
 
     def _restart(self, changed: list[str]) -> None:
-        names = ", ".join(os.path.relpath(path) for path in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        log.msg("{0}{1} changed: restarting", names, more)
-        for path in changed:
-            forget_bytecode(path)
+        announce_restart(changed)
         self.server.stop("restart")
 
     def served(self, target: Any, url_path: str) -> None:
@@ -621,45 +627,3 @@ class Reloader:
     def drain(self, timeout: float) -> bool:
         """See `OpenConnections.drain`."""
         return self.connections.drain(self.server, timeout)
-
-
-# -- a restarted program that fails to start --------------------------------
-
-def _traceback_files(trace: Any) -> list[str]:
-    return [frame.filename for frame in traceback.extract_tb(trace)
-            if os.path.isfile(frame.filename)]
-
-
-def wait_for_a_fix(extra_paths: list[str], interval: float = POLL_INTERVAL
-                   ) -> None:
-    """Returns once a source file changed (since this process started)
-    and every changed Python file compiles; KeyboardInterrupt passes
-    through."""
-    sources = SourceWatcher(extra_paths)
-    while sources.poll() is None:
-        time.sleep(interval)
-
-
-def _restart_after_a_fix(hook: Any) -> Any:
-    def excepthook(kind: type[BaseException], value: BaseException,
-                   trace: Any) -> None:
-        hook(kind, value, trace)
-        if restart.is_serving_started() or \
-                not issubclass(kind, Exception):
-            return
-        log.msg("the restarted program failed to start (see above); it "
-                "starts again when a source file changes (Ctrl-C stops); "
-                "requests wait meanwhile")
-        try:
-            wait_for_a_fix(_traceback_files(trace))
-        except KeyboardInterrupt:
-            return
-        log.msg("restarting")
-        restart.request_restart()
-    return excepthook
-
-
-if restart.has_been_restarted() and restart.HANDOFF:
-    # an edit broke the program: keep the listening socket, wait for the
-    # next save rather than leave the developer without a server
-    sys.excepthook = _restart_after_a_fix(sys.excepthook)

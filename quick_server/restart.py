@@ -10,10 +10,10 @@ The listening sockets survive a restart (on POSIX), as with werkzeug's
 reloader: their descriptors are handed to the next process, which adopts
 them instead of binding (`adopt_listener`), so connections made meanwhile
 wait in the kernel's accept queue and none is refused. In place, the
-descriptors stay open across `exec` (their numbers in `QUICK_SERVER_FDS`);
-under a supervisor, the child sends them to it over a Unix socket
-(`SCM_RIGHTS`) before exiting, and the supervisor passes them on to the
-next child."""
+descriptors stay open across `exec` (their numbers in `QUICK_SERVER_FDS`,
+`:tls` after one that served HTTPS); under a supervisor, the child sends
+them to it over a Unix socket (`SCM_RIGHTS`) before exiting, and the
+supervisor passes them on to the next child."""
 from __future__ import annotations
 
 import atexit
@@ -21,6 +21,7 @@ import ipaddress
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ HANDOFF = os.name == "posix" and hasattr(socket, "send_fds")
 MAX_LISTENERS = 64  # descriptors handed over at most
 _EXIT = {"restart": 42, "error": 1}
 _HOOK_LOCK = threading.Lock()
+Listener = tuple[int, bool]  # a descriptor, and whether it served TLS
 
 
 def set_restart_exit_code(code: int) -> None:
@@ -90,13 +92,13 @@ def setup_restart() -> None:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     channel, child_end = _supervisor_channel()
-    listeners: list[int] = []
+    listeners: list[Listener] = []
     while True:
-        pass_fds = list(listeners)
+        pass_fds = [fd for fd, _ in listeners]
         if child_end is not None:
             env[_ENV_CHANNEL] = str(child_end.fileno())
             pass_fds.append(child_end.fileno())
-        env[_ENV_FDS] = ",".join(str(fd) for fd in listeners)
+        env[_ENV_FDS] = _fds_text(listeners)
         child = subprocess.Popen(get_exec_arr(), env=env, pass_fds=pass_fds)
         _close_fds(listeners)  # the child has its own copies now
         while True:
@@ -124,25 +126,31 @@ def _supervisor_channel() -> tuple[socket.socket | None,
     return mine, theirs
 
 
-def _received_listeners(channel: socket.socket | None) -> list[int]:
+def _received_listeners(channel: socket.socket | None) -> list[Listener]:
     """The descriptors the child that just exited sent (none if it did
-    not: it then binds anew)."""
-    fds: list[int] = []
+    not: it then binds anew); the message marks those that served TLS."""
+    fds: list[Listener] = []
     while channel is not None:
         try:
-            _, received, _, _ = socket.recv_fds(channel, 64, MAX_LISTENERS)
+            msg, received, _, _ = socket.recv_fds(
+                channel, 2 * MAX_LISTENERS, MAX_LISTENERS)
         except (BlockingIOError, InterruptedError):
             break
         except OSError as err:
             log.msg("could not receive the listening sockets: {0}", err)
             break
         _close_fds(fds)  # only the last message counts
-        fds = list(received)
+        marks = msg.partition(b":")[2]
+        fds = [(fd, marks[i:i + 1] == b"t") for i, fd in enumerate(received)]
     return fds
 
 
-def _close_fds(fds: list[int]) -> None:
-    for fd in fds:
+def _fds_text(listeners: list[Listener]) -> str:
+    return ",".join(f"{fd}:tls" if tls else str(fd) for fd, tls in listeners)
+
+
+def _close_fds(fds: list[Listener]) -> None:
+    for fd, _ in fds:
         try:
             os.close(fd)
         except OSError:
@@ -153,7 +161,8 @@ def _close_fds(fds: list[int]) -> None:
 
 _LISTENER_LOCK = threading.Lock()
 _SERVERS: weakref.WeakSet[Any] = weakref.WeakSet()  # their `socket`s
-_KEPT: list[int] = []  # listeners closed by a restarting script
+_KEPT: list[Listener] = []  # listeners closed by a restarting script
+_TLS: set[int] = set()  # inherited descriptors that served TLS
 
 
 def _take_env_socket(name: str) -> socket.socket | None:
@@ -173,14 +182,17 @@ def _take_inherited() -> list[socket.socket]:
     variable is removed: the script's own subprocesses do not see it)."""
     socks = []
     for part in os.environ.pop(_ENV_FDS, "").split(","):
-        if not part.isdigit() or not HANDOFF:
+        fd, _, mark = part.partition(":")
+        if not fd.isdigit() or not HANDOFF:
             continue
         try:
-            sock = socket.socket(fileno=int(part))
+            sock = socket.socket(fileno=int(fd))
         except OSError:
             continue
         sock.set_inheritable(False)
         socks.append(sock)
+        if mark == "tls":
+            _TLS.add(sock.fileno())
     return socks
 
 
@@ -211,6 +223,7 @@ def adopt_listener(family: int, address: tuple[Any, ...]
             if sock.family == family and port in (0, bound[1]) and \
                     _host_of(family, host) == _host_of(family, bound[0]):
                 _INHERITED.remove(sock)
+                _TLS.discard(sock.fileno())  # its server says what it is
                 return sock
     return None
 
@@ -222,6 +235,7 @@ def close_unclaimed_listeners() -> None:
         for sock in _INHERITED:
             sock.close()
         _INHERITED.clear()
+        _TLS.clear()
 
 
 def register_listener(server: Any) -> None:
@@ -238,7 +252,8 @@ def keep_listener(sock: socket.socket) -> None:
     if not HANDOFF or not _RESTART.is_set() or sock.fileno() < 0:
         return
     with _LISTENER_LOCK:
-        _KEPT.append(sock.detach())
+        tls = _is_tls(sock)
+        _KEPT.append((sock.detach(), tls))
 
 
 _SERVING = threading.Event()
@@ -253,15 +268,40 @@ def is_serving_started() -> bool:
     return _SERVING.is_set()
 
 
-def _listener_fds() -> list[int]:
+def _listener_fds() -> list[Listener]:
     with _LISTENER_LOCK:
-        fds = list(_KEPT) + [sock.fileno() for sock in _INHERITED]
+        fds = list(_KEPT) + [(sock.fileno(), _is_tls(sock))
+                             for sock in _INHERITED]
         for server in list(_SERVERS):
             sock = getattr(server, "socket", None)
-            fd = sock.fileno() if sock is not None else -1
-            if fd >= 0 and fd not in fds:
-                fds.append(fd)
+            if sock is not None and sock.fileno() >= 0 and \
+                    all(sock.fileno() != known for known, _ in fds):
+                fds.append((sock.fileno(), _is_tls(sock)))
         return fds[:MAX_LISTENERS]
+
+
+def _is_tls(sock: socket.socket) -> bool:
+    return isinstance(sock, ssl.SSLSocket) or sock.fileno() in _TLS
+
+
+def release_listeners() -> list[socket.socket]:
+    """For a program that failed before serving: every listening socket
+    of this process (handed over, or taken by a server that never served)
+    goes back to where `adopt_listener` finds it. Returns them, but for
+    those that served HTTPS without a certificate loaded here: they are
+    kept for the next process, their connections wait meanwhile."""
+    with _LISTENER_LOCK:
+        for server in list(_SERVERS):
+            sock = getattr(server, "socket", None)
+            if sock is not None and sock.fileno() >= 0 and \
+                    all(sock.fileno() != known.fileno()
+                        for known in _INHERITED):
+                _INHERITED.append(sock)
+        for sock in list(_INHERITED):
+            if sock.fileno() in _TLS and not isinstance(sock, ssl.SSLSocket):
+                _INHERITED.remove(sock)
+                _KEPT.append((sock.detach(), True))
+        return list(_INHERITED)
 
 
 _RESTART = threading.Event()
@@ -286,17 +326,19 @@ def _restart_at_exit() -> None:
         _send_to_supervisor(fds)
         os._exit(_EXIT["restart"])  # pylint: disable=protected-access
     os.environ[_ENV_RESTARTED] = "1"
-    for fd in fds:
+    for fd, _ in fds:
         os.set_inheritable(fd, True)
-    os.environ[_ENV_FDS] = ",".join(str(fd) for fd in fds)
+    os.environ[_ENV_FDS] = _fds_text(fds)
     os.execv(sys.executable, get_exec_arr())
 
 
-def _send_to_supervisor(fds: list[int]) -> None:
+def _send_to_supervisor(fds: list[Listener]) -> None:
     if _CHANNEL is None or not fds:
         return
+    marks = b"".join(b"t" if tls else b"-" for _, tls in fds)
     try:
-        socket.send_fds(_CHANNEL, [b"listeners"], fds)
+        socket.send_fds(_CHANNEL, [b"listeners:" + marks],
+                        [fd for fd, _ in fds])
     except OSError as err:
         log.msg("could not hand the listening sockets over: {0}", err)
 

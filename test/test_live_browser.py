@@ -124,3 +124,37 @@ def test_the_page_reloads_after_a_restart(tab, tmp_path):
         code, out = stop_process(proc)
     assert "mod.py changed: restarting" in out, out
     assert code == 0, out
+
+
+def test_a_failed_start_shows_in_the_page_until_the_fix(tab, tmp_path):
+    """An edit that makes the restarted program fail to start: the open
+    page reloads to the 503 page with the error; the next good save
+    reloads it to the working page."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text(SHOWS_VALUE)
+    (tmp_path / "mod.py").write_text("VALUE = 1\n")
+    port = free_port()
+    (tmp_path / "app.py").write_text(APP.format(root=ROOT, port=port))
+    proc = start_process([str(tmp_path / "app.py")], port, cwd=tmp_path)
+    try:
+        tab.goto(f"http://127.0.0.1:{port}/")
+        tab.wait_for_function(
+            "document.getElementById('v').textContent === '1'",
+            timeout=10000)
+        listening(tab)
+        (tmp_path / "mod.py").write_text("VALUE = undefined_name\n")
+        tab.wait_for_function(
+            "document.querySelector('h1') && document.querySelector('h1')"
+            ".textContent.includes(\"name 'undefined_name' is not defined\")",
+            timeout=10000)
+        assert tab.title() == "503 NameError"
+        listening(tab)  # the error page waits for the fix
+        (tmp_path / "mod.py").write_text("VALUE = 2\n")
+        tab.wait_for_function(
+            "document.getElementById('v') && "
+            "document.getElementById('v').textContent === '2'",
+            timeout=10000)
+    finally:
+        code, out = stop_process(proc)
+    assert "failed to start" in out, out
+    assert code == 0, out

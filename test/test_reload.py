@@ -283,33 +283,6 @@ class Output:
         return code, self.text
 
 
-@pytest.mark.parametrize("supervised", [False, True])
-def test_a_program_that_fails_to_start_waits_for_the_fix(tmp_path,
-                                                         supervised):
-    """An edit that compiles but fails at import (a NameError): the
-    traceback is printed, the listening socket kept, and the next save
-    restarts; a request made meanwhile is answered then."""
-    port = free_port()
-    out = Output(start_process([write_app(tmp_path, port,
-                                          supervised=supervised)], port))
-    waiting = []
-    try:
-        set_value(tmp_path, "undefined_name")
-        wait_for(lambda: "failed to start" in out.text, what="the failure")
-        pending = threading.Thread(target=lambda: waiting.append(
-            value(port)))
-        pending.start()
-        set_value(tmp_path, 3)
-        pending.join(20)
-        wait_for(lambda: (v := value(port)) and v[0] == 3,
-                 what="the fixed program")
-    finally:
-        code, text = out.stop()
-    assert "NameError: name 'undefined_name' is not defined" in text, text
-    assert waiting and waiting[0][0] == 3  # waited, then answered
-    assert code == 0, text
-
-
 def test_an_edit_before_watching_began_is_not_missed(tmp_path):
     """The module changes after the program imported it but before
     serve_forever started watching: it restarts all the same."""
