@@ -16,9 +16,12 @@ from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                       is_original, set_error_exit_code,
                       set_restart_exit_code, setup_restart)
 from .client import WorkerError, worker_request
+from .multipart_client import FilesAnswer, send_files
 from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
                      TokenHandler, TokenObj)
 from .progress import report_progress
+# a restarted program that fails to start answers with its error
+from . import failedstart  # noqa: F401  pylint: disable=unused-import
 from .workers import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
@@ -42,6 +45,8 @@ __all__ = [
     "Response",
     "rpc_call",
     "RpcError",
+    "FilesAnswer",
+    "send_files",
     "ValidationError",
     "set_log_file",
     "UploadedFile",

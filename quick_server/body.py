@@ -10,6 +10,7 @@ import re
 import shutil
 import tempfile
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, unquote_plus
 
@@ -57,8 +58,8 @@ def header_params(value: str) -> tuple[str, dict[str, str]]:
 
 
 def _param_text(value: Any) -> str:
-    if isinstance(value, tuple):  # RFC 2231 (charset, language, text)
-        return value[2]
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, text)
+        return collapse_rfc2231_value(value)  # decoded with its charset
     return str(value)
 
 
@@ -99,19 +100,32 @@ def json_depth(data: bytes) -> int:
     return passes + deepest
 
 
+def decode_json(data: bytes) -> Any:
+    """UTF-8 JSON text -> its value: the one JSON rule of request bodies
+    and of the clients' answers. ValueError when it is not UTF-8
+    (UnicodeDecodeError), malformed (JSONDecodeError) or nested more
+    than `MAX_JSON_DEPTH` deep, so that no code that walks the value runs
+    out of stack (RecursionError) on hostile input."""
+    text = data.decode("utf-8")
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and \
+            json_depth(data) > MAX_JSON_DEPTH:
+        raise ValueError("JSON nested too deeply")
+    try:
+        return json.loads(text)
+    except RecursionError:  # a parser with a smaller stack than ours
+        raise ValueError("JSON nested too deeply") from None
+
+
 def parse_json(data: bytes) -> Any:
     """Decodes a JSON body; malformed or absurdly deep input is a 400."""
     try:
-        text = data.decode("utf-8")
+        return decode_json(data)
     except UnicodeDecodeError as exc:
         raise HTTPError(400, "Body is not UTF-8") from exc
-    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and \
-            json_depth(data) > MAX_JSON_DEPTH:
-        raise HTTPError(400, "JSON nested too deeply")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
         raise HTTPError(400, f"Malformed JSON: {exc}") from None
+    except ValueError as exc:
+        raise HTTPError(400, str(exc)) from None
 
 
 class UploadedFile:

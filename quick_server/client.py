@@ -1,12 +1,83 @@
-"""`worker_request`: a blocking stdlib client of the worker protocol."""
+"""Blocking standard library clients: `post`, the one rule of `send_files`
+(and, once rpc.py uses it, `rpc_call`) for errors, timeouts and retries,
+and `worker_request`, a client of the worker protocol. Every answer that
+is not what the protocol promises is the client's own error, never a
+stray exception of the parser."""
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
+from .body import decode_json
+from .rpc import RETRY_STATUSES, RpcError, _NoRedirects, _status_error
+
+
+# -- the rule of rpc_call and send_files ----------------------------------
+
+def post(url: str, body: bytes | Callable[[], Iterable[bytes]],
+         headers: Mapping[str, str], *, timeout: float, retries: int = 2,
+         context: ssl.SSLContext | None = None) -> http.client.HTTPResponse:
+    """POSTs `body` (bytes, or a function that gives the body anew for
+    each try) and returns the open 2xx answer; the caller reads and
+    closes it (errors while reading: `transport_error`).
+
+    An error status is an `RpcError` with the server's own text; a
+    redirect too (not followed: urllib would repeat a POST as a GET). A
+    503 or 429 whose `Retry-After` is at most `timeout` seconds is tried
+    again after that wait, at most `retries` times. No answer (refused,
+    cut off, or nothing within `timeout` seconds of connecting or of any
+    wait for data) is an `RpcError` whose status is None. A header name
+    or value with CR, LF or NUL is a ValueError before anything is sent
+    (it would forge headers)."""
+    for name, value in headers.items():
+        if any(ch in f"{name}{value}" for ch in "\r\n\0") or \
+                not name or ":" in name:
+            raise ValueError(f"header {name!r}: {value!r}: a line break or "
+                             f"NUL (or a colon in the name) would forge "
+                             f"headers")
+    opener = urllib.request.build_opener(
+        _NoRedirects, urllib.request.HTTPSHandler(context=context))
+    attempt = 0
+    while True:
+        data = body() if callable(body) else body
+        request = urllib.request.Request(url, data, dict(headers),
+                                         method="POST")
+        try:
+            answer: http.client.HTTPResponse = opener.open(
+                request, timeout=timeout)
+            return answer
+        except urllib.error.HTTPError as err:
+            error = _status_error(url, err)
+        except (OSError, http.client.HTTPException) as err:
+            raise transport_error(url, err, timeout) from None
+        wait = error.retry_after
+        if attempt >= retries or error.status not in RETRY_STATUSES or \
+                wait is None or wait > timeout:
+            raise error
+        attempt += 1
+        time.sleep(wait)
+
+
+def transport_error(url: str, err: BaseException,
+                    timeout: float) -> RpcError:
+    """The RpcError of a POST that got no (complete) answer: `err` came
+    from connecting, sending or reading."""
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return RpcError(None, f"POST {url}: no answer within {timeout:g} s "
+                              f"(timed out)")
+    if isinstance(err, urllib.error.URLError):
+        return RpcError(None, f"POST {url}: cannot connect: {reason}")
+    return RpcError(None, f"POST {url}: no complete answer: {err!r}")
+
+
+# -- the worker protocol -----------------------------------------------------
 
 class WorkerError(Exception):
     """A worker request failed; `status_code` is the HTTP status (or
@@ -27,7 +98,7 @@ def _http_error(code: int, text: str) -> WorkerError:
     """The error of an HTTP error answer; a failed job's answer is JSON
     with its exception's type and message."""
     try:
-        error = json.loads(text)["error"]
+        error = decode_json(text.encode("utf-8"))["error"]
         kind, message = str(error["type"]), str(error["message"])
     except (ValueError, TypeError, KeyError):
         return WorkerError(f"HTTP {code}: {text}", code)
@@ -45,8 +116,10 @@ def _post_once(url: str, obj: dict[str, Any], timeout: float
         url, data=data, method="POST",
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as resp:
-        answer: dict[str, Any] = json.loads(resp.read())
-        return answer
+        answer = decode_json(resp.read())
+    if not isinstance(answer, dict):
+        raise ValueError(f"an object was expected, got {answer!r:.100}")
+    return answer
 
 
 def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -65,7 +138,7 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
             retry_after = err.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 delay = min(float(retry_after), 30.0)
-        except (urllib.error.URLError, OSError) as err:
+        except (OSError, http.client.HTTPException) as err:  # cut off too
             reason = getattr(err, "reason", err)
             repeatable = obj.get("action") != "start" or \
                 isinstance(reason, ConnectionRefusedError)
@@ -73,7 +146,8 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
             if delay is None:
                 raise WorkerError(f"worker request failed: {err}") from None
         except ValueError as err:
-            raise WorkerError(f"worker answer is not JSON: {err}") from None
+            raise WorkerError(f"worker answer is not a protocol object: "
+                              f"{err}") from None
         time.sleep(delay)
 
 
@@ -100,9 +174,9 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
                     progress != seen:
                 seen = progress
                 on_progress(progress)
-            if res["done"]:
+            if _field(res, "done", bool):
                 break
-            if not res["continue"]:
+            if not _field(res, "continue", bool):
                 raise WorkerError("the server cancelled the job")
             hold = wait
             if deadline is not None:
@@ -112,17 +186,32 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
             res = _post(url, {"action": "get", "token": token, "wait": hold},
                         per_request)
         token = None
-        if res["continue"]:
+        if _field(res, "continue", bool):
             text = "".join(
-                _post(url, {"action": "cargo", "token": key},
-                      per_request)["result"]
-                for key in res["result"])
+                _field(_post(url, {"action": "cargo", "token": key},
+                             per_request), "result", str)
+                for key in _field(res, "result", list))
         else:
-            text = res["result"]
-        return json.loads(text)
+            text = _field(res, "result", str)
+        try:
+            return decode_json(text.encode("utf-8", "surrogatepass"))
+        except ValueError as err:
+            raise WorkerError(f"the job's result is not JSON: {err}") \
+                from None
     finally:
         if token is not None:
             try:
                 _post(url, {"action": "stop", "token": token}, 5.0)
             except WorkerError:
                 pass
+
+
+def _field(answer: dict[str, Any], key: str,
+           kind: type | tuple[type, ...]) -> Any:
+    """`answer[key]`, which the protocol says is a `kind`; WorkerError
+    when the answer is malformed."""
+    value = answer.get(key)
+    if not isinstance(value, kind):
+        raise WorkerError(f"malformed worker answer: {key!r} is "
+                          f"{value!r:.100}")
+    return value
