@@ -22,8 +22,6 @@ from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
 from .progress import report_progress
 # a restarted program that fails to start answers with its error
 from . import failedstart  # noqa: F401  pylint: disable=unused-import
-# a restarted program that fails to start answers with its error
-from . import failedstart  # noqa: F401  pylint: disable=unused-import
 from .workers import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
