@@ -426,3 +426,30 @@ def test_out_of_descriptors_backs_off_and_says_so_once(tmp_path):
     assert used < 0.3, f"accept loop spins: {used:.0%} CPU"
     assert out.count("cannot accept connections") == 1, out
     assert "Too many open files" in out
+
+
+# -- 8. hostile nesting (16.12) -------------------------------------------
+
+def test_nesting_is_counted_outside_strings_only(make_server):
+    """A body 100 deep whose strings hold thousands of brackets and
+    escaped quotes is parsed; one level more is a 400 that says why, and
+    the server keeps serving."""
+    server = make_server()
+
+    @server.json_post("/depth")
+    def _depth(req, args):
+        value, depth = args["post"], 0
+        while isinstance(value, list):
+            value, depth = (value[0] if value else None), depth + 1
+        return {"depth": depth}
+
+    noise = json.dumps("[{" * 3000 + '\\"]' + "\\" * 7)
+    ok = "[" * 99 + noise + "]" * 99
+    status, _, body = get(server.port, "/depth", "POST", ok.encode(),
+                          {"Content-Type": "application/json"})
+    assert (status, json.loads(body)) == (200, {"depth": 99})
+    deep = "[" * 100 + "[" + noise + "]" + "]" * 100
+    status, _, body = get(server.port, "/depth", "POST", deep.encode(),
+                          {"Content-Type": "application/json"})
+    assert status == 400 and b"nested too deeply" in body
+    assert get(server.port, "/depth", "POST", b"[[1]]")[0] == 200
