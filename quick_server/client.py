@@ -1,10 +1,11 @@
-"""Blocking standard library clients: `post`, the one rule of `send_files`
-(and, once rpc.py uses it, `rpc_call`) for errors, timeouts and retries,
-and `worker_request`, a client of the worker protocol. Every answer that
+"""Blocking standard library clients: `post`, the one rule of `rpc_call`
+and `send_files` for errors (`RpcError`), timeouts and retries, and
+`worker_request`, a client of the worker protocol. Every answer that
 is not what the protocol promises is the client's own error, never a
 stray exception of the parser."""
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import socket
@@ -15,10 +16,37 @@ import urllib.request
 from typing import Any, Callable, Iterable, Mapping
 
 from .body import decode_json
-from .rpc import RETRY_STATUSES, RpcError, _NoRedirects, _status_error
+
+RETRY_STATUSES = (429, 503)
+MAX_ERROR_TEXT = 2000
 
 
 # -- the rule of rpc_call and send_files ----------------------------------
+
+class RpcError(Exception):
+    """An rpc call that failed. `status` is the HTTP status of the answer
+    (None when none came: refused, timed out, cut off); the message says
+    what happened, with the server's own error text. For a request the
+    server refused (400), `field` and `expected` name the field."""
+
+    def __init__(self, status: int | None, message: str, *,
+                 field: str | None = None, expected: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.expected = expected
+        self.retry_after = retry_after
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (an error for an rpc), not followed: urllib
+    would follow a POST with a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
 
 def post(url: str, body: bytes | Callable[[], Iterable[bytes]],
          headers: Mapping[str, str], *, timeout: float, retries: int = 2,
@@ -75,6 +103,46 @@ def transport_error(url: str, err: BaseException,
     if isinstance(err, urllib.error.URLError):
         return RpcError(None, f"POST {url}: cannot connect: {reason}")
     return RpcError(None, f"POST {url}: no complete answer: {err!r}")
+
+
+def _status_error(url: str, err: urllib.error.HTTPError) -> RpcError:
+    """The RpcError of an error status, with the server's own text."""
+    try:
+        data = err.read(MAX_ERROR_TEXT * 4)
+    except (OSError, http.client.HTTPException):
+        data = b""
+    finally:
+        err.close()
+    field = expected = None
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        found = decode_json(data)
+    except ValueError:
+        found = None
+    if isinstance(found, dict) and isinstance(found.get("error"), str):
+        text = found["error"]
+        field, expected = found.get("field"), found.get("expected")
+    if err.code in (301, 302, 303, 307, 308):
+        text = f"redirected to {err.headers.get('Location')!r}"
+    text = text[:MAX_ERROR_TEXT] or err.reason or ""
+    return RpcError(err.code, f"POST {url}: HTTP {err.code}: {text}",
+                    field=field if isinstance(field, str) else None,
+                    expected=expected if isinstance(expected, str) else None,
+                    retry_after=_retry_after(err.headers.get("Retry-After")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` (seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 # -- the worker protocol -----------------------------------------------------

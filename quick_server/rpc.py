@@ -11,19 +11,15 @@ and what was expected; an answer that does not fit the response type is a
 return. Types and their rules are in `schema.py`."""
 from __future__ import annotations
 
-import email.utils
 import http.client
 import inspect
-import json
-import socket
 import ssl
-import time
 import types
 import typing
-import urllib.error
-import urllib.request
 from typing import Any, Callable, Mapping, TypeVar, Union
 
+from .body import decode_json
+from .client import RpcError, post, transport_error
 from .files import FileResponse
 from .response import HTTPError, Response, to_json
 from .schema import (DIALECT, Codec, Definitions, ValidationError, codec_of,
@@ -34,8 +30,6 @@ T = TypeVar("T")
 FILE_SCHEMA = {"title": "file", "description": "a file download: the "
                "answer's body is the file, not JSON (Content-Disposition "
                "names it)"}
-RETRY_STATUSES = (429, 503)
-MAX_ERROR_TEXT = 2000
 
 
 # -- the server side -------------------------------------------------------
@@ -199,31 +193,6 @@ def _without_files(tp: Any) -> tuple[bool, Any]:
 
 # -- the client --------------------------------------------------------------
 
-class RpcError(Exception):
-    """An rpc call that failed. `status` is the HTTP status of the answer
-    (None when none came: refused, timed out, cut off); the message says
-    what happened, with the server's own error text. For a request the
-    server refused (400), `field` and `expected` name the field."""
-
-    def __init__(self, status: int | None, message: str, *,
-                 field: str | None = None, expected: str | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-        self.expected = expected
-        self.retry_after = retry_after
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (an error for an rpc), not followed: urllib
-    would follow a POST with a GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def rpc_call(url: str, request: object, response_type: type[T],
              timeout: float = 10.0, retries: int = 2, *,
              headers: Mapping[str, str] | None = None,
@@ -235,105 +204,35 @@ def rpc_call(url: str, request: object, response_type: type[T],
     `timeout` bounds connecting and each wait for data, in seconds. A 503
     or 429 with a `Retry-After` of at most `timeout` seconds is tried again
     after that wait, at most `retries` times. Raises `RpcError` for an
-    error status, no answer, or an answer that does not fit
-    `response_type`; `ValidationError` (a ValueError) when `request` does
-    not fit its own dataclass."""
+    error status, no answer, or an answer that is not JSON (nested more
+    than 100 deep included) or does not fit `response_type`;
+    `ValidationError` (a ValueError) when `request` does not fit its own
+    dataclass, a ValueError for a header with CR, LF or NUL (the rule of
+    `client.post`)."""
     kind = type(request)
     body = to_json(codec_of(kind).encode(request)
                    if hasattr(kind, "__dataclass_fields__") else request)
     want = None if response_type is bytes else codec_of(response_type)
     sent_headers = {"Content-Type": "application/json",
                     "Accept": "application/json", **(headers or {})}
-    opener = urllib.request.build_opener(
-        _NoRedirects, urllib.request.HTTPSHandler(context=context))
-    for attempt in range(max(retries, 0) + 1):
+    answer = post(url, body.encode("utf-8"), sent_headers,
+                  timeout=timeout, retries=retries, context=context)
+    with answer:
         try:
-            status, data = _post(opener, url, body.encode("utf-8"),
-                                 sent_headers, timeout)
-            break
-        except RpcError as err:
-            wait = err.retry_after
-            if attempt >= retries or err.status not in RETRY_STATUSES or \
-                    wait is None or wait > timeout:
-                raise
-            time.sleep(wait)
+            status, data = answer.status, answer.read()
+        except (OSError, http.client.HTTPException) as err:
+            raise transport_error(url, err, timeout) from None
     if want is None:
         return typing.cast(T, data)
     return typing.cast(T, _decode_answer(url, status, data, want))
 
 
-def _post(opener: urllib.request.OpenerDirector, url: str, body: bytes,
-          headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """One POST: the status and body of a 2xx answer, else RpcError."""
-    request = urllib.request.Request(url, body, headers, method="POST")
-    try:
-        with opener.open(request, timeout=timeout) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as err:
-        raise _status_error(url, err) from None
-    except urllib.error.URLError as err:
-        if isinstance(err.reason, (TimeoutError, socket.timeout)):
-            raise _timed_out(url, timeout) from None
-        raise RpcError(None, f"POST {url}: cannot connect: "
-                             f"{err.reason}") from None
-    except (TimeoutError, socket.timeout):
-        raise _timed_out(url, timeout) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise RpcError(None, f"POST {url}: no complete answer: "
-                             f"{err!r}") from None
-
-
-def _timed_out(url: str, timeout: float) -> RpcError:
-    return RpcError(None, f"POST {url}: no answer within {timeout:g} s "
-                          f"(timed out)")
-
-
-def _status_error(url: str, err: urllib.error.HTTPError) -> RpcError:
-    """The RpcError of an error status, with the server's own text."""
-    try:
-        data = err.read(MAX_ERROR_TEXT * 4)
-    except (OSError, http.client.HTTPException):
-        data = b""
-    finally:
-        err.close()
-    field = expected = None
-    text = data.decode("utf-8", "replace").strip()
-    try:
-        found = json.loads(text)
-    except ValueError:
-        found = None
-    if isinstance(found, dict) and isinstance(found.get("error"), str):
-        text = found["error"]
-        field, expected = found.get("field"), found.get("expected")
-    if err.code in (301, 302, 303, 307, 308):
-        text = f"redirected to {err.headers.get('Location')!r}"
-    text = text[:MAX_ERROR_TEXT] or err.reason or ""
-    return RpcError(err.code, f"POST {url}: HTTP {err.code}: {text}",
-                    field=field if isinstance(field, str) else None,
-                    expected=expected if isinstance(expected, str) else None,
-                    retry_after=_retry_after(err.headers.get("Retry-After")))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a `Retry-After` (seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _decode_answer(url: str, status: int, data: bytes, want: Codec) -> Any:
     try:
-        value = json.loads(data) if data.strip() else None
-    except ValueError:
-        raise RpcError(status, f"POST {url}: the answer is not JSON: "
-                               f"{data[:200]!r}") from None
+        value = decode_json(data) if data.strip() else None
+    except ValueError as err:
+        raise RpcError(status, f"POST {url}: the answer is not JSON "
+                               f"({err}): {data[:200]!r}") from None
     try:
         return want.decode(value)
     except ValidationError as err:

@@ -61,8 +61,6 @@ def test_worker_request_raises_worker_error(liar, name):
         assert err.value.status_code == 500
 
 
-@pytest.mark.xfail(strict=True, reason="needs rpc.py to decode answers "
-                   "with client.py's rule (the 16.11 patch)")
 @pytest.mark.parametrize("name", ["deep", "deep-error", "too-deep"])
 def test_rpc_call_raises_rpc_error(liar, name):
     with pytest.raises(RpcError) as err:
