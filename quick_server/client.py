@@ -175,6 +175,9 @@ def _http_error(code: int, text: str) -> WorkerError:
 
 
 RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# a full job queue (503), or what a development proxy answers while the
+# server restarts or is down (502, 503, 504): worth asking again
+TRANSIENT_STATUSES = (502, 503, 504)
 
 
 def _post_once(url: str, obj: dict[str, Any], timeout: float
@@ -191,8 +194,9 @@ def _post_once(url: str, obj: dict[str, Any], timeout: float
 
 
 def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """POSTs one protocol request. A full queue (503) is retried after
-    its Retry-After; a failed connection too, except for a `start` that
+    """POSTs one protocol request. A 502, 503 or 504 (a full queue, a
+    restarting server behind a proxy) is retried after its Retry-After or
+    a growing pause; a failed connection too, except for a `start` that
     may have reached the server (`get` and `cargo` can be repeated)."""
     delays = iter(RETRY_DELAYS)
     while True:
@@ -201,7 +205,7 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         except urllib.error.HTTPError as err:
             text = err.read().decode("utf-8", "replace").strip()
             delay = next(delays, None)
-            if err.code != 503 or delay is None:
+            if err.code not in TRANSIENT_STATUSES or delay is None:
                 raise _http_error(err.code, text) from None
             retry_after = err.headers.get("Retry-After", "")
             if retry_after.isdigit():

@@ -72,3 +72,23 @@ def test_rpc_call_raises_rpc_error(liar, name):
 def test_rpc_call_malformed_answers(liar, name):
     with pytest.raises(RpcError):
         rpc_call(f"{liar}/{name}", {}, dict)
+
+
+def test_worker_request_asks_again_after_a_gateway_error(make_server):
+    """A 502 or 504 (a development proxy while the server restarts) is
+    transient for worker_request, as for worker.js: the job still runs."""
+    server = make_server(start=False)
+    answers = [Response("restarting", 502), Response("restarting", 504)]
+
+    def gateway(req, args, okay):
+        return answers.pop(0) if answers else okay
+
+    with server.middlewares(gateway):
+        @server.json_worker("/job")
+        def _job(payload):
+            return {"twice": payload["x"] * 2}
+
+    run_in_thread(server)
+    url = f"http://127.0.0.1:{server.port}/job"
+    assert worker_request(url, {"x": 21}) == {"twice": 42}
+    assert not answers  # both gateway errors were met
