@@ -352,7 +352,7 @@ _HOOK_OWNER: weakref.WeakMethod[Callable[[ShutdownHook], None]] | None = None
 
 def add_shutdown_hook(hook: ShutdownHook) -> None:
     """Runs `hook()` when the server shuts down (after in-flight requests
-    finished, before the socket closes): the server created last in this
+    finished, before `serve_forever` returns): the server created last in this
     process, or the next one created. `server.add_shutdown_hook(hook)`
     names the server."""
     with _HOOK_LOCK:

@@ -693,7 +693,8 @@ class QuickServer(ThreadingHTTPServer):
         back atomically. `expire` (seconds from now, `None` for never) sets
         the token's expiry, at once if it is stored; without it the expiry
         stays as it is (a new token's: the default, 1 h). `readonly=True`
-        never writes anything back. A token that is not a string of 1 to
+        never writes the object's data back (an explicit `expire` still
+        sets the expiry). A token that is not a string of 1 to
         256 characters raises `TokenError`: a ValueError that answers 400
         when a route lets it escape."""
         return self.tokens.get(token, expire, readonly)

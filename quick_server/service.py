@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import random
 import sys
@@ -29,6 +28,7 @@ from typing import Any, Callable
 
 from . import log
 from .progress import Progress, use_channel
+from .body import decode_json
 from .response import to_json
 
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0)
@@ -51,6 +51,15 @@ class Conflict(Exception):
 class Refused(OSError):
     """The server refused the request for good (a 4xx status other than
     401, 404, 408, 409, 429): sending it again would not help."""
+
+
+def _decoded(raw: bytes) -> Any:
+    """A server's answer; one that is not JSON (or nested past the limit)
+    is a failed call, tried again like a network error."""
+    try:
+        return decode_json(raw)
+    except ValueError as err:
+        raise OSError(f"the server's answer is not JSON: {err}") from None
 
 
 class ServiceClient:
@@ -78,14 +87,14 @@ class ServiceClient:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
+                return resp.status, _decoded(raw) if raw else None
         except urllib.error.HTTPError as err:
             text = err.read().decode("utf-8", "replace")
             if err.code == 404:
                 raise ServiceGone(text) from None
             if err.code == 409:
                 try:
-                    return 409, json.loads(text)
+                    return 409, decode_json(text.encode("utf-8"))
                 except ValueError:
                     return 409, None
             if err.code == 401:

@@ -85,3 +85,24 @@ def test_heartbeat_and_wait_fit_the_servers_timeout(asked, timeout,
     service._fit(timeout)  # noqa: SLF001
     assert (service.heartbeat, service.wait) == (pytest.approx(heartbeat),
                                                  wait)
+
+
+@pytest.mark.parametrize("answer", [b"[" * 5000 + b"]" * 5000, b"{nope",
+                                    b"\xff\xfe"])
+def test_an_answer_that_is_not_json_is_a_failed_call(make_server, answer):
+    """A service's client gets an OSError (tried again like a network
+    error) from an answer it cannot decode, never a crash of its loop."""
+    from conftest import run_in_thread
+    from quick_server import Response
+
+    server = make_server(start=False)
+
+    @server.text_post("/services")
+    def _register(req, args):
+        return Response(answer, 200, "application/json")
+
+    run_in_thread(server)
+    client = ServiceClient(f"http://127.0.0.1:{server.port}/services",
+                           "resize", "key")
+    with pytest.raises(OSError, match="not JSON"):
+        client.register()
