@@ -247,6 +247,73 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+# Part of the server scripts of test_executors and test_dask (defined in
+# their __main__, so that pickle and Dask ship them by value): job
+# functions whose exception or result pickle cannot rebuild in the server.
+UNREBUILDABLE_JOBS = """
+SERVER_PID = os.getpid()
+
+
+class OddError(Exception):
+    # as in many libraries: __init__ takes other arguments than .args,
+    # so pickle cannot rebuild it (TypeError in pickle.loads)
+    def __init__(self, code, detail):
+        super().__init__(f"{detail} (code {code})")
+
+
+def _rebuild():
+    if os.getpid() == SERVER_PID:
+        raise TypeError("a Fragile cannot be rebuilt in the server")
+    return Fragile()
+
+
+class Fragile:
+    def __reduce__(self):
+        return (_rebuild, ())
+
+
+def odd(payload):
+    raise OddError(7, "odd failure")
+
+
+def fragile(payload):
+    return Fragile()
+"""
+
+
+class LogLines:
+    """What the log writes, as a file would get it (no colours)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def line(self, request: str) -> str:
+        """The log line of `request` (waited for)."""
+        return wait_for(lambda: next((line for line in self.text.splitlines()
+                                      if f'"{request} HTTP/1.1"' in line),
+                                     None), what=f"the line of {request}")
+
+
+@pytest.fixture
+def lines() -> LogLines:
+    """The log's lines from here on (the log goes back to stderr after
+    the test)."""
+    from quick_server import log
+    target = LogLines()
+    log.set_log_file(target)  # type: ignore[arg-type]
+    return target
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process `pid` runs (Linux; a zombie does not)."""
     try:

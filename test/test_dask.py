@@ -18,7 +18,8 @@ import pytest
 distributed = pytest.importorskip("distributed")  # the test extra has it
 
 from quick_server import WorkerError, worker_request  # noqa: E402
-from conftest import (free_port, get, start_process, stop_process,  # noqa: E402
+from conftest import (UNREBUILDABLE_JOBS, free_port, get,  # noqa: E402
+                      start_process, stop_process,
                       wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,25 +54,7 @@ class Unlucky(Exception):
     pass
 
 
-SERVER_PID = os.getpid()
-
-
-class OddError(Exception):
-    # __init__ takes other arguments than .args: pickle cannot rebuild it
-    def __init__(self, code, detail):
-        super().__init__(f"{detail} (code {code})")
-
-
-def _rebuild():
-    if os.getpid() == SERVER_PID:
-        raise TypeError("a Fragile cannot be rebuilt in the server")
-    return Fragile()
-
-
-class Fragile:
-    def __reduce__(self):
-        return (_rebuild, ())
-
+""" + UNREBUILDABLE_JOBS + """
 
 def where():
     try:
@@ -104,15 +87,6 @@ def gated(payload):
 
 def fail(payload):
     raise Unlucky("no luck on " + str(os.getpid()))
-
-
-def odd(payload):
-    raise OddError(7, "odd failure")
-
-
-def fragile(payload):
-    return Fragile()
-
 
 def stamped(payload):
     return {"x": payload["x"], "ran": time.time_ns(), **where()}

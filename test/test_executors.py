@@ -16,7 +16,8 @@ import time
 import pytest
 
 from quick_server import WorkerError, report_progress, worker_request
-from conftest import (pid_alive, free_port, get, start_process, stop_process, wait_for)
+from conftest import (UNREBUILDABLE_JOBS, pid_alive, free_port, get,
+                      start_process, stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,34 +63,7 @@ server.json_worker("/fail")(fail)
 server.json_worker("/thread", executor="thread")(steps)
 server.json_worker("/pool", executor=pool)(steps)
 
-SERVER_PID = os.getpid()
-
-
-class OddError(Exception):
-    # as in many libraries: __init__ takes other arguments than .args,
-    # so pickle cannot rebuild it (TypeError in pickle.loads)
-    def __init__(self, code, detail):
-        super().__init__(f"{detail} (code {code})")
-
-
-def _rebuild():
-    if os.getpid() == SERVER_PID:
-        raise TypeError("a Fragile cannot be rebuilt in the server")
-    return Fragile()
-
-
-class Fragile:
-    def __reduce__(self):
-        return (_rebuild, ())
-
-
-def odd(payload):
-    raise OddError(7, "odd failure")
-
-
-def fragile(payload):
-    return Fragile()
-
+""" + UNREBUILDABLE_JOBS + """
 
 for route, fn in (("/odd", odd), ("/fragile", fragile)):
     server.json_worker(route)(fn)

@@ -100,7 +100,9 @@ fetch('/value').then((r) => r.json()).then((v) => {
 </script></body></html>"""
 
 
-def test_the_page_reloads_after_a_restart(tab, tmp_path):
+def open_app(tab, tmp_path):
+    """Starts APP (auto_restart, live reload; its page shows mod.VALUE,
+    1) and opens its page in `tab`, listening for reloads."""
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text(SHOWS_VALUE)
     (tmp_path / "mod.py").write_text("VALUE = 1\n")
@@ -113,6 +115,15 @@ def test_the_page_reloads_after_a_restart(tab, tmp_path):
             "document.getElementById('v').textContent === '1'",
             timeout=10000)
         listening(tab)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
+def test_the_page_reloads_after_a_restart(tab, tmp_path):
+    proc = open_app(tab, tmp_path)
+    try:
         (tmp_path / "mod.py").write_text("VALUE = 2\n")
         began = time.monotonic()
         tab.wait_for_function(
@@ -130,18 +141,8 @@ def test_a_failed_start_shows_in_the_page_until_the_fix(tab, tmp_path):
     """An edit that makes the restarted program fail to start: the open
     page reloads to the 503 page with the error; the next good save
     reloads it to the working page."""
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "index.html").write_text(SHOWS_VALUE)
-    (tmp_path / "mod.py").write_text("VALUE = 1\n")
-    port = free_port()
-    (tmp_path / "app.py").write_text(APP.format(root=ROOT, port=port))
-    proc = start_process([str(tmp_path / "app.py")], port, cwd=tmp_path)
+    proc = open_app(tab, tmp_path)
     try:
-        tab.goto(f"http://127.0.0.1:{port}/")
-        tab.wait_for_function(
-            "document.getElementById('v').textContent === '1'",
-            timeout=10000)
-        listening(tab)
         (tmp_path / "mod.py").write_text("VALUE = undefined_name\n")
         tab.wait_for_function(
             "document.querySelector('h1') && document.querySelector('h1')"

@@ -16,35 +16,12 @@ import time
 
 import pytest
 
-from conftest import free_port, get, wait_for
+from conftest import LogLines, free_port, get, wait_for
 from quick_server import log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
 LINE = re.compile(STAMP + r"\[SERVER\] (.*)")
-
-
-class Lines:
-    """What the log writes, as a file would get it."""
-
-    def __init__(self):
-        self.text = ""
-
-    def write(self, text):
-        self.text += text
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-
-@pytest.fixture
-def lines():
-    target = Lines()
-    log.set_log_file(target)  # conftest sets it back for the next test
-    yield target
 
 
 def test_every_message_has_a_timestamp(lines):
@@ -168,7 +145,7 @@ def test_control_characters_of_an_exception_are_escaped(make_server, lines):
     assert "from a client: \\x1b]0;title\\x07" in lines.text
 
 
-class Tty(Lines):
+class Tty(LogLines):
     def isatty(self):
         return True
 

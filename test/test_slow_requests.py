@@ -15,32 +15,6 @@ from quick_server import log
 from quick_server.reload import LIVE_STREAM_PATH
 
 
-class Lines:
-    """What the log writes."""
-
-    def __init__(self):
-        self.text = ""
-
-    def write(self, text):
-        self.text += text
-
-    def flush(self):
-        pass
-
-    def line(self, request):
-        """The log line of `request` (waited for)."""
-        return wait_for(lambda: next((line for line in self.text.splitlines()
-                                      if f'"{request} HTTP/1.1"' in line),
-                                     None), what=f"the line of {request}")
-
-
-@pytest.fixture
-def lines():
-    target = Lines()
-    log.set_log_file(target)  # conftest sets it back for the next test
-    return target
-
-
 def _slow_server(make_server, **settings):
     server = make_server(start=False)
     server.suppress_noise = False
