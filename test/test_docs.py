@@ -133,7 +133,7 @@ def snippets(path: str) -> str:
                      if not marker.startswith((NOT_RUN, RUN_ALONE)))
 
 
-def check_readme(port: int) -> None:
+def check_readme(port: int, folder: Any) -> None:
     """What the README's snippets promise, asked of the script they make."""
     from quick_server import rpc_call, worker_request
     status, _, body = get(port, "/json_request", "POST", b'{"a": 1}',
@@ -156,7 +156,22 @@ def check_readme(port: int) -> None:
     assert (status, json.loads(body)) == (200, {"visits": 1})
 
 
-CHECKS = {"README.rst": check_readme}
+def check_files(port: int, folder: Any) -> None:
+    """The file job of docs/files.rst: an upload turned into a file by a
+    job process, saved by send_files."""
+    from quick_server import send_files
+    (folder / "notes.txt").write_text("hello\nfile job\n")
+    (folder / "got").mkdir()
+    answer = send_files(f"http://127.0.0.1:{port}/api/upper",
+                        files={"file": str(folder / "notes.txt")},
+                        save_to=str(folder / "got"), timeout=60)
+    assert answer.status == 200
+    assert os.path.basename(answer.path) == "upper-notes.txt"
+    with open(answer.path, encoding="utf-8") as handle:
+        assert handle.read() == "HELLO\nFILE JOB\n"
+
+
+CHECKS = {"README.rst": check_readme, "docs/files.rst": check_files}
 
 
 RUNNABLE = [path for path in PAGES if snippets(path).strip()]
@@ -171,7 +186,7 @@ def test_the_snippets_of_a_page_make_one_working_script(path, tmp_path):
         assert get(port, "/")[0] == 200
         check = CHECKS.get(page_id(path))
         if check is not None:
-            check(port)
+            check(port, tmp_path)
     finally:
         stop_script(proc)
 
