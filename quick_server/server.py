@@ -43,7 +43,8 @@ from .services import ServiceHub, ServiceRunner
 from .services import bind_routes as bind_service_routes
 from .proxy import Proxy
 from .caching import cache_key, cache_lookup, cache_store, cached
-from .workers import WorkerArgs, WorkerPool, download_path, handle_request
+from .jobprotocol import Polls, handle_request
+from .workers import WorkerArgs, WorkerPool, download_path
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
@@ -101,6 +102,7 @@ class QuickServer(ThreadingHTTPServer):
         self.proxy_timeout = 30.0
         self.tokens = TokenStore(token_handler)
         self.workers = WorkerPool()
+        self._polls = Polls(self.workers)
         self.worker_executor: Any = "thread"
         self._worker_routes: list[tuple[str, Any, Any]] = []
         self._services: ServiceHub | None = None
@@ -434,7 +436,7 @@ class QuickServer(ThreadingHTTPServer):
             wait = post.get("wait") if isinstance(post, dict) else None
             if isinstance(wait, (int, float)):
                 req.wait_by_design(wait)  # a long-poll is no slowness
-            return handle_request(self.workers, post, start,
+            return handle_request(self.workers, self._polls, post, start,
                                   self.max_chunk_size)
         protocol.__name__ = name
         self.add_route("POST", "json", mask, protocol, 0, exclusive=False)

@@ -1,10 +1,8 @@
 """The worker protocol: long jobs run off the request thread, the browser
 polls (or long-polls) for them, large results come back in parts.
 
-Wire protocol (see docs/protocol.rst): POST JSON `{"action": "start", "payload"}`,
-`{"action": "get", "token"}`, `{"action": "stop", "token"}`,
-`{"action": "cargo", "token"}`; `start` and `get` may add `"wait": s`.
-Every answer is `{"token", "done", "continue", "result"}`."""
+This module is the job table; `jobprotocol` answers the requests of the
+wire protocol (docs/protocol.rst) with it."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -27,7 +25,7 @@ from .response import HTTPError, Response, to_json
 from .stats import JobStats
 
 __all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
-           "get_worker_check", "handle_request", "is_worker_alive"]
+           "get_worker_check", "is_worker_alive"]
 
 WorkerArgs = dict[str, Any]
 MAX_WAIT = 30.0
@@ -95,6 +93,8 @@ class WorkerPool:
         self.start_wait = 0.05
         self.stats = JobStats()
         self._lock = threading.Lock()
+        # notified on every change of any job, for polls that watch many
+        self._any_change = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, Job] = {}  # progress key -> running job
         self._pending: deque[Job] = deque()
@@ -226,10 +226,10 @@ class WorkerPool:
             self.stats.ended(job.route, kind, time.monotonic() - job.started
                              if job.started else None)
 
-    @staticmethod
-    def _notify_locked(job: Job) -> None:
+    def _notify_locked(self, job: Job) -> None:
         if job.changed is not None:
             job.changed.notify_all()
+        self._any_change.notify_all()
 
     def _progress_by_key(self, key: str, progress: Progress) -> None:
         """Progress that arrived on a channel shared by many jobs."""
@@ -436,11 +436,27 @@ class WorkerPool:
                 return
             self._waiting += 1
             try:
-                job.changed.wait_for(
-                    lambda: job.cancelled or job.changes != job.delivered or
-                    job.state not in ("queued", "running"), seconds)
+                job.changed.wait_for(lambda: _changed(job), seconds)
             finally:
                 self._waiting -= 1
+
+    def wait_any(self, jobs: list[Job], seconds: float,
+                 stop: Callable[[], bool]) -> list[Job]:
+        """Holds a poll until one of `jobs` changed (as for `get`),
+        `stop()` is true or `seconds` pass; the jobs that changed."""
+        with self._lock:
+            self._waiting += 1
+            try:
+                self._any_change.wait_for(
+                    lambda: stop() or any(map(_changed, jobs)), seconds)
+            finally:
+                self._waiting -= 1
+            return [job for job in jobs if _changed(job)]
+
+    def wake(self) -> None:
+        """Wakes every poll (one of them may have to stop)."""
+        with self._lock:
+            self._any_change.notify_all()
 
     def _final_reply(self, job: Job, max_chunk: int) -> dict[str, Any]:
         """The reply to a finished job; a result longer than `max_chunk`
@@ -524,6 +540,13 @@ class WorkerPool:
             return self._held_bytes
 
 
+def _changed(job: Job) -> bool:
+    """Whether a long-poll about `job` has news: an end, or progress no
+    reply carried yet."""
+    return job.cancelled or job.changes != job.delivered or \
+        job.state not in ("queued", "running")
+
+
 def reply(job: Job, done: bool, cont: bool, result: Any) -> dict[str, Any]:
     """A protocol reply about `job`, with its latest progress (call with
     the pool's lock held)."""
@@ -545,30 +568,3 @@ def check_token(token: Any, kind: str = "worker") -> str:
         raise HTTPError(400, f"Missing {kind} token" if token is None else
                         f"{kind.capitalize()} token must be a string")
     return token
-
-
-def handle_request(pool: WorkerPool, post: Any,
-                   start: Callable[[WorkerArgs], Job],
-                   max_chunk: int) -> dict[str, Any] | Response:
-    """Answers one protocol request (the POSTed JSON object)."""
-    if not isinstance(post, dict):
-        raise HTTPError(400, "Worker requests are JSON objects")
-    action = post.get("action")
-    wait = post.get("wait", 0)
-    if not isinstance(wait, (int, float)) or isinstance(wait, bool) \
-            or not 0 <= wait < math.inf:
-        raise HTTPError(400, "'wait' must be a number of seconds")
-    if action == "start":
-        payload = post.get("payload", {})
-        job = start(payload)
-        return pool.answer(job, wait or pool.start_wait, max_chunk)
-    if action == "get":
-        return pool.answer(pool.lookup(post.get("token")), wait, max_chunk)
-    if action == "stop":
-        token = check_token(post.get("token"))
-        pool.cancel(token)
-        return {"token": token, "done": True, "continue": False,
-                "result": None}
-    if action == "cargo":
-        return pool.take_cargo(post.get("token"))
-    raise HTTPError(400, f"Unknown worker action {action!r}")
