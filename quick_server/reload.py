@@ -25,6 +25,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import log, restart
+from .browser import live_reload_js, script_answer, serve_hub
 from .response import HTTPError, Response
 
 if TYPE_CHECKING:
@@ -352,46 +353,6 @@ def _hang_up(sock: Any) -> None:
 
 # -- live reload in the browser ---------------------------------------------
 
-LIVE_SCRIPT = """\
-// quick_server live reload: reloads the page when a served file changes
-// or the server restarts; a changed stylesheet alone is swapped in place.
-(function () {
-  'use strict';
-  if (window.quickServerLiveReload) { return; }
-  var script = document.currentScript;
-  var url = new URL('live-reload', script && script.src ? script.src
-                    : new URL('%(path)s', location.href)).href;
-  var source = new EventSource(url);
-  var instance = null;
-  window.quickServerLiveReload = source;
-  source.addEventListener('hello', function (event) {
-    if (instance !== null && instance !== event.data) {
-      location.reload();  // a new server process
-    }
-    instance = event.data;
-  });
-  source.addEventListener('reload', function () { location.reload(); });
-  source.addEventListener('css', function (event) {
-    var paths = JSON.parse(event.data);
-    var links = Array.prototype.slice.call(
-      document.querySelectorAll('link[rel~="stylesheet"][href]'));
-    if (!links.length) { location.reload(); return; }
-    var named = links.filter(function (link) {
-      return paths.indexOf(new URL(link.href).pathname) >= 0;
-    });
-    (named.length ? named : links).forEach(function (link) {
-      var fresh = link.cloneNode();
-      var href = new URL(link.href);
-      href.searchParams.set('livereload', String(Date.now()));
-      fresh.href = href.href;
-      var done = function () { link.remove(); };
-      fresh.addEventListener('load', done);
-      fresh.addEventListener('error', done);
-      link.after(fresh);
-    });
-  });
-})();
-""" % {"path": LIVE_SCRIPT_PATH}
 
 
 def inject_script(page: bytes) -> bytes:
@@ -483,9 +444,7 @@ class LiveReload:
             self._closed = False
 
     def script(self, req: Any, args: Any) -> Response:
-        return Response(LIVE_SCRIPT.encode(), 200,
-                        "text/javascript; charset=utf-8",
-                        [("Cache-Control", "no-cache")])
+        return script_answer(live_reload_js())
 
     def stream(self, req: QuickServerRequestHandler,
                args: Any) -> Response | None:
@@ -591,6 +550,7 @@ class Reloader:
                                   self.live.script, 0, exclusive=False)
             self.server.add_route("GET", "text", LIVE_STREAM_PATH,
                                   self.live.stream, 0, exclusive=False)
+            serve_hub(self.server)
         self.live.reopen()
 
     def _run(self, sources: SourceWatcher | None) -> None:

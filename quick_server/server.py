@@ -43,13 +43,13 @@ from .services import ServiceHub, ServiceRunner
 from .services import bind_routes as bind_service_routes
 from .proxy import Proxy
 from .caching import cache_key, cache_lookup, cache_store, cached
+from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .jobprotocol import Polls, handle_request
 from .workers import WorkerArgs, WorkerPool, download_path
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
-WORKER_JS = os.path.join(os.path.dirname(__file__), "worker.js")
 
 
 class QuickServer(ThreadingHTTPServer):
@@ -528,12 +528,12 @@ class QuickServer(ThreadingHTTPServer):
         self.workers.runners.start_processes()
 
     def link_worker_js(self, mask: str) -> str:
-        """Serves the browser client `worker.js` at `mask`."""
-        def serve(req: Any, args: ReqArgs) -> Response:
-            with open(WORKER_JS, "rb") as handle:
-                return Response(handle.read(), 200,
-                                "text/javascript; charset=utf-8")
-        self.add_route("GET", "text", mask, serve, 0, exclusive=False)
+        """Serves the browser client `worker.js` at `mask` (and the hub
+        that shares a browser's waiting connections among its tabs)."""
+        self.add_route("GET", "text", mask,
+                       lambda req, args: script_answer(worker_js()), 0,
+                       exclusive=False)
+        serve_hub(self)
         return WORKER_JS
 
     link_legacy_worker_js = link_worker_js  # the original's names
@@ -542,8 +542,8 @@ class QuickServer(ThreadingHTTPServer):
         """Copies `worker.js` to `path` (in a front end's source tree) and
         keeps the copy current whenever the server starts."""
         target = os.path.join(self.base_path, path)
-        with open(WORKER_JS, "rb") as handle:
-            data = handle.read()
+        data = worker_js()
+        serve_hub(self)  # for pages of this server (else a tab holds it)
         try:
             with open(target, "rb") as handle:
                 if handle.read() == data:

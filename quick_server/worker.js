@@ -43,10 +43,17 @@
  * payload, cb, errCb)` took the error callback fifth, where onProgress is
  * now: pass it sixth, `post(name, url, payload, cb, null, errCb)`.)
  *
+ * Waiting is shared: however many tabs and jobs, a page's jobs are
+ * watched by its browser's hub (hub.js), which holds one long-poll for the
+ * jobs of every tab and one live-reload event stream (docs/worker-js.rst).
+ *
  * Plain JavaScript, no dependencies: load it with a <script> tag (defines
  * window.quick_server) or import it with a bundler (CommonJS export too).
- * `quick_server.liveReload(server)` loads the server's live-reload script
- * (server.live_reload = True) into a page it did not serve.
+ * `quick_server.liveReload(server)` listens to the live-reload stream of
+ * the server (server.live_reload = True) in a page it did not serve.
+ *
+ * The server serves this file with hub.js and live-reload.js put in
+ * where the comment before the exports says (quick_server/browser.py).
  */
 (function (root, factory) {
   'use strict';
@@ -82,7 +89,9 @@
   // not ready yet: a full queue, a server restarting (or whose restarted
   // program failed to start), or a dev proxy that cannot reach it
   const TRANSIENT = [502, 503, 504];
-  const LIVE_RELOAD_SCRIPT = '/__quick_server__/live-reload.js';
+  // the URL this script was loaded from (the hub's server), if any
+  const SCRIPT_BASE = typeof document !== 'undefined' &&
+    document.currentScript ? document.currentScript.src : null;
 
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
@@ -206,6 +215,9 @@
       }
       job.cancelled = true;
       job.controller.abort();
+      if (job.abandon) {
+        job.abandon();
+      }
       this._forget(job);
       this._setActive(-1);
       this._stop(job);
@@ -290,6 +302,47 @@
       }
     }
 
+    /**
+     * Waits for the job's end through the browser's hub, which watches
+     * the jobs of every tab with one long-poll: resolves with its final
+     * reply (or the one saying the server cancelled it).
+     */
+    _watch(job) {
+      return new Promise((resolve, reject) => {
+        const link = linkToHub(SCRIPT_BASE);
+        let stop = null;
+        const finish = () => {
+          stop();
+          link.unwatchJob(job.token);
+          job.abandon = null;
+        };
+        stop = link.listen((msg) => {
+          if (msg.token !== job.token) {
+            return;
+          }
+          if (msg.type === 'failed') {
+            finish();
+            reject(pollFailure(msg, job.url));
+          } else if (msg.type === 'reply' && msg.reply.status !== undefined) {
+            finish();
+            reject(httpError(msg.reply.status, JSON.stringify(msg.reply)));
+          } else if (msg.type === 'reply') {
+            this._progress(job, msg.reply.progress);
+            if (msg.reply.done || !msg.reply.continue) {
+              finish();
+              resolve(msg.reply);
+            }
+          }
+        });
+        job.abandon = () => {
+          finish();
+          reject(new Cancelled());
+        };
+        link.watchJob(job.token, new URL(job.url, location.href).href,
+                      this.wait);
+      });
+    }
+
     async _run(job, payload) {
       // start answers at once with a token (or with the result of a quick
       // job); polls are then held by the server until the job is done
@@ -298,6 +351,9 @@
         res = await this._send(job.url, { action: 'start', payload });
         job.token = res.token;
         this._progress(job, res.progress);
+        if (!res.done && res.continue && !job.cancelled && canShare()) {
+          res = await this._watch(job);
+        }
         while (!res.done) {
           if (job.cancelled) {
             this._stop(job);
@@ -333,6 +389,24 @@
     }
   }
 
+  /** Whether this is a page, whose jobs its browser's hub can watch. */
+  function canShare() {
+    return typeof document !== 'undefined' && typeof location !== 'undefined' &&
+      typeof addEventListener === 'function';
+  }
+
+  /** The error of a job whose shared poll failed for good. */
+  function pollFailure(msg, url) {
+    if (msg.kind === 'network') {
+      return new WorkerError('network', 'NetworkError', `${url}: ${msg.text}`);
+    }
+    if (msg.kind === 'protocol') {
+      return new WorkerError('protocol', 'ProtocolError',
+                             'the answer is not a poll reply', msg.status);
+    }
+    return httpError(msg.status, msg.text);
+  }
+
   function parseJson(text, status) {
     try {
       return JSON.parse(text);
@@ -342,24 +416,7 @@
     }
   }
 
-  /**
-   * Loads the live-reload script of a quick_server with
-   * `server.live_reload = True` into this page: it reloads when a served
-   * file changes or the server restarts. Pages the server serves from a
-   * bound folder have it already; call this in a page served elsewhere (a
-   * bundler's dev server) with the quick_server's URL (default: this
-   * page's origin). Returns the script element, or null when the page
-   * listens already.
-   */
-  function liveReload(server) {
-    if (typeof document === 'undefined' || globalThis.quickServerLiveReload) {
-      return null;
-    }
-    const script = document.createElement('script');
-    script.src = new URL(LIVE_RELOAD_SCRIPT, server || location.href).href;
-    (document.head || document.documentElement).appendChild(script);
-    return script;
-  }
+  /* the hub and live reload: hub.js, live-reload.js */
 
   return { Worker, WorkerError, liveReload };
 });

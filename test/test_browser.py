@@ -229,10 +229,11 @@ def test_full_queue_is_retried(page):
 
 def test_gateway_errors_are_retried_with_back_off(page):
     """502, 503 and 504 (what a dev proxy answers while the server
-    restarts or is down) are asked again, a start as well as a poll,
-    after Retry-After or the back-off; the job gets its result."""
+    restarts or is down) are asked again, a start as well as the
+    browser's shared poll, after Retry-After or the back-off; the job gets
+    its result."""
     tab, server = page
-    flaky = {"start": [502, 503, 504], "get": [504]}
+    flaky = {"start": [502, 503, 504], "poll": [504]}
     seen = []
 
     def gateway(req, args, okay):
@@ -257,7 +258,7 @@ def test_gateway_errors_are_retried_with_back_off(page):
     assert tab.evaluate("window.results.f") == {"tag": "F"}
     assert tab.evaluate("window.errors") == {}
     assert seen[:6] == [("start", 502), ("start", 503), ("start", 504),
-                        ("start", 200), ("get", 504), ("get", 200)], seen
+                        ("start", 200), ("poll", 504), ("poll", 200)], seen
 
 
 def test_a_lasting_503_fails_with_the_error_of_its_json(page):

@@ -1,0 +1,63 @@
+  // -- live reload: a page reloads when a file it was served changes -----
+
+  const LIVE_STREAM = '/__quick_server__/live-reload';
+
+  /** Swaps the stylesheets at `paths` (every one when none is named) for
+   * fresh copies, without reloading the page. */
+  function swapStylesheets(paths) {
+    const links = Array.from(
+      document.querySelectorAll('link[rel~="stylesheet"][href]'));
+    if (!links.length) {
+      location.reload();
+      return;
+    }
+    const named = links.filter(
+      (link) => paths.includes(new URL(link.href).pathname));
+    for (const link of named.length ? named : links) {
+      const fresh = link.cloneNode();
+      const href = new URL(link.href);
+      href.searchParams.set('livereload', String(Date.now()));
+      fresh.href = href.href;
+      const done = () => link.remove();
+      fresh.addEventListener('load', done);
+      fresh.addEventListener('error', done);
+      link.after(fresh);
+    }
+  }
+
+  /**
+   * Listens to the live-reload stream of the quick_server at `server`
+   * (default: the server this script came from), through the browser's
+   * hub: the page reloads when a served file changes or the server
+   * restarts, and swaps a changed stylesheet in place. Returns the
+   * listener ({url, readyState: 1 once the stream said hello}), or null
+   * when the page listens already.
+   */
+  function liveReload(server) {
+    if (typeof document === 'undefined' || inSharedWorker ||
+        globalThis.quickServerLiveReload) {
+      return null;
+    }
+    const url = new URL(LIVE_STREAM, server || SCRIPT_BASE || location.href).href;
+    const live = { url, readyState: 0, instance: null };
+    globalThis.quickServerLiveReload = live;
+    const link = linkToHub(SCRIPT_BASE);
+    link.listen((msg) => {
+      if (msg.type !== 'event') {
+        return;
+      }
+      if (msg.name === 'hello') {
+        if (live.instance !== null && live.instance !== msg.data) {
+          location.reload();  // a new server process
+        }
+        live.instance = msg.data;
+        live.readyState = 1;
+      } else if (msg.name === 'reload') {
+        location.reload();
+      } else if (msg.name === 'css') {
+        swapStylesheets(JSON.parse(msg.data));
+      }
+    });
+    link.setLive(url);
+    return live;
+  }
