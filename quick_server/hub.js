@@ -245,6 +245,9 @@
       this.live = null;
       this.watch = new Map();
       this.listeners = new Set();
+      // where this tab's hub runs: 'shared-worker', 'leader' (this tab),
+      // 'follower' (another tab) or 'own' (a hub of its own)
+      this.role = null;
       this._post = () => {};
       this._connect(hubUrl);
       setInterval(() => this._sendState(), BEAT_MS);
@@ -293,6 +296,7 @@
           port.addEventListener('message', (event) => this._receive(event.data));
           port.start();
           this._post = (msg) => port.postMessage(msg);
+          this.role = 'shared-worker';
           let failed = false;
           worker.addEventListener('error', () => {
             // its script did not load (not served here): a tab's hub
@@ -317,6 +321,7 @@
           typeof navigator === 'undefined' || !navigator.locks) {
         const hub = new Hub((to, msg) => this._receive(Object.assign({ to }, msg)));
         this._post = (msg) => hub.receive(msg);
+        this.role = 'own';
         this._sendState();
         return;
       }
@@ -335,7 +340,9 @@
         }
       });
       this._post = (msg) => (hub ? hub.receive(msg) : channel.postMessage(msg));
+      this.role = 'follower';
       navigator.locks.request(HUB_NAME, () => {
+        this.role = 'leader';
         hub = new Hub((to, msg) => {
           const message = Object.assign({ to }, msg);
           channel.postMessage(message);
@@ -361,6 +368,7 @@
         url = null;
       }
       hubLink = new HubLink(url);
+      globalThis.quickServerHub = hubLink;  // for a look from the console
     }
     return hubLink;
   }
