@@ -15,7 +15,9 @@
   const HUB_PATH = '/__quick_server__/worker.js';
   const HUB_NAME = 'quick_server-hub';
   const BEAT_MS = 5000;  // a tab's state, again
-  const FORGET_MS = 20000;  // a tab not heard from is gone
+  // a tab not heard from is gone (a hidden tab's timers may fire but once a
+  // minute; a tab that closed said bye already)
+  const FORGET_MS = 180000;
   const STREAM_EVENTS = ['hello', 'reload', 'css'];
 
   function randomId() {
