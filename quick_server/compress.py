@@ -15,12 +15,15 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from .reload import inject_script
+from .livescript import inject_script
+
+# the request handler that calls in (typed loosely: the handler imports
+# this module, never the other way round)
+QuickServerRequestHandler = Any
 
 if TYPE_CHECKING:
-    from .handler import QuickServerRequestHandler
     from .static import SmallFiles
 
 LEVEL = 6  # zlib's default: most of level 9's gain at a third of its cost

@@ -15,15 +15,17 @@ import html
 import ipaddress
 import json
 import traceback
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .log import escape_control
-from .reload import SCRIPT_TAG
+from .livescript import SCRIPT_TAG
 from .response import HTTPError
 from .routes import MethodNotAllowed
 
-if TYPE_CHECKING:
-    from .handler import QuickServerRequestHandler
+# the request handler that calls in (typed loosely: the handler imports
+# this module, never the other way round)
+QuickServerRequestHandler = Any
+
 
 PLAIN = (b"Internal Server Error\n", "text/plain; charset=utf-8")
 PLAIN_JSON = (b'{"error": "Internal Server Error"}', "application/json")

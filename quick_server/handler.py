@@ -14,7 +14,7 @@ import time
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from io import BufferedReader
-from typing import TYPE_CHECKING, Any, Iterable, cast
+from typing import Any, Iterable, cast
 from urllib.parse import urlsplit
 
 from . import compress, errors, log, sockio
@@ -29,8 +29,9 @@ from .static import (FileTarget, Listing, Redirect, byte_ranges,
                      content_type, etag, last_modified, multipart_ranges,
                      not_modified)
 
-if TYPE_CHECKING:
-    from .server import QuickServer
+# the server this handler serves (typed loosely: the server imports this
+# module, never the other way round)
+QuickServer = Any
 
 HANDLED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))

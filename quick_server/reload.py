@@ -22,15 +22,18 @@ import sysconfig
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from . import log, restart
 from .browser import live_reload_js, script_answer, serve_hub
+from .livescript import (LIVE_PREFIX, LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
+                         SCRIPT_TAG, inject_script)
 from .response import HTTPError, Response
 
-if TYPE_CHECKING:
-    from .handler import QuickServerRequestHandler
-    from .server import QuickServer
+# the request handler and the server are the caller's: typed as Any here,
+# so that this module (development) never imports the HTTP core's handler
+QuickServerRequestHandler = Any
+QuickServer = Any
 
 POLL_INTERVAL = 0.1  # seconds between two looks at the watched files
 CPU_SHARE = 0.02  # with many files the looks are further apart
@@ -42,10 +45,6 @@ DRAIN_WAIT = 0.1  # a connection used this recently may still send a
 DRAIN_HEAD = 1.0  # a request head begun before the stop must be complete
 # this long after it (a client trickling bytes holds no restart up)
 
-LIVE_PREFIX = "/__quick_server__/"
-LIVE_STREAM_PATH = LIVE_PREFIX + "live-reload"
-LIVE_SCRIPT_PATH = LIVE_PREFIX + "live-reload.js"
-SCRIPT_TAG = f'<script src="{LIVE_SCRIPT_PATH}"></script>'.encode()
 MAX_LISTENERS = 100  # browser tabs listening at once
 RETRY_MS = 200  # how soon a browser reconnects after the stream ended
 PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
@@ -353,19 +352,6 @@ def _hang_up(sock: Any) -> None:
 
 # -- live reload in the browser ---------------------------------------------
 
-
-
-def inject_script(page: bytes) -> bytes:
-    """`page` with the live-reload script tag before its last `</body>`
-    (else `</html>`, else at its end); unchanged when it has it already."""
-    if SCRIPT_TAG in page:
-        return page
-    lower = page.lower()
-    for tag in (b"</body", b"</html"):
-        at = lower.rfind(tag)
-        if at >= 0:
-            return page[:at] + SCRIPT_TAG + page[at:]
-    return page + SCRIPT_TAG
 
 
 class LiveReload:

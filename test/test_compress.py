@@ -13,7 +13,7 @@ import pytest
 from conftest import get
 from quick_server import Response, compress
 from quick_server.compress import accepts_gzip, compressible, gzip_etag
-from quick_server.reload import SCRIPT_TAG
+from quick_server.livescript import SCRIPT_TAG
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 TEXT = "body { color: red; }\n" * 100  # 2.1 KiB

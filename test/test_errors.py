@@ -12,7 +12,7 @@ import pytest
 from conftest import get
 from quick_server.errors import accepted_types, is_local, is_loopback
 from quick_server.framing import Headers
-from quick_server.reload import SCRIPT_TAG
+from quick_server.livescript import SCRIPT_TAG
 
 NASTY = "bad <script>alert('x')</script> & \x1b[31mred"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;"
