@@ -71,8 +71,8 @@ def handler_cost(number: int = 100_000) -> tuple[float, float]:
     json_post handler and its JSON, and the rpc's (request checked,
     answer checked, JSON), in this process (no network, no other load)."""
     sys.path.insert(0, ROOT)
-    from quick_server.response import to_json
-    from quick_server.rpc import Contract
+    from quick_server.http.responses import to_json
+    from quick_server.rpc.contracts import Contract
 
     class Req:
         headers = {"content-type": "application/json"}

@@ -3,26 +3,26 @@
 Static files behind white- and black-lists, dynamic JSON / text routes,
 long-running workers polled by the browser, token storage, CORS, a proxy,
 HTTPS, and a command prompt on the terminal."""
-from .body import UploadedFile
-from .files import FileResponse, file_return
-from .handler import QuickServerRequestHandler
+from .http.body import UploadedFile
+from .http.files import FileResponse, file_return
+from .http.handler import QuickServerRequestHandler
 from .log import debug, msg, set_log_file
-from .response import HTTPError, PreventDefaultResponse, Response
-from .routes import MiddlewareF, ReqArgs, ReqF, ReqNext
-from .rpc import RpcError, rpc_call
-from .schema import ValidationError
+from .http.responses import HTTPError, PreventDefaultResponse, Response
+from .http.routing import MiddlewareF, ReqArgs, ReqF, ReqNext
+from .rpc.contracts import RpcError, rpc_call
+from .rpc.schema import ValidationError
 from .server import QuickServer, create_server
-from .restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
+from .dev.restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                       is_original, set_error_exit_code,
                       set_restart_exit_code, setup_restart)
 from .client import WorkerError, worker_request
 from .multipart_client import FilesAnswer, send_files
 from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
                      TokenHandler, TokenObj)
-from .progress import report_progress
+from .jobs.progress import report_progress
 # a restarted program that fails to start answers with its error
-from . import failedstart  # noqa: F401  pylint: disable=unused-import
-from .workers import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
+from .dev import failedstart  # noqa: F401  pylint: disable=unused-import
+from .jobs.table import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
                       is_worker_alive)
 
 __version__ = "1.1.0"

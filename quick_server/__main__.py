@@ -8,7 +8,7 @@ import os
 import sys
 
 from . import __version__, create_server, msg
-from .devcert import DevCertError
+from .dev.devcert import DevCertError
 
 DEMO_FOLDER = os.path.join(os.path.dirname(__file__), "demo")
 DEFAULT_PORT = 8000

@@ -11,7 +11,7 @@ import functools
 import os
 from typing import Any
 
-from .response import Response
+from .http.responses import Response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER_JS = os.path.join(HERE, "worker.js")

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Iterable, Mapping
 
-from .body import decode_json
+from .http.body import decode_json
 
 RETRY_STATUSES = (429, 503)
 MAX_ERROR_TEXT = 2000

@@ -17,7 +17,7 @@ from typing import IO, Any, Iterator, Mapping, Union
 from urllib.parse import unquote, urlsplit
 
 from .client import post, transport_error
-from .files import safe_filename
+from .http.files import safe_filename
 
 BLOCK = 1 << 16  # bytes read from a file (or the answer) at a time
 MAX_SUFFIX = 1000  # name-1.ext ... name-1000.ext, then FileExistsError

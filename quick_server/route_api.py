@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, TypeVar
 
-from .routes import ReqArgs, ReqF
+from .http.routing import ReqArgs, ReqF
 
 CacheIdF = Callable[[ReqArgs], Any]
 HandlerF = TypeVar("HandlerF", bound=ReqF)

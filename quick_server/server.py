@@ -19,33 +19,33 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterator, TypeVar
 
 from . import log
-from .accepting import Acceptor
-from .deadlines import HeadDeadlines
-from .framing import Limits
-from .handler import QuickServerRequestHandler
-from .response import Response, to_json
+from .http.accepting import Acceptor
+from .http.deadlines import HeadDeadlines
+from .http.wire import Limits
+from .http.handler import QuickServerRequestHandler
+from .http.responses import Response, to_json
 from .route_api import CacheIdF, route_api
-from .routes import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
+from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
-from .rpc import Contract, contracts_document
-from .static import DEFAULT_WHITE_LIST, StaticFiles
-from .cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
-from .restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
+from .rpc.contracts import Contract, contracts_document
+from .http.static import DEFAULT_WHITE_LIST, StaticFiles
+from .dev.cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
+from .dev.restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
                       run_shutdown_hooks)
 from .stats import RequestStats
-from .reload import Reloader
-from .restart import (adopt_listener, close_unclaimed_listeners,
+from .dev.reload import Reloader
+from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
-from .threads import ConnectionThreads
+from .http.connection_threads import ConnectionThreads
 from .tokens import TokenHandler, TokenObj, TokenStore
-from .cors import CorsPolicy
-from .services import ServiceHub, ServiceRunner
-from .services import bind_routes as bind_service_routes
-from .proxy import Proxy
-from .caching import cache_key, cache_lookup, cache_store, cached
+from .http.cors import CorsPolicy
+from .jobs.services_hub import ServiceHub, ServiceRunner
+from .jobs.services_hub import bind_routes as bind_service_routes
+from .http.proxy import Proxy
+from .jobs.caching import cache_key, cache_lookup, cache_store, cached
 from .browser import WORKER_JS, script_answer, serve_hub, worker_js
-from .jobprotocol import Polls, handle_request
-from .workers import WorkerArgs, WorkerPool, download_path
+from .jobs.protocol import Polls, handle_request
+from .jobs.table import WorkerArgs, WorkerPool, download_path
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
@@ -69,7 +69,7 @@ class QuickServer(ThreadingHTTPServer):
                  bind_and_activate: bool = True) -> None:
         host, port = server_address[0] or "127.0.0.1", server_address[1]
         if certfile == "auto":  # before binding: DevCertError leaks nothing
-            from .devcert import dev_certificate
+            from .dev.devcert import dev_certificate
             certfile, keyfile = dev_certificate(), None
         if ":" in host:
             self.address_family = socket.AF_INET6

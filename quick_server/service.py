@@ -27,9 +27,9 @@ import urllib.request
 from typing import Any, Callable
 
 from . import log
-from .progress import Progress, use_channel
-from .body import decode_json
-from .response import to_json
+from .jobs.progress import Progress, use_channel
+from .http.body import decode_json
+from .http.responses import to_json
 
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0)
 POLL_WAIT = 25.0  # seconds a `next` waits, at most (the server's timeout)

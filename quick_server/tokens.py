@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
-from .response import HTTPError
+from .http.responses import HTTPError
 
 LOCK_STRIPES = 256
 MAX_TOKEN_LENGTH = 256

@@ -13,7 +13,7 @@ import pytest
 from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
                       stop_process, wait_for)
 from quick_server import Response, report_progress
-from quick_server.progress import MIN_INTERVAL
+from quick_server.jobs.progress import MIN_INTERVAL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -289,7 +289,7 @@ def test_a_lasting_503_fails_with_the_error_of_its_json(page):
 def test_live_reload_script_loaded_from_another_server(page, make_server):
     """quick_server.liveReload(url) loads the live-reload script of the
     server at `url` into a page that server did not serve."""
-    from quick_server.reload import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
+    from quick_server.dev.reload import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
     tab, _ = page
     live = make_server(start=False)
     live.live_reload = True

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import free_port, get
 from quick_server import log
-from quick_server.cmdloop import MAX_LINE, CommandLoop, FdLines
+from quick_server.dev.cmdloop import MAX_LINE, CommandLoop, FdLines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

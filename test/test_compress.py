@@ -11,9 +11,10 @@ import os
 import pytest
 
 from conftest import get
-from quick_server import Response, compress
-from quick_server.compress import accepts_gzip, compressible, gzip_etag
-from quick_server.livescript import SCRIPT_TAG
+from quick_server import Response
+from quick_server.http import compress
+from quick_server.http.compress import accepts_gzip, compressible, gzip_etag
+from quick_server.http.livescript import SCRIPT_TAG
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 TEXT = "body { color: red; }\n" * 100  # 2.1 KiB

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import (free_port, https_get, run_in_thread, start_process,
                       stop_process)
-from quick_server import create_server, devcert
+from quick_server import create_server
+from quick_server.dev import devcert
 from quick_server.devcert import DevCertError, dev_certificate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from conftest import get
-from quick_server.errors import accepted_types, is_local, is_loopback
-from quick_server.framing import Headers
-from quick_server.livescript import SCRIPT_TAG
+from quick_server.http.errorpage import accepted_types, is_local, is_loopback
+from quick_server.http.wire import Headers
+from quick_server.http.livescript import SCRIPT_TAG
 
 NASTY = "bad <script>alert('x')</script> & \x1b[31mred"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;"

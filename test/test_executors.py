@@ -406,7 +406,7 @@ def test_submit_jobs_are_never_abandoned(make_server):
 POOL_SCRIPT = """
 import json, os, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
-from quick_server.processes import ProcessPool
+from quick_server.jobs.processes import ProcessPool
 import threading
 
 def quick():
@@ -482,7 +482,7 @@ def test_the_template_ends_with_a_killed_server(tmp_path):
 def test_the_progress_inbox_survives_bad_datagrams():
     import socket as sockets
 
-    from quick_server.progress import ProgressInbox
+    from quick_server.jobs.progress import ProgressInbox
     got = []
     inbox = ProgressInbox(lambda key, progress: got.append((key, progress)))
     try:
@@ -539,7 +539,7 @@ def test_bad_datagrams_never_stop_executor_progress(make_server):
 def test_a_dask_task_that_cannot_be_loaded_names_the_cause():
     """(test_dask provokes the scheduler's case for real; a worker that
     cannot import the job's module fails with an ImportError.)"""
-    from quick_server.executors import dask_failure
+    from quick_server.jobs.executors import dask_failure
     outcome = dask_failure(ModuleNotFoundError("No module named 'mine'"))
     assert outcome[:3] == ("error", "ModuleNotFoundError", (
         "No module named 'mine'. The cluster could not load the job: "

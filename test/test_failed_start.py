@@ -15,7 +15,7 @@ import pytest
 
 from conftest import free_port, get, start_process, tls_client_context, \
     wait_for
-from quick_server.livescript import SCRIPT_TAG
+from quick_server.http.livescript import SCRIPT_TAG
 from test_reload import ROOT, Output, set_value, value, write_app
 
 JSON = {"Accept": "application/json"}

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import free_port, get, start_process, stop_process, wait_for
 from quick_server import FileResponse, file_return, rpc_call
-from quick_server.files import ascii_fallback, content_disposition, \
+from quick_server.http.files import ascii_fallback, content_disposition, \
     safe_filename
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

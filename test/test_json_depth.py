@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from quick_server.body import MAX_JSON_DEPTH, json_depth, parse_json
-from quick_server.response import HTTPError
+from quick_server.http.body import MAX_JSON_DEPTH, json_depth, parse_json
+from quick_server.http.responses import HTTPError
 
 
 def depth_of(value: Any) -> int:

@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import pytest
 
 from quick_server import Response
-from quick_server.framing import Headers
-from quick_server.proxy import (
+from quick_server.http.wire import Headers
+from quick_server.http.proxy import (
     _authority, body_framing, read_response_head, request_head)
-from quick_server.response import HTTPError
+from quick_server.http.responses import HTTPError
 from conftest import get, raw, statuses
 
 

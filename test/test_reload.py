@@ -15,8 +15,8 @@ import time
 import pytest
 
 from conftest import free_port, get, start_process, stop_process, wait_for
-from quick_server import reload as reload_mod
-from quick_server.reload import (LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
+from quick_server.dev import reload as reload_mod
+from quick_server.dev.reload import (LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
                                  SCRIPT_TAG, ModuleFiles, Snapshot,
                                  folder_files, inject_script, syntax_error)
 

@@ -17,7 +17,7 @@ import pytest
 import quick_cache  # the test extra installs it
 
 from quick_server import Response, log
-from quick_server.caching import cached
+from quick_server.jobs.caching import cached
 from conftest import (get, raw, run_in_thread, start_process, statuses,
                       stop_process, tls_client_context, wait_for)
 

@@ -247,7 +247,7 @@ def test_bad_arguments_fail_before_anything_is_sent(app, tmp_path):
 def test_rfc_2231_parameters_are_decoded_with_their_charset():
     """A part (or answer) named with `filename*=UTF-8''...` gets the name
     decoded as UTF-8, not as Latin-1 (`Ã¤` for `ä`)."""
-    from quick_server.body import header_params
+    from quick_server.http.body import header_params
     assert header_params("form-data; name=\"f\"; "
                          "filename*=UTF-8''%C3%A4rger%20%E2%82%AC.txt") == (
         "form-data", {"name": "f", "filename": "ärger €.txt"})

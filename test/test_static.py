@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import get, raw, run_in_thread
-from quick_server.static import (FileTarget, PatternList, SmallFiles,
+from quick_server.http.static import (FileTarget, PatternList, SmallFiles,
                                  escape_query, match_forms)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .response import HTTPError
+from .responses import HTTPError
 
 
 def is_json(ctype_header: str) -> bool:

@@ -36,7 +36,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import log
+from .. import log
 from . import progress as progress_mod
 from .outcomes import Outcome, describe, error_outcome, pack, unpack
 

@@ -17,14 +17,15 @@ from io import BufferedReader
 from typing import Any, Iterable, cast
 from urllib.parse import urlsplit
 
-from . import compress, errors, log, sockio
+from .. import log
+from . import compress, errorpage as errors, sockio
 from .body import parse_body, parse_query, split_target
 from .files import FileResponse
-from .framing import (Body, ClientDisconnected, Headers, RequestHead,
+from .wire import (Body, ClientDisconnected, Headers, RequestHead,
                       body_length, read_head)
-from .response import (HTTPError, Response, UnsafeHeader, header_lines,
+from .responses import (HTTPError, Response, UnsafeHeader, header_lines,
                        response_head, to_json)
-from .routes import MethodNotAllowed, ReqArgs, Route
+from .routing import MethodNotAllowed, ReqArgs, Route
 from .static import (FileTarget, Listing, Redirect, byte_ranges,
                      content_type, etag, last_modified, multipart_ranges,
                      not_modified)

@@ -28,7 +28,7 @@ import threading
 import weakref
 from typing import Any, Callable
 
-from . import log
+from .. import log
 
 _ENV_CHILD = "QUICK_SERVER_CHILD"
 _ENV_RESTARTED = "QUICK_SERVER_RESTARTED"

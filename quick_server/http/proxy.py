@@ -19,8 +19,8 @@ from io import BufferedIOBase
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
-from .framing import Body, Headers
-from .response import HTTPError
+from .wire import Body, Headers
+from .responses import HTTPError
 from .static import decode_path
 
 # fields about one connection, not the message: never forwarded

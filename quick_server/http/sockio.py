@@ -14,7 +14,7 @@ import struct
 import time
 from typing import Iterator
 
-from .framing import ClientDisconnected
+from .wire import ClientDisconnected
 
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
 LINGER_BYTES = 64 << 20

@@ -14,7 +14,7 @@ from email.utils import collapse_rfc2231_value
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, unquote_plus
 
-from .response import HTTPError
+from .responses import HTTPError
 
 MAX_JSON_DEPTH = 100
 

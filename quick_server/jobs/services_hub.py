@@ -39,11 +39,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import log
-from .media import require_json
+from .. import log
+from ..http.media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
-from .response import HTTPError, Response, to_json
+from ..http.responses import HTTPError, Response, to_json
 
 MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
 MAX_TRIES = 3  # services that may die holding a job before it fails

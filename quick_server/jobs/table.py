@@ -15,14 +15,14 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import log
-from .files import FileResponse, download_path
+from .. import log
+from ..http.files import FileResponse, download_path
 from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
                         is_worker_alive)
 from .outcomes import JobFailed, Outcome
 from .progress import Progress
-from .response import HTTPError, Response, to_json
-from .stats import JobStats
+from ..http.responses import HTTPError, Response, to_json
+from ..stats import JobStats
 
 __all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
            "get_worker_check", "is_worker_alive"]

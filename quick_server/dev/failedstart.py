@@ -23,12 +23,14 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import errors, log, restart
+from .. import log
+from . import restart
+from ..http import errorpage as errors
 from .reload import (POLL_INTERVAL, SCRIPT_TAG, SourceWatcher,
                      announce_restart)
-from .response import HTTPError
-from .routes import METHODS
-from .server import QuickServer, create_server
+from ..http.responses import HTTPError
+from ..http.routing import METHODS
+from ..server import QuickServer, create_server
 
 RETRY_AFTER = "1"  # seconds a client is asked to wait before asking again
 STOP_GRACE = 2.0  # seconds an answer in progress gets once a fix came

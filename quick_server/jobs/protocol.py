@@ -20,8 +20,8 @@ import math
 import threading
 from typing import Any, Callable
 
-from .response import HTTPError, Response
-from .workers import MAX_WAIT, Job, WorkerArgs, WorkerPool, check_token
+from ..http.responses import HTTPError, Response
+from .table import MAX_WAIT, Job, WorkerArgs, WorkerPool, check_token
 
 MAX_POLL_TOKENS = 1000  # jobs one poll may watch
 MAX_POLL_ID = 64  # characters of a poll's id

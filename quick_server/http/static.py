@@ -31,7 +31,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Callable
 from urllib.parse import quote, unquote
 
-from .response import HTTPError
+from .responses import HTTPError
 
 DEFAULT_WHITE_LIST = [
     "*.css", "*.csv", "*.eot", "*.gif", "*.htm", "*.html", "*.ico",

@@ -17,10 +17,10 @@ import json
 import traceback
 from typing import Any
 
-from .log import escape_control
+from ..log import escape_control
 from .livescript import SCRIPT_TAG
-from .response import HTTPError
-from .routes import MethodNotAllowed
+from .responses import HTTPError
+from .routing import MethodNotAllowed
 
 # the request handler that calls in (typed loosely: the handler imports
 # this module, never the other way round)

@@ -18,10 +18,10 @@ import types
 import typing
 from typing import Any, Callable, Mapping, TypeVar, Union
 
-from .body import decode_json
-from .client import RpcError, post, transport_error
-from .files import FileResponse
-from .response import HTTPError, Response, to_json
+from ..http.body import decode_json
+from ..client import RpcError, post, transport_error
+from ..http.files import FileResponse
+from ..http.responses import HTTPError, Response, to_json
 from .schema import (DIALECT, Codec, Definitions, ValidationError, codec_of,
                      json_schema)
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import log
+from .. import log
 
 MIN_INTERVAL = 0.05  # seconds between two reports that are sent
 MAX_MESSAGE = 1000  # characters of a progress message kept

@@ -23,7 +23,7 @@ import os
 import threading
 from typing import Any, Callable, Protocol
 
-from . import log
+from .. import log
 from .outcomes import Outcome, Shipment, describe, error_outcome
 from .processes import ProcessPool
 from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,

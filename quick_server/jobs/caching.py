@@ -5,8 +5,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from . import log
-from .response import Response
+from .. import log
+from ..http.responses import Response
 
 # quick_cache's own bookkeeping (its table of handles) is not thread-safe:
 # every call into it is serialised here. The computation itself runs

@@ -10,7 +10,7 @@ import unicodedata
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from .response import HTTPError, Response
+from .responses import HTTPError, Response
 from .static import content_type as type_of_name
 
 MAX_NAME_CHARS = 200

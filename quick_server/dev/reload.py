@@ -24,11 +24,12 @@ import time
 import traceback
 from typing import Any, Iterable
 
-from . import log, restart
-from .browser import live_reload_js, script_answer, serve_hub
-from .livescript import (LIVE_PREFIX, LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
+from .. import log
+from . import restart
+from ..browser import live_reload_js, script_answer, serve_hub
+from ..http.livescript import (LIVE_PREFIX, LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
                          SCRIPT_TAG, inject_script)
-from .response import HTTPError, Response
+from ..http.responses import HTTPError, Response
 
 # the request handler and the server are the caller's: typed as Any here,
 # so that this module (development) never imports the HTTP core's handler

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import log
+from .. import log
 
 CmdF = Callable[[list[str]], Any]
 CmdCompleteF = Callable[[list[str], str], list[str]]

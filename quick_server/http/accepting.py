@@ -9,7 +9,7 @@ import ssl
 import time
 from typing import Any
 
-from . import log
+from .. import log
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from io import BufferedIOBase, BufferedReader
 from typing import Callable, Iterator
 
-from .response import HTTPError
+from .responses import HTTPError
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]{1,18}")

@@ -1,0 +1,1 @@
+"""Typed contracts: Python types as JSON Schema, and rpc routes."""
