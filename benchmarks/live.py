@@ -150,7 +150,7 @@ def edit_to_serving(edits: int) -> None:
 
 def poll_cost() -> None:
     from quick_server import create_server  # noqa: F401  (its imports)
-    from quick_server.dev.reload import SourceWatcher
+    from quick_server.dev.watching import SourceWatcher
     watcher = SourceWatcher([])
     files = len(watcher.modules.files())
     rounds = 200

@@ -33,7 +33,7 @@ from .dev.cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .dev.restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
                       run_shutdown_hooks)
 from .stats import RequestStats
-from .dev.reload import Reloader
+from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .http.connection_threads import ConnectionThreads

@@ -289,7 +289,7 @@ def test_a_lasting_503_fails_with_the_error_of_its_json(page):
 def test_live_reload_script_loaded_from_another_server(page, make_server):
     """quick_server.liveReload(url) loads the live-reload script of the
     server at `url` into a page that server did not serve."""
-    from quick_server.dev.reload import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
+    from quick_server.http.livescript import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
     tab, _ = page
     live = make_server(start=False)
     live.live_reload = True

@@ -15,10 +15,11 @@ import time
 import pytest
 
 from conftest import free_port, get, start_process, stop_process, wait_for
-from quick_server.dev import reload as reload_mod
-from quick_server.dev.reload import (LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
-                                 SCRIPT_TAG, ModuleFiles, Snapshot,
-                                 folder_files, inject_script, syntax_error)
+from quick_server.dev import watching as reload_mod
+from quick_server.dev.watching import (ModuleFiles, Snapshot, folder_files,
+                                       syntax_error)
+from quick_server.http.livescript import (LIVE_SCRIPT_PATH, LIVE_STREAM_PATH,
+                                          SCRIPT_TAG, inject_script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

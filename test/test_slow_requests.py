@@ -12,7 +12,7 @@ import pytest
 
 from conftest import get, run_in_thread, wait_for
 from quick_server import log
-from quick_server.dev.reload import LIVE_STREAM_PATH
+from quick_server.http.livescript import LIVE_STREAM_PATH
 
 
 def _slow_server(make_server, **settings):

@@ -26,8 +26,9 @@ from typing import Any, Callable
 from .. import log
 from . import restart
 from ..http import errorpage as errors
-from .reload import (POLL_INTERVAL, SCRIPT_TAG, SourceWatcher,
-                     announce_restart)
+from .reloader import announce_restart
+from .watching import POLL_INTERVAL, SourceWatcher
+from ..http.livescript import SCRIPT_TAG
 from ..http.responses import HTTPError
 from ..http.routing import METHODS
 from ..server import QuickServer, create_server

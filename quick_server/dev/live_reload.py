@@ -1,0 +1,152 @@
+"""Live reload in the browser: the files served from bound folders,
+watched, and the browser tabs listening for their changes on a
+Server-Sent Events stream (`reload`, or `css` when only stylesheets
+changed)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from typing import Any
+
+from .. import log
+from ..browser import live_reload_js, script_answer
+from ..http.responses import HTTPError, Response
+from .watching import MAX_WATCHED_FILES, Snapshot, settle
+
+# the request handler is the caller's: typed as Any here, so that this
+# module (development) never imports the HTTP core's handler
+QuickServerRequestHandler = Any
+
+MAX_LISTENERS = 100  # browser tabs listening at once
+RETRY_MS = 200  # how soon a browser reconnects after the stream ended
+PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
+KEPT_EVENTS = 32
+
+
+class LiveReload:
+    """The files served from bound folders, watched, and the browsers
+    listening for their changes on an event stream."""
+
+    def __init__(self, max_listeners: int = MAX_LISTENERS) -> None:
+        self.instance = secrets.token_hex(8)  # changes with every process
+        self.max_listeners = max_listeners
+        self._cond = threading.Condition()
+        self._events: list[tuple[int, str, str]] = []
+        self._seq = 0
+        self._listeners = 0
+        self._closed = False
+        self._files: dict[str, tuple[str, ...]] = {}  # real path -> URLs
+        self._snapshot = Snapshot()
+        self._full_warned = False
+
+    @property
+    def listeners(self) -> int:
+        return self._listeners
+
+    def served(self, real_path: str, url_path: str,
+               st: os.stat_result) -> None:
+        """Records that a request got the file at `real_path` (`st` as
+        served): it is watched from now on (at most
+        `MAX_WATCHED_FILES` files)."""
+        urls = self._files.get(real_path)
+        if urls is not None and url_path in urls:
+            return
+        with self._cond:
+            urls = self._files.get(real_path, ())
+            if not urls and len(self._files) >= MAX_WATCHED_FILES:
+                if not self._full_warned:
+                    self._full_warned = True
+                    log.msg("live reload watches {0} files already; more "
+                            "are not watched", MAX_WATCHED_FILES)
+                return
+            if url_path not in urls:
+                self._files[real_path] = (urls + (url_path,))[-8:]
+            self._snapshot.stamps.setdefault(
+                real_path, (st.st_mtime_ns, st.st_size))
+
+    def poll(self) -> None:
+        """Tells the browsers about served files that changed since the
+        last call: `css` with their URLs when they are all stylesheets,
+        else `reload`."""
+        with self._cond:
+            files = dict(self._files)
+        changed = self._snapshot.changes(files, False)
+        if not changed:
+            return
+        settle(changed)
+        self._snapshot.changes(changed, False)
+        urls = sorted({url for path in changed for url in files[path]})
+        kind = "css" if all(path.lower().endswith(".css")
+                            for path in changed) else "reload"
+        self.publish(kind, json.dumps(urls))
+
+    def publish(self, event: str, data: str) -> None:
+        with self._cond:
+            self._seq += 1
+            self._events = (self._events + [(self._seq, event, data)]
+                            )[-KEPT_EVENTS:]
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Ends every stream (the server stops: browsers reconnect to the
+        next process, which tells them to reload)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+
+    def script(self, req: Any, args: Any) -> Response:
+        return script_answer(live_reload_js())
+
+    def stream(self, req: QuickServerRequestHandler,
+               args: Any) -> Response | None:
+        """The event stream of one browser tab: `hello` with this
+        process's id, then `reload` / `css` events as files change, until
+        the tab goes or the server stops."""
+        if req.command == "HEAD":
+            return Response(b"", 200, "text/event-stream")
+        with self._cond:
+            if self._closed:
+                raise HTTPError(503, "The server is stopping")
+            if self._listeners >= self.max_listeners:
+                raise HTTPError(503, "Too many live-reload listeners",
+                                headers=[("Retry-After", "5")])
+            self._listeners += 1
+            seq = self._seq
+        try:
+            req.close_connection = True  # the body ends with the connection
+            req.start_stream(200, [
+                ("Content-Type", "text/event-stream"),
+                ("Cache-Control", "no-cache"),
+                ("X-Accel-Buffering", "no")])
+            self._send(req, f"retry: {RETRY_MS}\nevent: hello\n"
+                            f"data: {self.instance}\n\n")
+            while True:
+                with self._cond:
+                    self._cond.wait_for(
+                        lambda: self._closed or self._seq > seq,
+                        PING_SECONDS)
+                    if self._closed:
+                        return None
+                    new = [e for e in self._events if e[0] > seq]
+                    seq = self._seq
+                text = "".join(f"event: {event}\ndata: {data}\n\n"
+                               for _, event, data in new)
+                self._send(req, text or ": ping\n\n")
+        except OSError:
+            req.close_connection = True  # the tab went away
+        finally:
+            with self._cond:
+                self._listeners -= 1
+        return None
+
+    @staticmethod
+    def _send(req: QuickServerRequestHandler, text: str) -> None:
+        data = text.encode()
+        req.wfile.write(data)
+        req.add_sent(len(data))
