@@ -9,7 +9,7 @@ it (identity, 206, 304), says `Vary: Accept-Encoding`, so that a cache
 never hands the gzip form to a client that did not ask for it. A static
 file's compressed form is kept in the small-file cache next to its bytes,
 so compressing costs CPU once per file version. With live reload on, an
-HTML page gets the live-reload script (`reload.inject_script`) first."""
+HTML page gets the live-reload script (`livescript.inject_script`) first."""
 from __future__ import annotations
 
 import gzip
