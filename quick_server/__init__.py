@@ -10,7 +10,7 @@ from .log import debug, msg, set_log_file
 from .http.responses import HTTPError, PreventDefaultResponse, Response
 from .http.routing import MiddlewareF, ReqArgs, ReqF, ReqNext
 from .rpc.contracts import RpcError, rpc_call
-from .rpc.schema import ValidationError
+from .rpc.codec import ValidationError
 from .server import QuickServer, create_server
 from .dev.restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                       is_original, set_error_exit_code,

@@ -21,7 +21,8 @@ import pytest
 from conftest import free_port, get, wait_for
 from quick_server import (HTTPError, RpcError, ValidationError, log,
                           rpc_call)
-from quick_server.rpc.schema import DIALECT, codec_of, json_schema
+from quick_server.rpc.schema_defs import DIALECT
+from quick_server.rpc.typed_json import codec_of, json_schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TYPECHECK = os.path.join(ROOT, "test", "typecheck")

@@ -8,7 +8,7 @@ path, `GET` with `{"request": <JSON Schema>, "response": <JSON Schema>}`.
 A body that does not fit the request type is a 400 whose JSON says where
 and what was expected; an answer that does not fit the response type is a
 500 (`RpcAnswerError`, shown like any handler error) that says what to
-return. Types and their rules are in `schema.py`."""
+return. Types and their rules are in `typed_json.py`."""
 from __future__ import annotations
 
 import http.client
@@ -22,8 +22,9 @@ from ..http.body import decode_json
 from ..client import RpcError, post, transport_error
 from ..http.files import FileResponse
 from ..http.responses import HTTPError, Response, to_json
-from .schema import (DIALECT, Codec, Definitions, ValidationError, codec_of,
-                     json_schema)
+from .codec import Codec, ValidationError
+from .schema_defs import DIALECT, Definitions
+from .typed_json import codec_of, json_schema
 
 T = TypeVar("T")
 
