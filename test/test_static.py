@@ -11,8 +11,9 @@ import time
 import pytest
 
 from conftest import get, raw, run_in_thread
-from quick_server.http.static import (FileTarget, PatternList, SmallFiles,
-                                 escape_query, match_forms)
+from quick_server.http.file_headers import FileTarget
+from quick_server.http.small_files import SmallFiles
+from quick_server.http.static import PatternList, escape_query, match_forms
 
 
 def read_bytes(path: str) -> bytes:

@@ -24,7 +24,7 @@ from .livescript import inject_script
 QuickServerRequestHandler = Any
 
 if TYPE_CHECKING:
-    from .static import SmallFiles
+    from .small_files import SmallFiles
 
 LEVEL = 6  # zlib's default: most of level 9's gain at a third of its cost
 MAX_FILE = 4 << 20  # static files transformed in memory up to this size

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from .responses import HTTPError, Response
-from .static import content_type as type_of_name
+from .file_headers import content_type as type_of_name
 
 MAX_NAME_CHARS = 200
 # RFC 5987 attr-char, besides letters and digits: what filename*= may

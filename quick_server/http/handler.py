@@ -26,9 +26,10 @@ from .wire import (Body, ClientDisconnected, Headers, RequestHead,
 from .responses import (HTTPError, Response, UnsafeHeader, header_lines,
                        response_head, to_json)
 from .routing import MethodNotAllowed, ReqArgs, Route
-from .static import (FileTarget, Listing, Redirect, byte_ranges,
-                     content_type, etag, last_modified, multipart_ranges,
-                     not_modified)
+from .ranges import byte_ranges, multipart_ranges
+from .file_headers import (FileTarget, content_type, etag, last_modified,
+                           not_modified)
+from .static import Listing, Redirect
 
 # the server this handler serves (typed loosely: the server imports this
 # module, never the other way round)

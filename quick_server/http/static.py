@@ -1,6 +1,6 @@
-"""Static files: bound folders, white- and black-lists, safe path
-translation, directory listings, and the validators (ETag, Range) of a
-file response.
+"""Static files: what a GET of a path serves, from bound folders, white-
+and black-lists, safe path translation and directory listings. (How a
+found file is answered: `file_headers`, `ranges`, `small_files`.)
 
 Safety rule: a request path is decoded once; NUL, backslashes and dot
 segments are refused; the candidate is walked segment by segment from its
@@ -17,21 +17,16 @@ match refuses the file; with a white-list, a file must match it."""
 from __future__ import annotations
 
 import fnmatch
-import functools
 import html
-import mimetypes
 import os
 import re
-import secrets
 import stat
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
-from typing import Callable
 from urllib.parse import quote, unquote
 
+from .file_headers import FileTarget
 from .responses import HTTPError
+from .small_files import SmallFiles
 
 DEFAULT_WHITE_LIST = [
     "*.css", "*.csv", "*.eot", "*.gif", "*.htm", "*.html", "*.ico",
@@ -40,13 +35,6 @@ DEFAULT_WHITE_LIST = [
     "*.webp", "*.woff", "*.woff2",
 ]
 INDEX_FILES = ("index.html", "index.htm")
-
-
-@dataclass
-class FileTarget:
-    """A file to send."""
-    path: str
-    st: os.stat_result
 
 
 @dataclass
@@ -261,79 +249,6 @@ class StaticFiles:
         return entry.name
 
 
-class SmallFiles:
-    """Contents of small files, kept while the file's identity (inode,
-    size, modification time) stays the same, as nginx's open_file_cache
-    does: a request for a cached file costs no open, read or close. Also
-    the transformed forms of files (gzip, a page with the live-reload
-    script: `variant`). Bounded in file size and in total bytes (least
-    recently used goes)."""
-
-    def __init__(self, max_file: int = 1 << 16,
-                 max_total: int = 32 << 20) -> None:
-        self.max_file = max_file
-        self.max_total = max_total
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[os.stat_result, bytes]] = \
-            OrderedDict()
-        self._total = 0
-
-    def get(self, target: FileTarget
-            ) -> tuple[os.stat_result, bytes] | None:
-        """The stat and contents of a small file (read now or cached);
-        None for a file larger than `max_file`. OSError if unreadable."""
-        st = target.st
-        if st.st_size > self.max_file:
-            return None
-        ident = _identity(st)
-        with self._lock:
-            entry = self._entries.get(target.path)
-            if entry is not None and _identity(entry[0]) == ident:
-                self._entries.move_to_end(target.path)
-                return entry
-        fd = os.open(target.path, os.O_RDONLY)
-        try:
-            st = os.fstat(fd)
-            if st.st_size > self.max_file:
-                return None
-            data = os.pread(fd, st.st_size, 0)
-        finally:
-            os.close(fd)
-        if len(data) == st.st_size:
-            self._store(target.path, st, data)
-        return st, data
-
-    def variant(self, path: str, st: os.stat_result, kind: str,
-                make: Callable[[], bytes]) -> bytes:
-        """The form `kind` of the file at `path` (as of `st`): cached, or
-        `make()` now and kept while the file stays the same."""
-        key = f"{path}\0{kind}"  # never a path: a path holds no NUL
-        ident = _identity(st)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and _identity(entry[0]) == ident:
-                self._entries.move_to_end(key)
-                return entry[1]
-        data = make()
-        self._store(key, st, data)
-        return data
-
-    def _store(self, path: str, st: os.stat_result, data: bytes) -> None:
-        with self._lock:
-            old = self._entries.pop(path, None)
-            if old is not None:
-                self._total -= len(old[1])
-            self._entries[path] = (st, data)
-            self._total += len(data)
-            while self._total > self.max_total:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._total -= len(dropped)
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
 def inside(folder: str, parts: list[str]
            ) -> tuple[str, os.stat_result] | None:
     """The path and stat of `folder/parts...` when it exists and does not
@@ -393,123 +308,3 @@ def _percent_encoded(match: re.Match[str]) -> str:
     # the request line is read as latin-1: its bytes come back as they were
     data = char.encode("latin-1" if ord(char) < 256 else "utf-8")
     return "".join(f"%{byte:02X}" for byte in data)
-
-
-_CTYPES: dict[str, str] = {}
-
-
-def content_type(path: str) -> str:
-    """Content-Type from the file extension (UTF-8 for text)."""
-    ext = os.path.splitext(path)[1].lower()
-    ctype = _CTYPES.get(ext)
-    if ctype is None:
-        ctype = mimetypes.guess_type("x" + ext)[0] or \
-            "application/octet-stream"
-        if ctype.startswith("text/") or ctype in (
-                "application/javascript", "application/json"):
-            ctype += "; charset=utf-8"
-        _CTYPES[ext] = ctype
-    return ctype
-
-
-def etag(st: os.stat_result) -> str:
-    """A strong validator from size and modification time (no read)."""
-    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-
-
-@functools.lru_cache(maxsize=1024)
-def last_modified(mtime: float) -> str:
-    """`Last-Modified` value of a modification time."""
-    return formatdate(mtime, usegmt=True)
-
-
-def not_modified(headers: object, st: os.stat_result,
-                 tag: str | None = None) -> bool:
-    """Whether If-None-Match / If-Modified-Since allow a 304; `tag` is
-    the ETag of the form sent (default: the file's)."""
-    get = getattr(headers, "get")
-    inm = get("if-none-match")
-    if inm is not None:
-        tag = tag or etag(st)
-        return any(t.strip().removeprefix("W/") in (tag, "*")
-                   for t in inm.split(","))
-    ims = get("if-modified-since")
-    if ims is not None:
-        try:
-            since = parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return False
-        return int(st.st_mtime) <= since
-    return False
-
-
-MAX_RANGES = 16
-
-
-def byte_ranges(header: str | None, if_range: str | None,
-                st: os.stat_result) -> list[tuple[int, int]] | None:
-    """The (start, end exclusive) spans of a `Range: bytes=` request,
-    sorted, overlapping or adjacent ones merged; `None` to send the whole
-    file (no or malformed header, stale If-Range, too many ranges). None
-    satisfiable is a 416."""
-    size = st.st_size
-    if header is None or not header.startswith("bytes="):
-        return None
-    if if_range is not None and if_range.strip() != etag(st):
-        return None
-    specs = header[6:].split(",")
-    if len(specs) > MAX_RANGES:
-        return None
-    spans = []
-    for spec in specs:
-        first, sep, last = spec.strip().partition("-")
-        first, last = first.strip(), last.strip()
-        if not sep or not (first.isdigit() or (not first and last.isdigit())) \
-                or (last and not last.isdigit()):
-            return None
-        if not first:  # the last N bytes
-            if int(last) > 0 and size > 0:
-                spans.append((max(0, size - int(last)), size))
-            continue
-        start = int(first)
-        end = min(int(last) + 1, size) if last else size
-        if last and int(last) < start:
-            return None  # invalid: the whole header is ignored
-        if start < size:
-            spans.append((start, end))
-    if not spans:
-        raise _unsatisfiable(size)
-    spans.sort()
-    merged = [spans[0]]
-    for start, end in spans[1:]:
-        if start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-MAX_MULTIPART_RANGES = 1 << 20  # bytes assembled in memory for one answer
-
-
-def multipart_ranges(spans: list[tuple[int, int]], content: bytes | int,
-                     size: int, ctype: str) -> tuple[str, bytes] | None:
-    """The Content-Type and body of a `multipart/byteranges` answer from
-    a file's bytes or descriptor; None when the ranges add up to more than
-    `MAX_MULTIPART_RANGES` bytes."""
-    if sum(end - start for start, end in spans) > MAX_MULTIPART_RANGES:
-        return None
-    boundary = secrets.token_hex(12)
-    parts = []
-    for start, end in spans:
-        data = content[start:end] if isinstance(content, bytes) \
-            else os.pread(content, end - start, start)
-        parts.append(f"--{boundary}\r\nContent-Type: {ctype}\r\n"
-                     f"Content-Range: bytes {start}-{end - 1}/{size}\r\n"
-                     f"\r\n".encode("latin-1") + data + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode("latin-1"))
-    return f"multipart/byteranges; boundary={boundary}", b"".join(parts)
-
-
-def _unsatisfiable(size: int) -> HTTPError:
-    return HTTPError(416, headers=[("Content-Range", f"bytes */{size}")])

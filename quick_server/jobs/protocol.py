@@ -21,7 +21,8 @@ import threading
 from typing import Any, Callable
 
 from ..http.responses import HTTPError, Response
-from .table import MAX_WAIT, Job, WorkerArgs, WorkerPool, check_token
+from .job import Job
+from .table import MAX_WAIT, WorkerArgs, WorkerPool, check_token
 
 MAX_POLL_TOKENS = 1000  # jobs one poll may watch
 MAX_POLL_ID = 64  # characters of a poll's id

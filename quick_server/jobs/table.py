@@ -1,28 +1,30 @@
 """The worker protocol: long jobs run off the request thread, the browser
 polls (or long-polls) for them, large results come back in parts.
 
-This module is the job table; `jobprotocol` answers the requests of the
-wire protocol (docs/protocol.rst) with it."""
+This module is the job table; `protocol` answers the requests of the wire
+protocol (docs/protocol.rst) with it, `job` holds a job's record and the
+table of its states, `held_results` the results waiting for clients."""
 from __future__ import annotations
 
 import concurrent.futures
 import functools
-import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections import deque
 from typing import Any, Callable
 
 from .. import log
 from ..http.files import FileResponse, download_path
-from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
-                        is_worker_alive)
-from .outcomes import JobFailed, Outcome
-from .progress import Progress
 from ..http.responses import HTTPError, Response, to_json
 from ..stats import JobStats
+from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
+                        is_worker_alive)
+from .held_results import HeldResults, expired, text_bytes
+from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
+                  Job, has_news, may_move, move, reply)
+from .outcomes import JobFailed, Outcome
+from .progress import Progress
 
 __all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
            "get_worker_check", "is_worker_alive"]
@@ -30,49 +32,6 @@ __all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
 WorkerArgs = dict[str, Any]
 MAX_WAIT = 30.0
 UNKNOWN_TOKEN = "Unknown or expired worker token"
-
-
-def text_bytes(text: str) -> int:
-    """The size of `text` in UTF-8, without copying ASCII text."""
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
-@dataclass
-class Job:
-    """One submitted computation and its outcome. A finished result is
-    held as `result` (JSON text) until it is first handed out; a long one
-    is then held as `parts`, each fetched with its key in `cargo`. A job
-    made by `submit_future` hands its value to `future` instead."""
-    token: str
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    runner: Runner
-    route: str = "(job)"
-    encode: Callable[[Any, float], str] | None = None
-    future: concurrent.futures.Future[Any] | None = None
-    key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    state: str = "queued"  # queued, running, done, error, cancelled, released
-    handle: Any = None  # the runner's handle of a running job
-    result: str | None = None
-    parts: list[str] = field(default_factory=list)
-    cargo: list[str] = field(default_factory=list)
-    unfetched: set[str] = field(default_factory=set)  # cargo keys
-    error: dict[str, str] | None = None  # {"type", "message"}
-    cancelled: bool = False
-    progress: Progress | None = None
-    changes: int = 0  # counts progress reports, for long-polls
-    delivered: int = 0  # `changes` when progress last went to a client
-    counted: bool = False  # its end is in the statistics
-    file: FileResponse | None = None  # a file answer, until released
-    seen: float = field(default_factory=time.monotonic)
-    started: float = 0.0
-    # set once there is nothing more to wait for: finished or cancelled
-    finished: threading.Event = field(default_factory=threading.Event)
-    # notified (under the pool's lock) on progress and on the end
-    changed: threading.Condition | None = None
-    reply: dict[str, Any] | None = None  # the final answer, once built
-    handed_out: float | None = None  # when the last piece was first sent
-    size: int = 0  # bytes of the result held for the client
 
 
 class WorkerPool:
@@ -100,9 +59,7 @@ class WorkerPool:
         self._pending: deque[Job] = deque()
         self._running: dict[int, int] = {}  # id(runner) -> jobs running
         self._waiting = 0
-        self._held: OrderedDict[str, Job] = OrderedDict()  # oldest first
-        self._held_bytes = 0
-        self._cargo: dict[str, tuple[Job, int]] = {}  # key -> job, part
+        self._results = HeldResults()
         self._last_sweep = time.monotonic()
         self.closed = False
 
@@ -164,7 +121,7 @@ class WorkerPool:
         """A job that is done already (a cached result), as `submit` would
         make it."""
         job = Job(secrets.token_urlsafe(24), lambda: None, (),
-                  self.runners.threads, route, state="done", result=text)
+                  self.runners.threads, route, state=DONE, result=text)
         job.changed = threading.Condition(self._lock)
         job.finished.set()
         with self._lock:
@@ -187,7 +144,7 @@ class WorkerPool:
                 if job is None:
                     return
                 self._pending.remove(job)
-                job.state = "running"
+                move(job, RUNNING)
                 job.started = time.monotonic()
                 self._running[id(job.runner)] = \
                     self._running.get(id(job.runner), 0) + 1
@@ -206,7 +163,7 @@ class WorkerPool:
                                    "", None))
                 continue
             with self._lock:
-                running = job.state == "running"
+                running = job.state == RUNNING
                 if running:
                     job.handle = handle
             if running and job.cancelled:  # cancelled while it started
@@ -214,7 +171,7 @@ class WorkerPool:
 
     def _report(self, job: Job, progress: Progress) -> None:
         with self._lock:
-            if job.state != "running":
+            if job.state != RUNNING:
                 return
             job.progress = progress
             job.changes += 1
@@ -270,18 +227,19 @@ class WorkerPool:
             self._by_key.pop(job.key, None)
             job.handle = None
             if job.cancelled:
-                kind = "cancelled"
-                job.state = "cancelled"  # cancel() forgot it already
+                kind = CANCELLED
+                move(job, CANCELLED)  # cancel() forgot it already
                 self._release_locked(job)  # (a file it answered with)
-            elif job.future is not None:
-                job.state = kind if kind != "done" else "released"
+            elif job.future is not None:  # the future has the outcome
+                move(job, kind)
                 self._release_locked(job)
             else:
-                job.state, job.result, job.error = kind, text, error
+                move(job, kind)
+                job.result, job.error = text, error
                 job.seen = time.monotonic()
-                if kind == "done":
+                if kind == DONE:
                     self._hold_locked(job)
-                elif kind == "cancelled":
+                elif kind == CANCELLED:
                     self._release_locked(job)
             self._notify_locked(job)
             self._count_end_locked(job, kind)
@@ -313,35 +271,31 @@ class WorkerPool:
         bound on its own fails the job instead."""
         size = text_bytes(job.result or "null")
         if size > self.max_result_bytes:
-            job.state, job.result = "error", None
+            move(job, ERROR)
+            job.result = None
             message = (f"its result ({log.size_string(size)}) is larger "
                        f"than max_result_bytes "
                        f"({log.size_string(self.max_result_bytes)})")
             job.error = {"type": "ResultTooLarge", "message": message}
             log.msg("worker job {0}: {1}", job.token[:6], message)
             return
-        job.size = size
-        self._held[job.token] = job
-        self._held_bytes += size
-        while self._held_bytes > self.max_result_bytes:
-            oldest = next(iter(self._held.values()))
+        for oldest in self._results.hold(job, size, self.max_result_bytes):
             log.msg("releasing the result of worker job {0} to stay "
                     "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
 
     def _release_locked(self, job: Job) -> None:
-        """Forgets `job` and frees its result and cargo parts."""
+        """Forgets `job` and frees its result and cargo parts; a finished
+        job is released (a cancelled one stays cancelled, a running one is
+        cancelled when it settles)."""
         self._jobs.pop(job.token, None)
-        for key in job.cargo:
-            self._cargo.pop(key, None)
-        if self._held.pop(job.token, None) is not None:
-            self._held_bytes -= job.size
-        job.result, job.parts, job.reply = None, [], None
+        self._results.forget(job)
+        job.reply = None
         if job.file is not None:
             job.file.release()  # removes a delete=True file
             job.file = None
-        if job.state in ("done", "error"):
-            job.state = "released"
+        if may_move(job, RELEASED):
+            move(job, RELEASED)
 
     def download(self, token: str) -> FileResponse:
         """The file a finished job answered with, for its download URL
@@ -349,7 +303,7 @@ class WorkerPool:
         released. Each download keeps the file `result_timeout` s more."""
         with self._lock:
             job = self._jobs.get(token)
-            if job is None or job.file is None or job.state != "done":
+            if job is None or job.file is None or job.state != DONE:
                 raise HTTPError(404, UNKNOWN_TOKEN)
             job.seen = time.monotonic()
             found = job.file
@@ -366,13 +320,13 @@ class WorkerPool:
             if job is None:
                 return False
             job.cancelled = True
-            handle = job.handle if job.state == "running" else None
-            if job.state == "queued":
+            handle = job.handle if job.state == RUNNING else None
+            if job.state == QUEUED:
                 self._pending.remove(job)
-                job.state = "cancelled"
-                self._count_end_locked(job, "cancelled")
-            elif job.state == "running":
-                self._count_end_locked(job, "cancelled")
+                move(job, CANCELLED)
+                self._count_end_locked(job, CANCELLED)
+            elif job.state == RUNNING:
+                self._count_end_locked(job, CANCELLED)
             self._release_locked(job)
             self._notify_locked(job)
         job.finished.set()
@@ -415,13 +369,13 @@ class WorkerPool:
             job.seen = now
             if job.cancelled:
                 return reply(job, False, False, None)
-            if job.state in ("queued", "running"):
+            if job.state in ACTIVE:
                 return reply(job, False, True, None)
-            if job.state == "released":
+            if job.state == RELEASED:
                 raise HTTPError(404, UNKNOWN_TOKEN)
             if job.handed_out is None:
                 job.handed_out = now
-            if job.state == "error":
+            if job.state == ERROR:
                 return Response({**reply(job, True, False, None),
                                  "error": job.error}, 500)
             if job.reply is None:
@@ -436,7 +390,7 @@ class WorkerPool:
                 return
             self._waiting += 1
             try:
-                job.changed.wait_for(lambda: _changed(job), seconds)
+                job.changed.wait_for(lambda: has_news(job), seconds)
             finally:
                 self._waiting -= 1
 
@@ -448,10 +402,10 @@ class WorkerPool:
             self._waiting += 1
             try:
                 self._any_change.wait_for(
-                    lambda: stop() or any(map(_changed, jobs)), seconds)
+                    lambda: stop() or any(map(has_news, jobs)), seconds)
             finally:
                 self._waiting -= 1
-            return [job for job in jobs if _changed(job)]
+            return [job for job in jobs if has_news(job)]
 
     def wake(self) -> None:
         """Wakes every poll (one of them may have to stop)."""
@@ -464,14 +418,7 @@ class WorkerPool:
         text = job.result or "null"
         if len(text) <= max_chunk:
             return reply(job, True, False, text)
-        job.parts = [text[pos:pos + max_chunk]
-                     for pos in range(0, len(text), max_chunk)]
-        job.result = None
-        job.cargo = [secrets.token_urlsafe(24) for _ in job.parts]
-        job.unfetched = set(job.cargo)
-        for index, key in enumerate(job.cargo):
-            self._cargo[key] = (job, index)
-        return reply(job, True, True, job.cargo)
+        return reply(job, True, True, self._results.split(job, max_chunk))
 
     def take_cargo(self, token: Any) -> dict[str, Any]:
         """One part of a split result; like a final reply, it can be
@@ -480,16 +427,10 @@ class WorkerPool:
         token = check_token(token, "cargo")
         self._sweep()
         with self._lock:
-            entry = self._cargo.get(token)
-            if entry is None:
-                raise HTTPError(404, "Unknown or expired cargo token")
-            job, index = entry
-            job.seen = time.monotonic()
-            if token in job.unfetched:
-                job.unfetched.discard(token)
-                job.handed_out = job.seen
-            return {"token": token, "done": True, "continue": False,
-                    "result": job.parts[index]}
+            part = self._results.take(token, time.monotonic())
+        if part is None:
+            raise HTTPError(404, "Unknown or expired cargo token")
+        return part
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and releases results nobody fetched."""
@@ -500,33 +441,24 @@ class WorkerPool:
         abandoned = []
         with self._lock:
             for token, job in list(self._jobs.items()):
-                if job.state in ("queued", "running"):
+                if job.state in ACTIVE:
                     # (a submit() job has no client polling: its Future
                     # is its client, and cancels it)
                     if job.future is None and \
                             now - job.seen > self.abandon_timeout:
                         abandoned.append(token)
-                elif self._expired(now, job):
+                elif expired(job, now, self.redeliver_timeout,
+                             self.result_timeout):
                     self._release_locked(job)
         for token in abandoned:
             log.msg("cancelling abandoned worker job {0}...", token[:6])
             self.cancel(token)
 
-    def _expired(self, now: float, job: Job) -> bool:
-        """True for a finished job whose every piece was handed out more
-        than `redeliver_timeout` s ago, or that nobody asked for during
-        `result_timeout` s."""
-        if job.file is None and job.handed_out is not None and \
-                not job.unfetched and \
-                now - job.handed_out > self.redeliver_timeout:
-            return True  # (a file waits to be downloaded, maybe again)
-        return now - job.seen > self.result_timeout
-
     def active(self) -> int:
         """The number of queued and running jobs."""
         with self._lock:
             return sum(1 for j in self._jobs.values()
-                       if j.state in ("queued", "running"))
+                       if j.state in ACTIVE)
 
     def waiting(self) -> int:
         """The number of requests waiting (long-polling) for a job."""
@@ -537,24 +469,7 @@ class WorkerPool:
         """The bytes of finished results (and their parts) held for
         clients; at most `max_result_bytes`."""
         with self._lock:
-            return self._held_bytes
-
-
-def _changed(job: Job) -> bool:
-    """Whether a long-poll about `job` has news: an end, or progress no
-    reply carried yet."""
-    return job.cancelled or job.changes != job.delivered or \
-        job.state not in ("queued", "running")
-
-
-def reply(job: Job, done: bool, cont: bool, result: Any) -> dict[str, Any]:
-    """A protocol reply about `job`, with its latest progress (call with
-    the pool's lock held)."""
-    progress = job.progress
-    job.delivered = job.changes
-    return {"token": job.token, "done": done, "continue": cont,
-            "result": result,
-            "progress": None if progress is None else progress.as_json()}
+            return self._results.bytes
 
 
 def _json_text(value: Any, seconds: float) -> str:
