@@ -22,8 +22,9 @@ from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
 from .jobs.progress import report_progress
 # a restarted program that fails to start answers with its error
 from .dev import failedstart  # noqa: F401  pylint: disable=unused-import
-from .jobs.table import (JobFailed, WorkerArgs, WorkerDeath, get_worker_check,
-                      is_worker_alive)
+from .jobs.executors import WorkerDeath, get_worker_check, is_worker_alive
+from .jobs.outcomes import JobFailed
+from .jobs.table import WorkerArgs
 
 __version__ = "1.1.0"
 

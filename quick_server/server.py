@@ -45,7 +45,8 @@ from .http.proxy import Proxy
 from .jobs.caching import cache_key, cache_lookup, cache_store, cached
 from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .jobs.protocol import Polls, handle_request
-from .jobs.table import WorkerArgs, WorkerPool, download_path
+from .http.files import download_path
+from .jobs.table import WorkerArgs, WorkerPool
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])

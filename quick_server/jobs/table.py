@@ -18,16 +18,14 @@ from .. import log
 from ..http.files import FileResponse, download_path
 from ..http.responses import HTTPError, Response, to_json
 from ..stats import JobStats
-from .executors import (Runner, Runners, WorkerDeath, get_worker_check,
-                        is_worker_alive)
+from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
                   Job, has_news, may_move, move, reply)
 from .outcomes import JobFailed, Outcome
 from .progress import Progress
 
-__all__ = ["JobFailed", "WorkerArgs", "WorkerDeath", "WorkerPool",
-           "get_worker_check", "is_worker_alive"]
+__all__ = ["WorkerArgs", "WorkerPool"]
 
 WorkerArgs = dict[str, Any]
 MAX_WAIT = 30.0
