@@ -21,9 +21,8 @@ from typing import Any, Callable, Iterator, TypeVar
 from . import log
 from .http.accepting import Acceptor
 from .http.deadlines import HeadDeadlines
-from .http.wire import Limits
 from .http.handler import QuickServerRequestHandler
-from .http.responses import Response, to_json
+from .http.responses import to_json
 from .route_api import CacheIdF, route_api
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
@@ -47,17 +46,19 @@ from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .jobs.protocol import Polls, handle_request
 from .http.files import download_path
 from .jobs.table import WorkerArgs, WorkerPool
+from .settings import LimitsView, ServerAliases, Settings, check_together
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 
 
-class QuickServer(ThreadingHTTPServer):
+class QuickServer(ServerAliases, ThreadingHTTPServer):
     """A development server for static files, dynamic routes and workers.
 
-    Set attributes (`suppress_noise`, `max_file_size`, ...) and register
-    routes before `serve_forever`."""
+    Set its settings (`server.settings.http.max_file_size`, or by the old
+    names: `server.max_file_size`) and register routes before
+    `serve_forever`."""
 
     daemon_threads = True
     block_on_close = False
@@ -68,6 +69,7 @@ class QuickServer(ThreadingHTTPServer):
                  certfile: str | None = None, keyfile: str | None = None,
                  token_handler: TokenHandler | None = None,
                  bind_and_activate: bool = True) -> None:
+        self.settings = Settings()  # first: the old names read it
         host, port = server_address[0] or "127.0.0.1", server_address[1]
         if certfile == "auto":  # before binding: DevCertError leaks nothing
             from .dev.devcert import dev_certificate
@@ -75,50 +77,23 @@ class QuickServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.parallel = parallel
-        self.base_path = os.path.abspath(".")
         self.routes = RouteTable()
-        self.static = StaticFiles()
+        self.static = StaticFiles(self.settings.static)
         self.stats = RequestStats()
-        self.limits = Limits()
-        self.idle_timeout = 30.0
-        self.drain_limit = 1 << 20
-        self.max_body_size = 10 * 1024 * 1024
-        self.max_file_size = 50 * 1024 * 1024
-        self.max_upload_size: int | None = None
-        self.spool_threshold = 1024 * 1024
-        self.max_age: int | None = None
-        self.suppress_noise = False
-        self.report_slow_requests = False
-        self.slow_request = 5.0
-        self._cors = CorsPolicy(False)
-        self.no_command_loop = False
-        self.prompt = "> "
-        self.history_file = ".cmd_history"
+        self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
         self._rpc: dict[str, Contract] = {}
         self._serial_lock = threading.Lock()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
         self._proxies: tuple[Proxy, ...] = ()
-        self.proxy_timeout = 30.0
         self.tokens = TokenStore(token_handler)
-        self.workers = WorkerPool()
+        self.workers = WorkerPool(self.settings)
         self._polls = Polls(self.workers)
-        self.worker_executor: Any = "thread"
         self._worker_routes: list[tuple[str, Any, Any]] = []
         self._services: ServiceHub | None = None
-        self.max_chunk_size = 10 * 1024 * 1024
-        self.cache: Any = None
-        self.commands = CommandLoop()
-        self.shutdown_grace = 10.0
-        self.auto_restart = False  # restart when a source file changes
-        self.live_reload = False  # browsers reload when served files change
-        # who sees error details: None this machine, True all, False none
-        self.debug: bool | None = None
-        self.compress = True  # gzip text for clients that accept it
-        self.compress_min_size = 1024
+        self.commands = CommandLoop(self.settings)
         self.draining = False  # stopping: answers close their connection
-        self._log_format = log.REQUEST_FORMAT
         self.reloader = Reloader(self)
         self._running = False
         self._serving: threading.Thread | None = None
@@ -213,9 +188,16 @@ class QuickServer(ThreadingHTTPServer):
         """The largest multipart body accepted: `max_upload_size`, by
         default room for one file of `max_file_size` and the form's other
         fields (each uploaded file is also held to `max_file_size`)."""
-        if self.max_upload_size is not None:
-            return self.max_upload_size
-        return self.max_file_size + self.max_body_size
+        http = self.settings.http
+        if http.max_upload_size is not None:
+            return http.max_upload_size
+        return http.max_file_size + http.max_body_size
+
+    @property
+    def limits(self) -> LimitsView:
+        """The limits of a request head by their old names
+        (`server.limits.head_timeout`): aliases of `settings.http`'s."""
+        return LimitsView(self.settings)
 
     # -- requests in flight ------------------------------------------------
 
@@ -244,11 +226,11 @@ class QuickServer(ThreadingHTTPServer):
 
     def bind_path(self, name: str, folder: str) -> None:
         """Serves `folder` (relative to `base_path`) under prefix `name`."""
-        self.static.bind(name, folder, self.base_path)
+        self.static.bind(name, folder)
 
     def bind_path_fallback(self, name: str, folder: str) -> None:
         """Like `bind_path`, but tried after every other bound folder."""
-        self.static.bind(name, folder, self.base_path, fallback=True)
+        self.static.bind(name, folder, fallback=True)
 
     def add_file_patterns(self, patterns: list[str], blacklist: bool) -> None:
         """Adds fnmatch patterns to the black- or the white-list. With a
@@ -261,28 +243,11 @@ class QuickServer(ThreadingHTTPServer):
         fonts, json, ...)."""
         self.add_file_patterns(DEFAULT_WHITE_LIST, blacklist=False)
 
-    @property
-    def directory_listing(self) -> bool:
-        return self.static.directory_listing
-
-    @directory_listing.setter
-    def directory_listing(self, value: bool) -> None:
-        self.static.directory_listing = value
-
-    @property
-    def favicon_fallback(self) -> str | None:
-        return self.static.favicon_fallback
-
-    @favicon_fallback.setter
-    def favicon_fallback(self, path: str | None) -> None:
-        self.static.favicon_fallback = None if path is None else \
-            os.path.join(self.base_path, path)
-
     def link_empty_favicon_fallback(self) -> None:
         """Answers `/favicon.ico` with the small icon bundled here (the
         name is the original's: its icon was empty)."""
-        self.static.favicon_fallback = os.path.join(
-            os.path.dirname(__file__), "favicon.ico")
+        self.favicon_fallback = os.path.join(os.path.dirname(__file__),
+                                             "favicon.ico")
 
     # -- routes ------------------------------------------------------------
 
@@ -374,14 +339,6 @@ class QuickServer(ThreadingHTTPServer):
 
     # -- workers -----------------------------------------------------------
 
-    @property
-    def max_workers(self) -> int:
-        return self.workers.max_workers
-
-    @max_workers.setter
-    def max_workers(self, value: int) -> None:
-        self.workers.max_workers = value
-
     def json_worker(self, mask: str,
                     cache_id: Callable[[WorkerArgs], Any] | None = None,
                     cache_method: str | None = None,
@@ -443,20 +400,23 @@ class QuickServer(ThreadingHTTPServer):
         self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
 
     def bind_services(self, prefix: str = "/services",
-                      service_timeout: float = 30.0,
+                      service_timeout: float | None = None,
                       key: str | None = None) -> str:
         """Lets remote services pull jobs over HTTP under `prefix` (see
         `services.py`): each call needs `Authorization: Bearer <key>`. A
-        service silent for `service_timeout` seconds is dead. Without a
-        `key` one is made (and logged); the key is returned."""
+        service silent for `service_timeout` seconds is dead (None:
+        `settings.services.service_timeout`, which a value sets). Without
+        a `key` one is made (and logged); the key is returned."""
         if self._services is not None:
             raise ValueError("services are bound already")
+        if service_timeout is not None:
+            self.settings.services.service_timeout = service_timeout
         if key is None:
             key = secrets.token_urlsafe(24)
             log.msg("services key: {0}", key)
         elif not key:
             raise ValueError("the services key must not be empty")
-        self._services = ServiceHub(service_timeout)
+        self._services = ServiceHub(self.settings)
         bind_service_routes(self, self._services, prefix, key)
         return key
 
@@ -467,8 +427,7 @@ class QuickServer(ThreadingHTTPServer):
         if self._services is None:
             raise ValueError("call bind_services() before service_worker()")
         hub = self._services
-        # the hub bounds what waits for services (jobs and payload bytes)
-        runner = ServiceRunner(hub, name, hub.max_jobs)
+        runner = ServiceRunner(hub, name)
 
         def start(payload: WorkerArgs) -> Any:
             hub.check_room(len(to_json(payload)))
@@ -488,19 +447,6 @@ class QuickServer(ThreadingHTTPServer):
             fn, args, self.workers.runners.get(
                 executor or self.worker_executor))
 
-    @property
-    def max_processes(self) -> int:
-        """The size of the "process" executor's pool (default: the
-        cores this process may use). Setting it also says the pool will
-        be used, so it is forked when serving starts (as when a worker
-        or `worker_executor` names "process"): needed for a server that
-        only uses it through `submit(..., executor="process")`."""
-        return self.workers.runners.max_processes
-
-    @max_processes.setter
-    def max_processes(self, value: int) -> None:
-        self.workers.runners.set_max_processes(value)
-
     def start_job_processes(self) -> None:
         """Forks the "process" executor's template process now. The server
         does so itself when serving starts, before any thread of its own;
@@ -511,9 +457,10 @@ class QuickServer(ThreadingHTTPServer):
         self.workers.runners.start_processes()
 
     def _start_job_processes(self) -> None:
-        """When any worker runs in processes, checks that its function can
-        be sent there and forks the pool's template now, while the server
-        has a single thread."""
+        """When any worker runs in processes (or `max_processes` was set:
+        `submit(..., executor="process")` will), checks that its function
+        can be sent there and forks the pool's template now, while the
+        server has a single thread."""
         for mask, fn, executor in self._worker_routes:
             if (executor or self.worker_executor) != "process":
                 continue
@@ -524,7 +471,8 @@ class QuickServer(ThreadingHTTPServer):
                 log.msg("worker {0}: its function cannot run in a process "
                         "(it must be a module-level function): {1}",
                         mask, err)
-        if self.worker_executor == "process":
+        if self.worker_executor == "process" or \
+                self.settings.is_set("jobs.max_processes"):
             self.workers.runners.get("process")
         self.workers.runners.start_processes()
 
@@ -602,7 +550,10 @@ class QuickServer(ThreadingHTTPServer):
         """Serves until `quit`, `restart`, Ctrl-C or SIGTERM; then stops
         gracefully and returns. Starts the command loop unless
         `no_command_loop`. After `restart` the process starts again once
-        the script has ended (its `finally` blocks run first)."""
+        the script has ended (its `finally` blocks run first). ValueError
+        naming the settings that do not fit together, before anything
+        starts."""
+        check_together(self.settings)
         if self.socket.fileno() < 0:
             raise RuntimeError("this server was stopped (its socket is "
                                "closed): create a new one to serve again")
@@ -613,8 +564,6 @@ class QuickServer(ThreadingHTTPServer):
         self._start_job_processes()  # forks: before any thread of ours
         previous = self._install_signals()
         if not self.no_command_loop and usable_stdin():
-            self.commands.prompt = self.prompt
-            self.commands.history_file = self.history_file
             self.commands.start(lambda: self._running)
         close_unclaimed_listeners()
         self.draining = False
@@ -643,17 +592,6 @@ class QuickServer(ThreadingHTTPServer):
             previous[signum] = signal.signal(
                 signum, lambda *_: self.stop("signal"))
         return previous
-
-    @property
-    def log_format(self) -> str:
-        """The request log line, a `str.format` template of the fields in
-        `log.REQUEST_FIELDS` (`{client}`, `{request}`, `{status}`,
-        `{ms}`, ...); ValueError when set to one that cannot be filled."""
-        return self._log_format
-
-    @log_format.setter
-    def log_format(self, line_format: str) -> None:
-        self._log_format = log.check_request_format(line_format)
 
     def watch(self, paths: str | list[str]) -> None:
         """Files or folders (relative to `base_path`) whose change
@@ -718,26 +656,19 @@ class QuickServer(ThreadingHTTPServer):
 
     # -- CORS and the proxy ------------------------------------------------
 
-    @property
-    def cross_origin(self) -> Any:
-        """`True`: any site may read answers (`*`, no credentials); a list
-        of origins: those, matched exactly, with credentials; `False`:
-        no CORS headers (see `cors.py`)."""
-        return self._cors.setting
-
-    @cross_origin.setter
-    def cross_origin(self, setting: Any) -> None:
-        self._cors = CorsPolicy(setting)
+    def _cors_policy(self) -> CorsPolicy:
+        self._cors = self._cors.current(self.settings.http.cross_origin)
+        return self._cors
 
     def cors_headers(self, req: QuickServerRequestHandler
                      ) -> list[tuple[str, str]]:
         """CORS headers for a response; none unless `cross_origin`."""
-        return self._cors.headers(req.headers)
+        return self._cors_policy().headers(req.headers)
 
     def preflight_headers(self, req: QuickServerRequestHandler
                           ) -> list[tuple[str, str]]:
         """What a CORS preflight (`OPTIONS`) answer adds."""
-        return self._cors.preflight(req.headers)
+        return self._cors_policy().preflight(req.headers)
 
     def bind_proxy(self, name: str, url: str) -> None:
         """Forwards requests under prefix `name` that no route or file

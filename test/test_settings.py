@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,10 +31,8 @@ def value_of(settings: Settings, path: str) -> Any:
 
 
 def old_value(server: QuickServer, old: str) -> Any:
-    """The value today's server has under the old attribute path."""
-    if old == "reloader.live.max_listeners":  # live is made when serving
-        reload = sys.modules[type(server.reloader).__module__]
-        return reload.LiveReload().max_listeners
+    """The value a server has under the old attribute path (every one
+    can be read before serving)."""
     value: Any = server
     for part in old.split("."):
         value = getattr(value, part)
@@ -59,21 +56,34 @@ def test_every_old_name_has_the_default_of_a_new_server(server):
             settings, f"{group}.{name}"), old
 
 
-def test_the_services_defaults_are_the_hubs():
-    services = Settings().services
-    timeout = inspect.signature(QuickServer.bind_services).parameters[
-        "service_timeout"].default
-    assert services.service_timeout == timeout
+def test_the_services_hub_reads_the_settings():
+    assert inspect.signature(QuickServer.bind_services).parameters[
+        "service_timeout"].default is None  # the setting's
     server = create_server(("127.0.0.1", 0))
     server.server_close()
+    services = server.settings.services
+    services.max_dead = 7
+    with pytest.raises(TypeError, match=r"^settings\.services\."
+                       r"service_timeout must be a number of seconds"):
+        server.bind_services(key="k", service_timeout="5")
     server.bind_services(key="k")
-    hub = server._services  # not public: the settings will be
+    hub = server._services  # not public: the settings are
     assert hub is not None
     assert (hub.timeout, hub.max_jobs, hub.max_bytes, hub.max_dead,
             hub.dead_for) == (
         services.service_timeout, services.max_jobs, services.max_bytes,
-        services.max_dead, services.dead_for)
+        7, services.dead_for) == (30.0, 1000, 64 * 1024 * 1024, 7, 3600.0)
+    services.max_jobs = 3
+    assert hub.max_jobs == 3
+    hub.max_bytes = 1000  # the hub's names set the settings
+    assert services.max_bytes == 1000
     hub.close()
+    other = create_server(("127.0.0.1", 0))
+    other.server_close()
+    other.bind_services(key="k", service_timeout=0.5)  # sets the setting
+    assert other.settings.services.service_timeout == 0.5
+    assert other._services is not None and other._services.timeout == 0.5
+    other._services.close()
 
 
 def documented_rows() -> list[tuple[str, str]]:

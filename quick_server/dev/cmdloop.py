@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import log
+from ..settings import Settings
 
 CmdF = Callable[[list[str]], Any]
 CmdCompleteF = Callable[[list[str], str], list[str]]
@@ -98,14 +99,22 @@ class FdLines:
 
 
 class CommandLoop:
-    """Reads lines from standard input and runs the commands they name."""
+    """Reads lines from standard input and runs the commands they name,
+    with the prompt and the history file of `settings.dev`."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = Settings() if settings is None else settings
         self.commands: dict[tuple[str, ...], Command] = {}
-        self.history_file: str | None = None
-        self.prompt = "> "
         self._readline: Any = None
         self._term_state: Any = None
+
+    @property
+    def prompt(self) -> str:
+        return self.settings.dev.prompt
+
+    @property
+    def history_file(self) -> Any:
+        return self.settings.dev.history_file
 
     def add(self, fn: CmdF, argc: int | None = None,
             complete: CmdCompleteF | None = None,

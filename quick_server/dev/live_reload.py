@@ -13,25 +13,27 @@ from typing import Any
 from .. import log
 from ..browser import live_reload_js, script_answer
 from ..http.responses import HTTPError, Response
+from ..settings import LiveReloadAliases, Settings
 from .watching import MAX_WATCHED_FILES, Snapshot, settle
 
 # the request handler is the caller's: typed as Any here, so that this
 # module (development) never imports the HTTP core's handler
 QuickServerRequestHandler = Any
 
-MAX_LISTENERS = 100  # browser tabs listening at once
 RETRY_MS = 200  # how soon a browser reconnects after the stream ended
 PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
 KEPT_EVENTS = 32
 
 
-class LiveReload:
+class LiveReload(LiveReloadAliases):
     """The files served from bound folders, watched, and the browsers
-    listening for their changes on an event stream."""
+    listening for their changes on an event stream (at most
+    `settings.dev.max_listeners`; the old name `max_listeners` here is
+    an alias)."""
 
-    def __init__(self, max_listeners: int = MAX_LISTENERS) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = Settings() if settings is None else settings
         self.instance = secrets.token_hex(8)  # changes with every process
-        self.max_listeners = max_listeners
         self._cond = threading.Condition()
         self._events: list[tuple[int, str, str]] = []
         self._seq = 0
@@ -113,7 +115,7 @@ class LiveReload:
         with self._cond:
             if self._closed:
                 raise HTTPError(503, "The server is stopping")
-            if self._listeners >= self.max_listeners:
+            if self._listeners >= self.settings.dev.max_listeners:
                 raise HTTPError(503, "Too many live-reload listeners",
                                 headers=[("Retry-After", "5")])
             self._listeners += 1

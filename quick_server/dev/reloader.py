@@ -47,7 +47,9 @@ class Reloader:
         self.paths: list[str] = []
         self.interval = POLL_INTERVAL
         self.connections = OpenConnections()
-        self.live: LiveReload | None = None
+        # made now: its settings can be set before serving starts
+        self.live = LiveReload(server.settings)
+        self._live_routes = False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -58,21 +60,22 @@ class Reloader:
             paths = [paths]
         for path in paths:
             self.paths.append(os.path.realpath(
-                os.path.join(self.server.base_path, os.fspath(path))))
+                os.path.join(self.server.settings.static.base_path,
+                             os.fspath(path))))
 
     def start(self) -> None:
         """Called as `serve_forever` starts: sets up live reload and the
         watching thread when either feature is on."""
         restart.mark_serving()
-        server = self.server
-        if server.live_reload:
+        dev = self.server.settings.dev
+        if dev.live_reload:
             self._serve_live_reload()
-        elif self.paths and not server.auto_restart:
+        elif self.paths and not dev.auto_restart:
             log.msg("watched paths are ignored: auto_restart is off")
-        if not server.auto_restart and not server.live_reload:
+        if not dev.auto_restart and not dev.live_reload:
             return
         self._stop.clear()
-        sources = SourceWatcher(self.paths) if server.auto_restart else None
+        sources = SourceWatcher(self.paths) if dev.auto_restart else None
         self._thread = threading.Thread(
             target=self._run, args=(sources,),
             name="quick_server-reload", daemon=True)
@@ -81,12 +84,11 @@ class Reloader:
     def stop(self) -> None:
         """Ends the watching thread and every live-reload stream."""
         self._stop.set()
-        if self.live is not None:
-            self.live.close()
+        self.live.close()
 
     def _serve_live_reload(self) -> None:
-        if self.live is None:
-            self.live = LiveReload()
+        if not self._live_routes:
+            self._live_routes = True
             self.server.add_route("GET", "text", LIVE_SCRIPT_PATH,
                                   self.live.script, 0, exclusive=False)
             self.server.add_route("GET", "text", LIVE_STREAM_PATH,
@@ -104,9 +106,8 @@ class Reloader:
                     if changed and not self._stop.is_set():
                         self._restart(changed)
                         return
-                live = self.live
-                if live is not None and self.server.live_reload:
-                    live.poll()
+                if self.server.settings.dev.live_reload:
+                    self.live.poll()
             except Exception:  # pylint: disable=broad-except
                 log.log_exception("error while watching files:")
             # many files: look less often, at most CPU_SHARE of a core
@@ -120,10 +121,8 @@ class Reloader:
     def served(self, target: Any, url_path: str) -> None:
         """A static request got `target`: a file is watched for live
         reload from now on."""
-        live = self.live
-        if live is not None and isinstance(getattr(target, "st", None),
-                                           os.stat_result):
-            live.served(target.path, url_path, target.st)
+        if isinstance(getattr(target, "st", None), os.stat_result):
+            self.live.served(target.path, url_path, target.st)
 
     def drain(self, timeout: float) -> bool:
         """See `OpenConnections.drain`."""

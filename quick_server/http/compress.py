@@ -1,15 +1,16 @@
 """gzip for text answers, and the form a static file is sent in.
 
 A text answer (HTML, CSS, JavaScript, JSON, SVG, XML, plain text) of at
-least `server.compress_min_size` bytes (1 KiB) goes out gzip-compressed to
-a client whose `Accept-Encoding` allows gzip (coding names in any case),
-with its own ETag (`"...-gzip"`); never for a Range request. Every answer
-that another client could get compressed, in whichever form this one gets
-it (identity, 206, 304), says `Vary: Accept-Encoding`, so that a cache
-never hands the gzip form to a client that did not ask for it. A static
-file's compressed form is kept in the small-file cache next to its bytes,
-so compressing costs CPU once per file version. With live reload on, an
-HTML page gets the live-reload script (`livescript.inject_script`) first."""
+least `settings.http.compress_min_size` bytes (1 KiB) goes out
+gzip-compressed to a client whose `Accept-Encoding` allows gzip (coding
+names in any case), with its own ETag (`"...-gzip"`); never for a Range
+request. Every answer that another client could get compressed, in
+whichever form this one gets it (identity, 206, 304), says `Vary:
+Accept-Encoding`, so that a cache never hands the gzip form to a client
+that did not ask for it. A static file's compressed form is kept in the
+small-file cache next to its bytes, so compressing costs CPU once per
+file version. With live reload on, an HTML page gets the live-reload
+script (`livescript.inject_script`) first."""
 from __future__ import annotations
 
 import gzip
@@ -98,11 +99,11 @@ def payload(req: QuickServerRequestHandler, code: int, body: bytes,
             ) -> tuple[bytes, Iterable[Header]]:
     """The body and headers an answer is sent with: an HTML page with the
     live-reload script when it is on; compressed as the module says."""
-    server = req.server
+    settings = req.server.settings
     if code != 200:
         return body, headers
-    inject = server.live_reload and ctype.startswith("text/html")
-    varies = server.compress and compressible(ctype)
+    inject = settings.dev.live_reload and ctype.startswith("text/html")
+    varies = settings.http.compress and compressible(ctype)
     if not inject and not varies:
         return body, headers
     headers = list(headers)
@@ -110,7 +111,7 @@ def payload(req: QuickServerRequestHandler, code: int, body: bytes,
         return body, headers  # in its final form already
     if inject:
         body = inject_script(body)
-    if not varies or len(body) < server.compress_min_size:
+    if not varies or len(body) < settings.http.compress_min_size:
         return body, headers
     headers.append(VARY)
     if not _wants_gzip(req):
@@ -158,10 +159,10 @@ def file_form(req: QuickServerRequestHandler, st: os.stat_result,
               ctype: str) -> FileForm | None:
     """The form a static file of type `ctype` goes out in for this
     request; None: as it is (any range, `sendfile` for a large file)."""
-    server = req.server
     if st.st_size > MAX_FILE:
         return None
-    inject = server.live_reload and ctype.startswith("text/html")
+    inject = req.server.settings.dev.live_reload and \
+        ctype.startswith("text/html")
     zipped = file_varies(req, st.st_size, ctype) and _wants_gzip(req)
     return FileForm(inject, zipped) if inject or zipped else None
 
@@ -171,6 +172,6 @@ def file_varies(req: QuickServerRequestHandler, size: int,
     """Whether a file of `size` bytes and type `ctype` goes out
     compressed to the clients that accept gzip: then every answer of it
     varies by `Accept-Encoding`."""
-    server = req.server
-    return server.compress and \
-        server.compress_min_size <= size <= MAX_FILE and compressible(ctype)
+    http = req.server.settings.http
+    return http.compress and \
+        http.compress_min_size <= size <= MAX_FILE and compressible(ctype)

@@ -41,6 +41,12 @@ class CorsPolicy:
                     f"'http://localhost:3000' (scheme, host, optional port)")
         self.origins = frozenset(listed)
 
+    def current(self, setting: Any) -> CorsPolicy:
+        """This policy when it was parsed from `setting` (the very
+        object), else the policy of `setting`: a server parses its
+        `cross_origin` once per value, not once per request."""
+        return self if setting is self.setting else CorsPolicy(setting)
+
     @property
     def enabled(self) -> bool:
         return self.any or bool(self.origins)

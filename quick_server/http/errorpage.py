@@ -1,14 +1,15 @@
 """Error pages: what a client sees when a handler raises.
 
-`server.debug` says who sees the exception and its traceback: `None` (the
-default) a client on this machine that no proxy forwarded, or that a proxy
-on this machine forwarded for a client on this machine (a dev proxy such
-as Vite's); `True` every client; `False` no one. Details come as an HTML
-page to a client that accepts HTML (a browser), as `{"error", "type",
-"traceback"}` to one that accepts JSON or asked a JSON route, as plain
-text otherwise. Without details the answer is the plain 500, in JSON
-(`{"error": "Internal Server Error"}`) for a JSON client. Every value is
-escaped for its format; messages and tracebacks are bounded in size."""
+`settings.dev.debug` (`server.debug`) says who sees the exception and
+its traceback: `None` (the default) a client on this machine that no
+proxy forwarded, or that a proxy on this machine forwarded for a client
+on this machine (a dev proxy such as Vite's); `True` every client;
+`False` no one. Details come as an HTML page to a client that accepts
+HTML (a browser), as `{"error", "type", "traceback"}` to one that
+accepts JSON or asked a JSON route, as plain text otherwise. Without
+details the answer is the plain 500, in JSON (`{"error": "Internal
+Server Error"}`) for a JSON client. Every value is escaped for its
+format; messages and tracebacks are bounded in size."""
 from __future__ import annotations
 
 import html
@@ -49,10 +50,10 @@ def is_loopback(host: str) -> bool:
 
 
 def shows_details(req: QuickServerRequestHandler) -> bool:
-    """Whether this client may see the exception: `server.debug` when it
-    is True or False, else whether the request comes from this
+    """Whether this client may see the exception: `settings.dev.debug`
+    when it is True or False, else whether the request comes from this
     machine."""
-    debug = req.server.debug
+    debug = req.server.settings.dev.debug
     return is_local(req) if debug is None else bool(debug)
 
 
@@ -162,9 +163,9 @@ def _printable(text: str) -> str:
 
 def _html(req: QuickServerRequestHandler, kind: str, message: str,
           trace: str) -> bytes:
-    esc = html.escape
+    esc, dev = html.escape, req.server.settings.dev
     why = "to every client because server.debug is True" \
-        if req.server.debug else "because you are on this machine; other " \
+        if dev.debug else "because you are on this machine; other " \
         "clients get a plain 500"
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>500 {esc(kind)}</title>
@@ -179,6 +180,6 @@ padding: 1em; overflow: auto; }} .note {{ color: #666; }}</style></head>
 </body></html>
 """
     body = page.encode("utf-8", "replace")
-    if req.server.live_reload:  # the page reloads once the code is fixed
+    if dev.live_reload:  # the page reloads once the code is fixed
         body = body.replace(b"</body>", SCRIPT_TAG + b"</body>")
     return body

@@ -55,7 +55,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        sockio.set_timeouts(self.connection, self.server.idle_timeout)
+        self._http = self.server.settings.http
+        sockio.set_timeouts(self.connection, self._http.idle_timeout)
         self.close_connection = True
         self._linger = False
         # waiting for a request's first byte (a TLS handshake included)
@@ -67,10 +68,9 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             # a TLS socket reads through OpenSSL, which does not survive a
             # kernel read timeout: it gets Python's own timeouts
             try:
-                self.connection.settimeout(self.server.limits.head_timeout)
+                self.connection.settimeout(self._http.head_timeout)
                 self.connection.do_handshake()
-                self.connection.settimeout(
-                    max(self.server.idle_timeout, 0.001))
+                self.connection.settimeout(max(self._http.idle_timeout, 0.001))
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
         super().handle()
@@ -126,7 +126,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         try:
             # a socket's makefile() is a BufferedReader (it can peek)
             return read_head(cast(BufferedReader, self.rfile),
-                             self.server.limits, started)
+                             self._http, started)
         except (OSError, ValueError):
             if expires[0] and time.monotonic() >= expires[0]:
                 raise HTTPError(408, close=True) from None  # cut off (TLS)
@@ -201,7 +201,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if body is None or body.finished or self.close_connection:
             return
         try:
-            if not body.drain(self.server.drain_limit):
+            if not body.drain(self._http.drain_limit):
                 self.close_connection = True
         except (HTTPError, OSError):
             self.close_connection = True
@@ -240,7 +240,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             target = self.server.static.resolve(path, query)
             if target is not None:
                 self.route_name = "static"
-                if self.server.live_reload:
+                if self.server.settings.dev.live_reload:
                     self.server.reloader.served(target, path)
                 self._serve_static(target)
                 return
@@ -289,15 +289,16 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                 self.command not in ("GET", "HEAD"):
             ctype = self.headers.get("content-type") or ""
             multipart = ctype.lower().startswith("multipart/")
-            server = self.server
-            limit = server.upload_limit if multipart else server.max_body_size
+            http = self._http
+            limit = self.server.upload_limit if multipart else \
+                http.max_body_size
             if body.length is not None and body.length > limit:
                 raise HTTPError(413, close=True)
             body.limit = limit
             args["post"], self._files = parse_body(
-                body, ctype, max_field_size=server.max_body_size,
-                max_file_size=server.max_file_size,
-                spool_threshold=server.spool_threshold)
+                body, ctype, max_field_size=http.max_body_size,
+                max_file_size=http.max_file_size,
+                spool_threshold=http.spool_threshold)
             args["files"] = self._files
         return args
 
@@ -400,10 +401,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         each replacing a default of its name; without `conditional`, the
         request's validators and Range are not looked at. Every answer of
         a file that some clients get compressed says so in `Vary`."""
-        max_age = self.server.max_age
+        max_age = self.server.settings.static.max_age
         ctype = ctype or content_type(path)
-        form = compress.file_form(self, st, ctype) \
-            if self.server.compress or self.server.live_reload else None
+        form = compress.file_form(self, st, ctype) if self._http.compress \
+            or self.server.settings.dev.live_reload else None
         tag = etag(st) if form is None else form.etag(etag(st))
         headers = [
             ("Last-Modified", last_modified(st.st_mtime)),
@@ -497,7 +498,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             return True
         if not body.started or body.length is None:
             return False
-        return body.length - body.consumed <= self.server.drain_limit
+        return body.length - body.consumed <= self._http.drain_limit
 
     def send_payload(self, code: int, body: bytes = b"",
                      ctype: str | None = None,
@@ -510,8 +511,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if not self._body_will_be_read():
             self.close_connection = True
         if file is None and ctype is not None and (
-                self.server.live_reload or
-                len(body) >= self.server.compress_min_size):
+                self.server.settings.dev.live_reload or
+                len(body) >= self._http.compress_min_size):
             body, headers = compress.payload(self, code, body, ctype, headers)
         length = file[2] - file[1] if file is not None else len(body)
         fields: list[tuple[str, str]] = []
@@ -538,7 +539,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._write(head)
             fd, start, end = file
             sent = sockio.sendfile(self.connection, fd, start, end - start,
-                                   self.server.idle_timeout)
+                                   self._http.idle_timeout)
             self._sent = sent
             if sent != end - start:
                 self.close_connection = True  # the file shrank meanwhile
@@ -585,7 +586,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if any(name.lower() == "content-type" and value.lower().startswith(
                 "text/event-stream") for name, value in fields):
             self.wait_by_design()  # an event stream lasts by design
-        if self.server.cross_origin:  # this server's policy, not the target's
+        if self._http.cross_origin:  # our policy, not the target's
             fields = [(name, value) for name, value in fields
                       if not name.lower().startswith("access-control-")]
         fields.extend(self.server.cors_headers(self))
@@ -618,15 +619,14 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def _log(self) -> None:
         elapsed = time.perf_counter() - self._start
-        server = self.server
-        code = self._status
-        server.stats.record(self.route_name, code)
-        slow = server.report_slow_requests and \
-            elapsed > server.slow_request + self._by_design
-        if server.suppress_noise and code in (200, 206, 304) and not slow:
+        code, settings = self._status, self.server.settings.log
+        self.server.stats.record(self.route_name, code)
+        slow = settings.report_slow_requests and \
+            elapsed > settings.slow_request + self._by_design
+        if settings.suppress_noise and code in (200, 206, 304) and not slow:
             return
         headers, escape = self.headers, log.escape_control
-        log.request(server.log_format, {
+        log.request(settings.log_format, {
             "client": self.client_address[0],
             "request": escape(self.requestline), "method": escape(self.command),
             "path": escape(self.path), "status": code,

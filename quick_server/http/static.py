@@ -22,11 +22,15 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from .file_headers import FileTarget
 from .responses import HTTPError
 from .small_files import SmallFiles
+
+if TYPE_CHECKING:  # the settings are the server's, handed over
+    from ..settings import StaticSettings
 
 DEFAULT_WHITE_LIST = [
     "*.css", "*.csv", "*.eot", "*.gif", "*.htm", "*.html", "*.ico",
@@ -114,21 +118,23 @@ def decode_path(raw_path: str) -> list[str]:
 
 
 class StaticFiles:
-    """The folders bound to URL prefixes and the rules for serving them."""
+    """The folders bound to URL prefixes and the rules for serving them;
+    `settings` (the server's `settings.static`) says where relative paths
+    start, whether folders are listed and which file is the favicon."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: StaticSettings) -> None:
+        self.settings = settings
         self.bindings: list[tuple[str, str]] = []
         self.white = PatternList()
         self.black = PatternList()
-        self.directory_listing = False
-        self.favicon_fallback: str | None = None
         self.small_files = SmallFiles()
 
-    def bind(self, prefix: str, folder: str, base: str, *,
+    def bind(self, prefix: str, folder: str, *,
              fallback: bool = False) -> None:
+        """Serves `folder` (relative to `base_path`) under `prefix`."""
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"prefix must start and end with '/': {prefix}")
-        real = os.path.realpath(os.path.join(base, folder))
+        real = os.path.realpath(os.path.join(self.settings.base_path, folder))
         if fallback:
             self.bindings.append((prefix, real))
         else:
@@ -189,10 +195,11 @@ class StaticFiles:
                 if not self.allowed(under, real, folder):
                     return None
                 return FileTarget(real, st)
-        if parts and parts[-1] == "favicon.ico" and self.favicon_fallback:
+        favicon = self.settings.favicon_fallback
+        if parts and parts[-1] == "favicon.ico" and favicon:
+            favicon = os.path.join(self.settings.base_path, favicon)
             try:
-                return FileTarget(self.favicon_fallback,
-                                  os.stat(self.favicon_fallback))
+                return FileTarget(favicon, os.stat(favicon))
             except OSError:
                 return None
         return None
@@ -205,7 +212,7 @@ class StaticFiles:
             if found is not None and stat.S_ISREG(found[1].st_mode) and \
                     self.allowed(under + name, found[0], folder):
                 return FileTarget(*found)
-        if self.directory_listing:
+        if self.settings.directory_listing:
             return Listing(real, url_path, folder, under)
         return None
 

@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from io import BufferedIOBase, BufferedReader
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from .responses import HTTPError
 
@@ -22,13 +22,21 @@ _CONTROL = re.compile(rb"[\x00-\x20\x7f]")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 
 
-@dataclass
-class Limits:
-    """Size and time limits for reading a request head."""
-    max_line: int = 8192
-    max_header_bytes: int = 65536
-    max_headers: int = 100
-    head_timeout: float = 20.0
+class Limits(Protocol):
+    """Size and time limits for reading a request head: the server's
+    `settings.http` (this module reads them, the settings own them)."""
+
+    @property
+    def max_line(self) -> int: ...
+
+    @property
+    def max_header_bytes(self) -> int: ...
+
+    @property
+    def max_headers(self) -> int: ...
+
+    @property
+    def head_timeout(self) -> float: ...
 
 
 class Headers:

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
-import os
 import threading
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .. import log
 from .outcomes import Outcome, Shipment, describe, error_outcome
 from .processes import ProcessPool
 from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,
                        subscribe_dask, use_channel)
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 OnProgress = Callable[[Progress], None]
 OnDone = Callable[[Outcome], None]
@@ -40,7 +42,9 @@ class WorkerDeath(BaseException):
 class Runner(Protocol):
     """Where jobs run. `run` returns a handle that `cancel` takes."""
 
-    capacity: int
+    @property
+    def capacity(self) -> int:
+        """How many jobs it runs at once (read as each job starts)."""
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             key: str, on_progress: OnProgress, on_done: OnDone) -> Any:
@@ -83,11 +87,15 @@ def get_worker_check() -> Callable[[], bool]:
 
 
 class ThreadRunner:
-    """Each job on a thread of its own (at most `capacity` at once)."""
+    """Each job on a thread of its own (at most `settings.jobs.max_workers`
+    at once)."""
 
-    def __init__(self, capacity: int = 8, cancel_grace: float = 0.5) -> None:
-        self.capacity = capacity
-        self.cancel_grace = cancel_grace
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def capacity(self) -> int:
+        return self.settings.jobs.max_workers
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             key: str, on_progress: OnProgress, on_done: OnDone
@@ -124,7 +132,8 @@ class ThreadRunner:
 
     def cancel(self, handle: ThreadHandle) -> None:
         handle.cancelled = True
-        timer = threading.Timer(self.cancel_grace, self._interrupt, (handle,))
+        timer = threading.Timer(self.settings.jobs.cancel_grace,
+                                self._interrupt, (handle,))
         timer.daemon = True
         timer.start()
 
@@ -143,14 +152,20 @@ class ThreadRunner:
 # -- the server's own processes ----------------------------------------------
 
 class ProcessRunner:
-    """Each job in a process of a `ProcessPool` of `capacity` processes."""
+    """Each job in a process of a `ProcessPool` of
+    `settings.jobs.max_processes` processes."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.pool = ProcessPool(capacity)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool = ProcessPool(self.capacity)
+
+    @property
+    def capacity(self) -> int:
+        return self.settings.jobs.max_processes
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             key: str, on_progress: OnProgress, on_done: OnDone) -> Any:
+        self.pool.size = self.capacity  # the setting as the job starts
         return self.pool.run(fn, args, on_progress, on_done)
 
     def cancel(self, handle: Any) -> None:
@@ -266,22 +281,14 @@ class FuturesRunner:
             self._inbox.close()  # the executor itself is the user's
 
 
-def default_processes() -> int:
-    """The default size of the process pool: the cores this process may
-    use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class Runners:
     """The runner for each executor setting of a server: "thread",
     "process", or an executor instance (one runner per instance)."""
 
-    def __init__(self, deliver: Callable[[str, Progress], None]) -> None:
-        self.threads = ThreadRunner()
-        self.max_processes = default_processes()
+    def __init__(self, deliver: Callable[[str, Progress], None],
+                 settings: Settings) -> None:
+        self.settings = settings
+        self.threads = ThreadRunner(settings)
         self._processes: ProcessRunner | None = None
         self._futures: dict[int, FuturesRunner] = {}
         self._deliver = deliver
@@ -295,7 +302,7 @@ class Runners:
         if spec == "process":
             with self._lock:
                 if self._processes is None:
-                    self._processes = ProcessRunner(self.max_processes)
+                    self._processes = ProcessRunner(self.settings)
                 return self._processes
         if isinstance(spec, concurrent.futures.Executor) or \
                 callable(getattr(spec, "submit", None)):
@@ -307,20 +314,6 @@ class Runners:
                 return runner
         raise ValueError(f"executor must be 'thread', 'process' or a "
                          f"concurrent.futures.Executor, not {spec!r}")
-
-    def set_max_processes(self, value: int) -> None:
-        """Sizes the process pool (made now, forked when serving
-        starts)."""
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"max_processes must be a positive int, "
-                             f"not {value!r}")
-        with self._lock:
-            self.max_processes = value
-            if self._processes is None:
-                self._processes = ProcessRunner(value)
-            else:
-                self._processes.capacity = value
-                self._processes.pool.size = value
 
     def start_processes(self) -> None:
         """Forks the process pool's template now (before serving, while

@@ -44,16 +44,14 @@ from ..http.media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
 from ..http.responses import HTTPError, Response, to_json
+from ..settings import ServiceSettings, Settings
+from ..setting_types import Alias
 
 MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
 MAX_TRIES = 3  # services that may die holding a job before it fails
 MAX_SERVICES = 1000
-MAX_JOBS = 1000  # jobs queued for or running on services, at most
-MAX_BYTES = 64 << 20  # bytes of their payloads (as JSON), at most
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
-MAX_DEAD = 100  # dead services listed, at most
-DEAD_FOR = 3600.0  # seconds a dead service stays listed
 
 OnProgress = Callable[[Progress], None]
 OnDone = Callable[[Outcome], None]
@@ -95,10 +93,14 @@ class ServiceRunner:
     """The runner (see `executors.py`) of the jobs of one service name:
     `run` queues a job for the services of that name."""
 
-    def __init__(self, hub: ServiceHub, name: str, capacity: int) -> None:
+    def __init__(self, hub: ServiceHub, name: str) -> None:
         self.hub = hub
         self.name = name
-        self.capacity = capacity
+
+    @property
+    def capacity(self) -> int:
+        """The hub bounds what waits for services (jobs and bytes)."""
+        return self.hub.max_jobs
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             key: str, on_progress: OnProgress, on_done: OnDone
@@ -130,14 +132,17 @@ def _check_key(key: str) -> Callable[[Any], None]:
 
 class ServiceHub:
     """The services of a server, their job queues, and the sweeper that
-    declares silent services dead."""
+    declares silent services dead. Its bounds are the server's
+    `settings.services` (named here as on the settings)."""
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.max_jobs = MAX_JOBS
-        self.max_bytes = MAX_BYTES
-        self.max_dead = MAX_DEAD
-        self.dead_for = DEAD_FOR
+    timeout = Alias(ServiceSettings.service_timeout)
+    max_jobs = Alias(ServiceSettings.max_jobs)
+    max_bytes = Alias(ServiceSettings.max_bytes)
+    max_dead = Alias(ServiceSettings.max_dead)
+    dead_for = Alias(ServiceSettings.dead_for)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._services: dict[str, Service] = {}

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from .. import log
 from ..http.files import FileResponse, download_path
 from ..http.responses import HTTPError, Response, to_json
+from ..settings import Settings, WorkerPoolAliases
 from ..stats import JobStats
 from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
@@ -32,22 +33,18 @@ MAX_WAIT = 30.0
 UNKNOWN_TOKEN = "Unknown or expired worker token"
 
 
-class WorkerPool:
+class WorkerPool(WorkerPoolAliases):
     """The job table: starts jobs on their executors (each runs at most
-    its `capacity` at once; at most `max_queue` more wait here), keeps
-    results until they are fetched (or expire, or the results held exceed
-    `max_result_bytes`), cancels abandoned jobs, stores the parts of large
-    results, relays progress, and counts jobs per route."""
+    its `capacity` at once; at most `settings.jobs.max_queue` more wait
+    here), keeps results until they are fetched (or expire, or the results
+    held exceed `max_result_bytes`), cancels abandoned jobs, stores the
+    parts of large results, relays progress, and counts jobs per route.
+    Its limits are the server's `settings.jobs` (the old names, such as
+    `workers.max_queue`, are aliases)."""
 
-    def __init__(self) -> None:
-        self.runners = Runners(self._progress_by_key)
-        self.max_queue = 256
-        self.max_result_bytes = 256 * 1024 * 1024
-        self.abandon_timeout = 120.0
-        self.result_timeout = 600.0
-        self.redeliver_timeout = 60.0
-        self.sweep_interval = 1.0
-        self.start_wait = 0.05
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = Settings() if settings is None else settings
+        self.runners = Runners(self._progress_by_key, self.settings)
         self.stats = JobStats()
         self._lock = threading.Lock()
         # notified on every change of any job, for polls that watch many
@@ -60,23 +57,6 @@ class WorkerPool:
         self._results = HeldResults()
         self._last_sweep = time.monotonic()
         self.closed = False
-
-    @property
-    def max_workers(self) -> int:
-        """Jobs running at once on the "thread" executor."""
-        return self.runners.threads.capacity
-
-    @max_workers.setter
-    def max_workers(self, value: int) -> None:
-        self.runners.threads.capacity = value
-
-    @property
-    def cancel_grace(self) -> float:
-        return self.runners.threads.cancel_grace
-
-    @cancel_grace.setter
-    def cancel_grace(self, value: float) -> None:
-        self.runners.threads.cancel_grace = value
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -96,7 +76,7 @@ class WorkerPool:
             if self.closed:
                 raise HTTPError(503, "Server is shutting down")
             if not self._has_room_locked(job.runner) and \
-                    len(self._pending) >= self.max_queue:
+                    len(self._pending) >= self.settings.jobs.max_queue:
                 raise HTTPError(503, "Too many queued jobs",
                                 headers=[("Retry-After", "1")])
             self._jobs[job.token] = job
@@ -268,16 +248,17 @@ class WorkerPool:
         the oldest results held until it fits; a result larger than the
         bound on its own fails the job instead."""
         size = text_bytes(job.result or "null")
-        if size > self.max_result_bytes:
+        bound = self.settings.jobs.max_result_bytes
+        if size > bound:
             move(job, ERROR)
             job.result = None
             message = (f"its result ({log.size_string(size)}) is larger "
                        f"than max_result_bytes "
-                       f"({log.size_string(self.max_result_bytes)})")
+                       f"({log.size_string(bound)})")
             job.error = {"type": "ResultTooLarge", "message": message}
             log.msg("worker job {0}: {1}", job.token[:6], message)
             return
-        for oldest in self._results.hold(job, size, self.max_result_bytes):
+        for oldest in self._results.hold(job, size, bound):
             log.msg("releasing the result of worker job {0} to stay "
                     "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
@@ -432,8 +413,8 @@ class WorkerPool:
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and releases results nobody fetched."""
-        now = time.monotonic()
-        if now - self._last_sweep < self.sweep_interval:
+        now, jobs = time.monotonic(), self.settings.jobs
+        if now - self._last_sweep < jobs.sweep_interval:
             return
         self._last_sweep = now
         abandoned = []
@@ -443,10 +424,10 @@ class WorkerPool:
                     # (a submit() job has no client polling: its Future
                     # is its client, and cancels it)
                     if job.future is None and \
-                            now - job.seen > self.abandon_timeout:
+                            now - job.seen > jobs.abandon_timeout:
                         abandoned.append(token)
-                elif expired(job, now, self.redeliver_timeout,
-                             self.result_timeout):
+                elif expired(job, now, jobs.redeliver_timeout,
+                             jobs.result_timeout):
                     self._release_locked(job)
         for token in abandoned:
             log.msg("cancelling abandoned worker job {0}...", token[:6])
