@@ -1,4 +1,5 @@
-"""QuickServer: the configuration and the registration API of a server.
+"""QuickServer: the registration API and the lifecycle of a server; its
+settings are one `settings.Settings` (`server.settings`).
 
 The work itself is delegated: requests to `handler`, files to `static`,
 routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to

@@ -1,9 +1,9 @@
 """The request handler: read a request, answer it from a route, a file or
 the proxy, write exactly one response, log it.
 
-All per-request state lives on the handler instance; configuration is read
-from `self.server`. `send_payload` is the only place that writes a
-response."""
+All per-request state lives on the handler instance; settings are read
+from `self.server.settings`. `send_payload` is the only place that writes
+a response."""
 from __future__ import annotations
 
 import math
