@@ -14,28 +14,49 @@ with open(os.path.join(ROOT, "quick_server", "__init__.py"),
     release = re.search(r'__version__ = "([^"]+)"', handle.read()).group(1)
 
 
-def write_if_changed(path: str, text: str) -> None:
-    """Writes `text` to `path` unless it holds it already (a build that
-    changes nothing rebuilds nothing); atomically, for parallel builds."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return
-    except OSError:
-        pass
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
-# settings.rst includes the table of every server setting, made here from
-# the settings themselves (quick_server/settings.py): it cannot drift
+# docs/settings.rst holds the table of every server setting, made from the
+# settings themselves (quick_server/settings.py), between two comments:
+# kept in the page so that it also reads on a code host (which renders no
+# include). A stale table fails the build; `python docs/conf.py` writes
+# the current one.
 from quick_server.settings import settings_table_rst  # noqa: E402
 
-write_if_changed(os.path.join(ROOT, "docs", "_generated", "settings.rst"),
-                 settings_table_rst())
+TABLE_START = (".. the table of every setting below is made from "
+               "quick_server/settings.py\n   (settings_table_rst) by "
+               "docs/conf.py; the tests check that it is current\n")
+TABLE_END = ".. end of the table of every setting\n"
+
+
+def with_settings_table(page: str) -> str:
+    """`page` with the current table between its two comments."""
+    head, rest = page.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return (head + TABLE_START + "\n" + settings_table_rst().rstrip("\n")
+            + "\n\n" + TABLE_END + tail)
+
+
+SETTINGS_PAGE = os.path.join(ROOT, "docs", "settings.rst")
+
+
+def settings_page_is_current(write: bool = False) -> bool:
+    """Whether docs/settings.rst has the current table (with `write`,
+    it has it afterwards)."""
+    with open(SETTINGS_PAGE, encoding="utf-8") as handle:
+        page = handle.read()
+    fresh = with_settings_table(page)
+    if fresh != page and write:
+        with open(SETTINGS_PAGE, "w", encoding="utf-8") as handle:
+            handle.write(fresh)
+    return fresh == page
+
+
+if __name__ == "__main__":
+    settings_page_is_current(write=True)
+    sys.exit(0)
+if not settings_page_is_current():
+    raise RuntimeError("docs/settings.rst: the table of settings is not "
+                       "the one quick_server/settings.py makes; run "
+                       "`python docs/conf.py` to write it")
 
 project = "quick_server"
 author = "quick_server's authors"
@@ -47,7 +68,7 @@ autodoc_typehints = "description"
 # the annotations name the standard library's and the package's own
 # types; without network access there is no inventory to link them to
 autodoc_type_aliases: dict[str, str] = {}
-exclude_patterns = ["_build", "_generated"]  # _generated: included
+exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 root_doc = "index"

@@ -217,21 +217,13 @@ def test_whole_programs_of_the_docs_run(path, index, tmp_path):
 
 
 SETTINGS = os.path.join(ROOT, "docs", "settings.rst")
-GENERATED = ".. include:: _generated/settings.rst\n"
 
 
 def settings_table(part: int) -> str:
     """The text of the settings page before (0) or after (1) the command
-    line's table, as Sphinx reads it: the server settings' table is the
-    file docs/conf.py writes from `settings_table_rst()` at build time."""
+    line's table."""
     with open(SETTINGS, encoding="utf-8") as handle:
-        text = handle.read().split("\nCommand line\n", 1)[part]
-    if GENERATED not in text:
-        return text
-    runpy.run_path(os.path.join(ROOT, "docs", "conf.py"))  # writes it
-    with open(os.path.join(ROOT, "docs", "_generated", "settings.rst"),
-              encoding="utf-8") as handle:
-        return text.replace(GENERATED, handle.read())
+        return handle.read().split("\nCommand line\n", 1)[part]
 
 
 def test_the_settings_table_gives_every_default():
