@@ -113,6 +113,13 @@ def _status_error(url: str, err: urllib.error.HTTPError) -> RpcError:
         data = b""
     finally:
         err.close()
+    return status_error(url, err.code, err.headers, data, err.reason)
+
+
+def status_error(url: str, code: int, headers: Any, data: bytes,
+                 reason: str = "") -> RpcError:
+    """The RpcError of an answer with error status `code`, from its
+    headers and (the start of) its body: the server's own text."""
     field = expected = None
     text = data.decode("utf-8", "replace").strip()
     try:
@@ -122,13 +129,13 @@ def _status_error(url: str, err: urllib.error.HTTPError) -> RpcError:
     if isinstance(found, dict) and isinstance(found.get("error"), str):
         text = found["error"]
         field, expected = found.get("field"), found.get("expected")
-    if err.code in (301, 302, 303, 307, 308):
-        text = f"redirected to {err.headers.get('Location')!r}"
-    text = text[:MAX_ERROR_TEXT] or err.reason or ""
-    return RpcError(err.code, f"POST {url}: HTTP {err.code}: {text}",
+    if code in (301, 302, 303, 307, 308):
+        text = f"redirected to {headers.get('Location')!r}"
+    text = text[:MAX_ERROR_TEXT] or reason or ""
+    return RpcError(code, f"POST {url}: HTTP {code}: {text}",
                     field=field if isinstance(field, str) else None,
                     expected=expected if isinstance(expected, str) else None,
-                    retry_after=_retry_after(err.headers.get("Retry-After")))
+                    retry_after=_retry_after(headers.get("Retry-After")))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -162,7 +169,7 @@ class WorkerError(Exception):
         self.error_message = error_message
 
 
-def _http_error(code: int, text: str) -> WorkerError:
+def job_http_error(code: int, text: str) -> WorkerError:
     """The error of an HTTP error answer; a failed job's answer is JSON
     with its exception's type and message."""
     try:
@@ -206,7 +213,7 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
             text = err.read().decode("utf-8", "replace").strip()
             delay = next(delays, None)
             if err.code not in TRANSIENT_STATUSES or delay is None:
-                raise _http_error(err.code, text) from None
+                raise job_http_error(err.code, text) from None
             retry_after = err.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 delay = min(float(retry_after), 30.0)
@@ -234,9 +241,23 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
     `{"done", "total", "message"}` object); gives up (stopping the job)
     after `timeout` seconds when given. A job that raised is a
     `WorkerError` with `error_type` and `error_message`."""
+    return run_job(lambda obj, seconds: _post(url, obj, seconds), payload,
+                   wait=wait, timeout=timeout, on_progress=on_progress)
+
+
+Send = Callable[[dict[str, Any], float], dict[str, Any]]
+
+
+def run_job(send: Send, payload: Any, *, wait: float = 25.0,
+            timeout: float | None = None,
+            on_progress: Callable[[dict[str, Any]], None] | None = None
+            ) -> Any:
+    """The client's side of the worker protocol, whatever carries it:
+    `send(request, seconds)` answers one protocol request (a dict) or
+    raises `WorkerError`; as `worker_request` says."""
     deadline = None if timeout is None else time.monotonic() + timeout
     per_request = wait + 30.0
-    res = _post(url, {"action": "start", "payload": payload}, per_request)
+    res = send({"action": "start", "payload": payload}, per_request)
     token = res.get("token")
     seen: Any = None
     try:
@@ -255,13 +276,13 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
                 hold = min(wait, deadline - time.monotonic())
                 if hold <= 0:
                     raise WorkerError("timed out waiting for the job")
-            res = _post(url, {"action": "get", "token": token, "wait": hold},
-                        per_request)
+            res = send({"action": "get", "token": token, "wait": hold},
+                       per_request)
         token = None
         if _field(res, "continue", bool):
             text = "".join(
-                _field(_post(url, {"action": "cargo", "token": key},
-                             per_request), "result", str)
+                _field(send({"action": "cargo", "token": key}, per_request),
+                       "result", str)
                 for key in _field(res, "result", list))
         else:
             text = _field(res, "result", str)
@@ -273,7 +294,7 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
     finally:
         if token is not None:
             try:
-                _post(url, {"action": "stop", "token": token}, 5.0)
+                send({"action": "stop", "token": token}, 5.0)
             except WorkerError:
                 pass
 

@@ -59,15 +59,11 @@ def send_files(url: str, data: Mapping[str, Any] | None = None,
     folder = None if save_to is None else os.fspath(save_to)
     if folder is not None and not os.path.isdir(folder):
         raise NotADirectoryError(f"save_to is not a folder: {folder!r}")
-    boundary = "quick-server-" + secrets.token_hex(16)
-    parts: list[tuple[bytes, bytes] | _FilePart] = [
-        _field_part(name, value) for name, value in (data or {}).items()]
-    parts += [_FilePart(name, spec) for name, spec in (files or {}).items()]
-    body = _Body(boundary, parts)
+    content_type, body = multipart_body(data, files)
     sent = {key: value for key, value in (headers or {}).items()
             if key.lower() not in ("content-type", "content-length",
                                    "transfer-encoding")}
-    sent["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    sent["Content-Type"] = content_type
     if body.size is not None:
         sent["Content-Length"] = str(body.size)
     answer = post(url, body.chunks, sent, timeout=timeout,
@@ -84,6 +80,18 @@ def send_files(url: str, data: Mapping[str, Any] | None = None,
 
 
 # -- the request body --------------------------------------------------------
+
+def multipart_body(data: Mapping[str, Any] | None,
+                   files: Mapping[str, FileSpec] | None
+                   ) -> tuple[str, _Body]:
+    """The Content-Type and the body of a multipart/form-data request
+    with fields `data` and `files` (as `send_files` takes them)."""
+    boundary = "quick-server-" + secrets.token_hex(16)
+    parts: list[tuple[bytes, bytes] | _FilePart] = [
+        _field_part(name, value) for name, value in (data or {}).items()]
+    parts += [_FilePart(name, spec) for name, spec in (files or {}).items()]
+    return f"multipart/form-data; boundary={boundary}", _Body(boundary, parts)
+
 
 def header_quoted(value: str) -> str:
     """`value` for a quoted parameter of a part's head (`name="..."`):

@@ -225,10 +225,10 @@ def rpc_call(url: str, request: object, response_type: type[T],
             raise transport_error(url, err, timeout) from None
     if want is None:
         return typing.cast(T, data)
-    return typing.cast(T, _decode_answer(url, status, data, want))
+    return typing.cast(T, decode_answer(url, status, data, want))
 
 
-def _decode_answer(url: str, status: int, data: bytes, want: Codec) -> Any:
+def decode_answer(url: str, status: int, data: bytes, want: Codec) -> Any:
     try:
         value = decode_json(data) if data.strip() else None
     except ValueError as err:
