@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -26,6 +27,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def listening_socket(host: str = "127.0.0.1") -> tuple[socket.socket, int]:
+    """A socket listening on a free port of `host`, and that port, for a
+    server process to adopt (`start_process(args, sock)`): the port is
+    never free between the test taking it and the server serving it."""
+    sock = socket.create_server((host, 0),
+                                backlog=QuickServer.request_queue_size)
+    return sock, sock.getsockname()[1]
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port where connections are refused: bound (so no one
+    else takes it) but not listening, for the test's duration."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 def run_in_thread(server: QuickServer) -> threading.Thread:
@@ -118,8 +137,50 @@ def statuses(response: bytes) -> list[int]:
             re.findall(rb"HTTP/1\.1 ([0-9]{3}) [A-Za-z]", response)]
 
 
-def start_process(args: list[str], port: int, stdin_pipe: bool = False,
+def start_process(args: list[str], sock: socket.socket | int | None = None,
+                  stdin_pipe: bool = False, serving: bool = True,
                   **kwargs: Any) -> subprocess.Popen:
+    """Starts `python ARGS` and waits until it serves (unless `serving` is
+    False: the test then waits for what it needs); its port is
+    `proc.port`. The server adopts the listening socket `sock` (from
+    `listening_socket()`), handed over as a restart hands its sockets to
+    the next process (QUICK_SERVER_FDS); this process's copy is closed.
+    Without `sock` (a script under `setup_restart()`, whose supervisor
+    would keep a handed socket from its child) the server listens on
+    port 0 and prints its URL, from which the port is read. With
+    `stdin_pipe` standard input is a pipe (`proc.stdin`) for commands;
+    `kwargs` go to Popen."""
+    if isinstance(sock, int):  # a port from free_port(), until no test uses it
+        return _start_on_port(args, sock, stdin_pipe, **kwargs)
+    options: dict[str, Any] = {
+        "stdin": subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+        "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, **kwargs}
+    if sock is not None:
+        options["env"] = {**(options.get("env") or os.environ),
+                          "QUICK_SERVER_FDS": str(sock.fileno())}
+        options["pass_fds"] = [sock.fileno()]
+    try:
+        proc = subprocess.Popen([sys.executable] + args, **options)
+    finally:
+        if sock is not None:
+            host, port = sock.getsockname()[:2]
+            sock.close()  # the child has its own copy now
+    proc.early_output = ""  # type: ignore[attr-defined]
+    try:
+        if sock is None:
+            host, port = "127.0.0.1", _announced_port(proc)
+        if serving:
+            _wait_serving(proc, host, port)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    proc.port = port  # type: ignore[attr-defined]
+    return proc
+
+
+def _start_on_port(args: list[str], port: int, stdin_pipe: bool = False,
+                   **kwargs: Any) -> subprocess.Popen:
     """Starts `python ARGS` and waits until it listens on `port`; with
     `stdin_pipe` its standard input is a pipe (`proc.stdin`) for commands."""
     stdin = subprocess.PIPE if stdin_pipe else subprocess.DEVNULL
@@ -140,6 +201,59 @@ def start_process(args: list[str], port: int, stdin_pipe: bool = False,
     raise AssertionError("server did not start")
 
 
+ANNOUNCED = re.compile(r"http://(?:localhost|127\.0\.0\.1):([0-9]+)/")
+
+
+def _announced_port(proc: subprocess.Popen) -> int:
+    """The port in the first URL the server prints, read before anything
+    else reads its output (what it printed so far is kept in
+    `proc.early_output`, for `stop_process`)."""
+    assert proc.stdout is not None, "the URL is read from stdout"
+    fd = proc.stdout.fileno()  # read unbuffered: the rest stays in the pipe
+    end = time.monotonic() + 15
+    text = ""
+    while (found := ANNOUNCED.search(text)) is None:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no URL printed: {text}")
+        chunk = os.read(fd, 65536) if select.select(
+            [fd], [], [], min(left, 0.2))[0] else None
+        if chunk == b"":
+            proc.wait(10)
+            raise AssertionError(f"exited ({proc.returncode}): {text}")
+        text += (chunk or b"").decode(errors="replace")
+    proc.early_output = text  # type: ignore[attr-defined]
+    return int(found.group(1))
+
+
+def _check_running(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        out = getattr(proc, "early_output", "") + \
+            (proc.communicate()[0] or b"").decode()
+        raise AssertionError(out or f"exited with {proc.returncode}")
+
+
+def _wait_serving(proc: subprocess.Popen, host: str, port: int) -> None:
+    """Waits until the server accepted a connection (which sends nothing:
+    the server closes it on end of input, logging nothing). With a handed
+    socket the kernel accepts connections at once; only then serving
+    has begun: signals are handled, the command loop reads."""
+    end = time.monotonic() + 15
+    with socket.create_connection((host, port), 5) as probe:
+        probe.shutdown(socket.SHUT_WR)
+        probe.settimeout(0.1)
+        while time.monotonic() < end:
+            try:
+                if not probe.recv(4096):
+                    return  # closed by the server
+            except socket.timeout:
+                _check_running(proc)
+            except OSError:  # reset: by the server, or as it died
+                _check_running(proc)
+                return
+    raise AssertionError("the server did not start serving")
+
+
 def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
     """SIGTERM, then the exit code and everything the server printed."""
     proc.send_signal(signal.SIGTERM)
@@ -149,7 +263,7 @@ def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    return proc.returncode, out
+    return proc.returncode, getattr(proc, "early_output", "") + out
 
 
 @pytest.fixture(scope="session")

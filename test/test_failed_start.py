@@ -13,10 +13,10 @@ import threading
 
 import pytest
 
-from conftest import free_port, get, start_process, tls_client_context, \
-    wait_for
+from conftest import get, listening_socket, start_process, \
+    tls_client_context, wait_for
 from quick_server.http.livescript import SCRIPT_TAG
-from test_reload import ROOT, Output, set_value, value, write_app
+from test_reload import ROOT, Output, set_value, start_app, value
 
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -30,9 +30,8 @@ def failed(out):
 @pytest.mark.parametrize("supervised", [False, True])
 def test_a_failed_start_answers_503_with_the_error_until_the_fix(
         tmp_path, supervised):
-    port = free_port()
-    out = Output(start_process([write_app(tmp_path, port,
-                                          supervised=supervised)], port))
+    out = Output(start_app(tmp_path, supervised=supervised))
+    port = out.proc.port
     try:
         set_value(tmp_path, "undefined_name")
         failed(out)
@@ -69,9 +68,9 @@ def test_a_failed_start_answers_503_with_the_error_until_the_fix(
 APP = """
 import sys
 sys.path.insert(0, {root!r})
-from quick_server import create_server, setup_restart
+from quick_server import create_server, msg, setup_restart
 {supervise}{early}server = create_server(("127.0.0.1", {port}), certfile={cert!r})
-server.auto_restart = True
+{announce}server.auto_restart = True
 server.no_command_loop = True
 
 @server.text_get("/v")
@@ -87,12 +86,26 @@ finally:
 
 def app(port, cert, late, supervised=False):
     """The script: `import mod` before the server is created, or after
-    (`late`: the server took the socket before the failure)."""
+    (`late`: the server took the socket before the failure). Under
+    `setup_restart()` on port 0 (its supervisor would keep a handed
+    socket), it prints its URL: the test reads the port."""
     imports = "import mod\n"
+    announce = 'msg(f"at http://127.0.0.1:{server.port}/")\n'
     return APP.format(root=ROOT, port=port, cert=cert,
                       supervise="setup_restart()\n" if supervised else "",
+                      announce=announce if supervised else "",
                       early="" if late else imports,
                       late=imports if late else "")
+
+
+def start(folder, cert, late, supervised=False):
+    """Starts `app()` from `folder`; its port is `proc.port`."""
+    if supervised:
+        (folder / "app.py").write_text(app(0, cert, late, supervised))
+        return start_process([str(folder / "app.py")])
+    sock, port = listening_socket()
+    (folder / "app.py").write_text(app(port, cert, late))
+    return start_process([str(folder / "app.py")], sock)
 
 
 BAD = 'raise ValueError("<b>bad</b> \\x1b[2J")\nVALUE = 0\n'
@@ -103,10 +116,9 @@ def test_a_failure_after_the_server_was_created_is_shown_escaped(
     """The server the failed program created holds the socket: the 503
     comes from it all the same. The error's text is escaped (HTML), its
     control characters written out; a proxied client sees no details."""
-    port = free_port()
     (tmp_path / "mod.py").write_text("VALUE = 1\n")
-    (tmp_path / "app.py").write_text(app(port, None, late=True))
-    out = Output(start_process([str(tmp_path / "app.py")], port))
+    out = Output(start(tmp_path, None, late=True))
+    port = out.proc.port
     try:
         (tmp_path / "mod.py").write_text(BAD)
         failed(out)
@@ -156,11 +168,10 @@ def test_https_is_answered_with_the_certificate_or_waits(
     """A program that failed after loading its certificate answers the
     503 over HTTPS; one that failed before never answers plain HTTP on
     the HTTPS socket: its requests wait for the fixed program."""
-    port = free_port()
     (tmp_path / "mod.py").write_text("VALUE = 1\n")
-    (tmp_path / "app.py").write_text(app(port, cert, late=not import_first,
-                                         supervised=supervised))
-    out = Output(start_process([str(tmp_path / "app.py")], port))
+    out = Output(start(tmp_path, cert, late=not import_first,
+                       supervised=supervised))
+    port = out.proc.port
     waiting = []
     try:
         assert https_value(port) == (200, b"1")

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import free_port, get, start_process, stop_process, wait_for
+from conftest import (get, listening_socket, start_process, stop_process,
+                      wait_for)
 from quick_server.dev import watching as reload_mod
 from quick_server.dev.watching import (ModuleFiles, Snapshot, folder_files,
                                        syntax_error)
@@ -32,6 +33,8 @@ if {supervised}:
 import mod
 STARTED = time.time_ns()
 server = create_server(("127.0.0.1", {port}))
+if {supervised}:  # on port 0: the test reads the port
+    msg(f"at http://127.0.0.1:{{server.port}}/")
 server.auto_restart = {auto}
 server.suppress_noise = True
 server.watch({watch!r})
@@ -57,6 +60,19 @@ def write_app(folder, port, auto=True, supervised=False, watch=(),
                                  supervised=supervised, watch=list(watch),
                                  delay=delay))
     return str(script)
+
+
+def start_app(folder, supervised=False, process=None, **app):
+    """Starts APP (`write_app`'s keywords) on a socket handed to it, or
+    under `setup_restart()` on port 0 (its supervisor would keep a handed
+    socket); `process`: keywords of `start_process`. Its port is
+    `proc.port`."""
+    if supervised:
+        return start_process([write_app(folder, 0, supervised=True, **app)],
+                             **(process or {}))
+    sock, port = listening_socket()
+    return start_process([write_app(folder, port, **app)], sock,
+                         **(process or {}))
 
 
 def value(port):
@@ -236,8 +252,8 @@ def test_script_goes_before_the_end_of_the_body():
 
 def test_a_change_restarts_and_a_syntax_error_keeps_the_old_server(
         tmp_path):
-    port = free_port()
-    proc = start_process([write_app(tmp_path, port)], port)
+    proc = start_app(tmp_path)
+    port = proc.port
     try:
         assert value(port)[0] == 0
         set_value(tmp_path, 1)
@@ -287,9 +303,9 @@ class Output:
 def test_an_edit_before_watching_began_is_not_missed(tmp_path):
     """The module changes after the program imported it but before
     serve_forever started watching: it restarts all the same."""
-    port = free_port()
-    out = Output(start_process([write_app(tmp_path, port, delay=1.0)],
-                               port))
+    out = Output(start_app(tmp_path, delay=1.0,
+                           process={"serving": False}))
+    port = out.proc.port
     try:
         wait_for(lambda: "serving 0" in out.text, what="the import")
         set_value(tmp_path, 7)  # while the program sleeps before serving
@@ -301,12 +317,11 @@ def test_an_edit_before_watching_began_is_not_missed(tmp_path):
 
 
 def test_watched_paths_restart_too(tmp_path):
-    port = free_port()
     config = tmp_path / "conf"
     config.mkdir()
     (config / "settings.toml").write_text("a = 1\n")
-    proc = start_process([write_app(tmp_path, port, watch=["conf"])], port,
-                         cwd=tmp_path)
+    proc = start_app(tmp_path, watch=["conf"], process={"cwd": tmp_path})
+    port = proc.port
     try:
         first = value(port)
         (config / "settings.toml").write_text("a = 2\n")
@@ -322,8 +337,8 @@ def test_watched_paths_restart_too(tmp_path):
 
 
 def test_no_restart_without_auto_restart(tmp_path):
-    port = free_port()
-    proc = start_process([write_app(tmp_path, port, auto=False)], port)
+    proc = start_app(tmp_path, auto=False)
+    port = proc.port
     try:
         first = value(port)
         set_value(tmp_path, 5)
@@ -337,8 +352,8 @@ def test_no_restart_without_auto_restart(tmp_path):
 # -- no request lost or refused ----------------------------------------------
 
 def test_ten_auto_restarts_lose_no_request(tmp_path):
-    port = free_port()
-    proc = start_process([write_app(tmp_path, port)], port)
+    proc = start_app(tmp_path)
+    port = proc.port
     try:
         loads = restarts_without_loss(
             port, lambda number: set_value(tmp_path, number))
@@ -350,10 +365,9 @@ def test_ten_auto_restarts_lose_no_request(tmp_path):
 
 @pytest.mark.parametrize("supervised", [False, True])
 def test_ten_restart_commands_lose_no_request(tmp_path, supervised):
-    port = free_port()
-    proc = start_process([write_app(tmp_path, port, auto=False,
-                                    supervised=supervised)], port,
-                         stdin_pipe=True)
+    proc = start_app(tmp_path, auto=False, supervised=supervised,
+                     process={"stdin_pipe": True})
+    port = proc.port
 
     def restart(number):
         set_value(tmp_path, number)
@@ -390,9 +404,9 @@ def test_an_https_server_restarts_on_its_socket(tmp_path, cert):
     import ssl
     from conftest import tls_client_context
     script = tmp_path / "app.py"
-    port = free_port()
+    sock, port = listening_socket()
     script.write_text(HTTPS_APP.format(root=ROOT, port=port, cert=cert))
-    proc = start_process([str(script)], port, stdin_pipe=True)
+    proc = start_process([str(script)], sock, stdin_pipe=True)
 
     def pid():
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
@@ -628,9 +642,9 @@ def test_python_m_quick_server_reload(tmp_path):
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_text("<html><body>one</body></html>")
-    port = free_port()
+    sock, port = listening_socket()
     proc = start_process(["-m", "quick_server", str(port), "--reload",
-                          "--www", str(www), "--no-command-loop"], port,
+                          "--www", str(www), "--no-command-loop"], sock,
                          env={**os.environ, "PYTHONPATH": ROOT})
     try:
         assert SCRIPT_TAG in get(port, "/")[2]
