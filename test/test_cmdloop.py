@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import free_port, get
+from conftest import get, listening_socket, start_process
 from quick_server import log
 from quick_server.dev.cmdloop import MAX_LINE, CommandLoop, FdLines
 
@@ -28,6 +28,8 @@ from quick_server import create_server, msg, setup_restart, has_been_restarted
 if {supervise}:
     setup_restart()
 server = create_server(("127.0.0.1", {port}))
+if {supervise}:  # on port 0: the test reads the port
+    msg(f"at http://127.0.0.1:{{server.port}}/")
 server.history_file = {history!r}
 
 @server.cmd()
@@ -64,11 +66,14 @@ finally:
 
 
 def write_script(tmp_path, supervise=False):
-    port = free_port()
+    """The script, and the socket to hand it (`start_process`'s `sock`);
+    under `setup_restart()` none (its supervisor would keep it from the
+    child): the script listens on port 0 and prints its URL."""
+    sock, port = (None, 0) if supervise else listening_socket()
     path = tmp_path / "app.py"
     path.write_text(SCRIPT.format(root=ROOT, port=port, supervise=supervise,
                                   history=str(tmp_path / "history")))
-    return str(path), port
+    return str(path), sock
 
 
 def wait_port(port, timeout=10.0):
@@ -93,12 +98,13 @@ def reap(proc: subprocess.Popen) -> None:
 class Pty:
     """A child process on a pseudo-terminal."""
 
-    def __init__(self, args):
+    def __init__(self, args, sock):
         # not pty.fork(): forking a multi-threaded test process is unsafe
         self.fd, child_fd = pty.openpty()
-        self.proc = subprocess.Popen(
-            [sys.executable] + args, stdin=child_fd, stdout=child_fd,
-            stderr=child_fd, start_new_session=True, close_fds=True)
+        self.proc = start_process(
+            args, serving=False, stdin=child_fd, stdout=child_fd,
+            stderr=child_fd, start_new_session=True, close_fds=True,
+            sock=sock)
         os.close(child_fd)
         self.out = b""
 
@@ -142,8 +148,9 @@ class Pty:
 
 
 def test_commands_on_a_terminal(tmp_path):
-    script, port = write_script(tmp_path)
-    term = Pty([script])
+    script, sock = write_script(tmp_path)
+    term = Pty([script], sock)
+    port = term.proc.port
     try:
         term.expect(b"READY")
         wait_port(port)
@@ -188,10 +195,9 @@ def test_commands_on_a_terminal(tmp_path):
 
 
 def test_eof_keeps_serving_and_sigterm_is_graceful(tmp_path):
-    script, port = write_script(tmp_path)
-    proc = subprocess.Popen([sys.executable, script],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    script, sock = write_script(tmp_path)
+    proc = start_process([script], sock)
+    port = proc.port
     try:
         wait_port(port)
         result = {}
@@ -213,9 +219,9 @@ def test_eof_keeps_serving_and_sigterm_is_graceful(tmp_path):
 
 
 def test_quit_from_pipe_is_fast(tmp_path):
-    script, port = write_script(tmp_path)
-    proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    script, sock = write_script(tmp_path)
+    proc = start_process([script], sock, stdin_pipe=True)
+    port = proc.port
     try:
         wait_port(port)
         t0 = time.monotonic()
@@ -229,9 +235,9 @@ def test_quit_from_pipe_is_fast(tmp_path):
 
 @pytest.mark.parametrize("supervise", [True, False])
 def test_restart_serves_again_from_a_new_process(tmp_path, supervise):
-    script, port = write_script(tmp_path, supervise=supervise)
-    proc = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    script, sock = write_script(tmp_path, supervise=supervise)
+    proc = start_process([script], sock, stdin_pipe=True)
+    port = proc.port
     try:
         first = wait_port(port)
         assert first.endswith("False")
@@ -255,8 +261,9 @@ def test_restart_serves_again_from_a_new_process(tmp_path, supervise):
 
 
 def test_partly_typed_command_is_drawn_again_after_a_message(tmp_path):
-    script, port = write_script(tmp_path)
-    term = Pty([script])
+    script, sock = write_script(tmp_path)
+    term = Pty([script], sock)
+    port = term.proc.port
     try:
         term.expect(b"READY")
         wait_port(port)
@@ -279,11 +286,10 @@ def test_partly_typed_command_is_drawn_again_after_a_message(tmp_path):
 def test_signal_while_stdin_is_an_open_pipe(tmp_path, signum):
     """The command loop waits on a pipe that stays open: the interpreter
     still ends cleanly (it once died of a buffered-IO lock at exit)."""
-    script, port = write_script(tmp_path)
+    script, sock = write_script(tmp_path)
     with open(tmp_path / "out", "w+b") as out:
-        proc = subprocess.Popen([sys.executable, script],
-                                stdin=subprocess.PIPE, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = start_process([script], sock, stdin_pipe=True, stdout=out)
+        port = proc.port
         try:
             wait_port(port)
             proc.send_signal(signum)

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from quick_server import add_shutdown_hook
-from conftest import (free_port, get, raw, run_in_thread, start_process,
-                      statuses, stop_process, wait_for)
+from conftest import (get, listening_socket, raw, run_in_thread,
+                      start_process, statuses, stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,6 +26,8 @@ from quick_server import create_server, has_been_restarted, msg, setup_restart
 if sys.argv[2] == "supervised":
     setup_restart()
 server = create_server(("127.0.0.1", int(sys.argv[1])))
+if sys.argv[1] == "0":  # the test reads the port
+    msg(f"at http://127.0.0.1:{server.port}/")
 
 @server.json_get("/who")
 def _who(req, args):
@@ -52,9 +54,15 @@ def _who(port):
 def test_restart_returns_from_serve_forever(tmp_path, mode):
     script = tmp_path / "app.py"
     script.write_text(RESTARTING_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port), mode], port, cwd=ROOT,
-                         stdin_pipe=True)
+    if mode == "supervised":  # port 0: the supervisor would keep a
+        # handed socket from its child
+        proc = start_process([str(script), "0", mode], cwd=ROOT,
+                             stdin_pipe=True)
+    else:
+        sock, port = listening_socket()
+        proc = start_process([str(script), str(port), mode], sock, cwd=ROOT,
+                             stdin_pipe=True)
+    port = proc.port
     try:
         first = _who(port)
         assert first == {"pid": first["pid"], "restarted": False}
@@ -174,8 +182,8 @@ def test_http10_keep_alive(make_server):
 def test_sigterm_stops_a_script_and_its_finally_runs(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(RESTARTING_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port), "in_place"], port,
+    sock, port = listening_socket()
+    proc = start_process([str(script), str(port), "in_place"], sock,
                          cwd=ROOT)
     code, out = stop_process(proc)
     assert code == 0 and "shutting down.." in out, out

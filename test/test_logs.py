@@ -10,13 +10,11 @@ import pty
 import re
 import select
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import LogLines, free_port, get, wait_for
+from conftest import LogLines, get, listening_socket, start_process, wait_for
 from quick_server import log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -185,12 +183,11 @@ def test_a_server_on_a_real_terminal(tmp_path):
         "server.no_command_loop = True\n"
         "server.serve_forever()\n" % ROOT)
     for no_color, coloured in (("", True), ("1", False)):
-        port = free_port()
+        sock, port = listening_socket()
         main, child = pty.openpty()
         env = {**os.environ, "NO_COLOR": no_color, "TERM": "xterm"}
-        proc = subprocess.Popen([sys.executable, str(script), str(port)],
-                                stdin=subprocess.DEVNULL, stdout=child,
-                                stderr=child, env=env)
+        proc = start_process([str(script), str(port)], sock, serving=False,
+                             stdout=child, stderr=child, env=env)
         os.close(child)
         try:
             wait_for(lambda: _answers(port), what="the server")
