@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from conftest import (free_port, https_get, run_in_thread, start_process,
-                      stop_process)
+from conftest import (https_get, listening_socket, run_in_thread,
+                      start_process, stop_process)
 from quick_server import create_server
 from quick_server.dev import devcert
 from quick_server.devcert import DevCertError, dev_certificate
@@ -137,10 +137,10 @@ def test_python_m_quick_server_https(cache, tmp_path):
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text("<p>secure</p>")
     env = {**os.environ, "PYTHONPATH": ROOT, "XDG_CACHE_HOME": str(cache)}
-    port = free_port()
+    sock, port = listening_socket()
     proc = start_process(["-m", "quick_server", str(port), "--https",
                           "--www", str(tmp_path / "www"),
-                          "--no-command-loop"], port, env=env)
+                          "--no-command-loop"], sock, env=env)
     try:
         pem = str(cache / "quick_server" / "localhost.pem")
         status, body = verified_get(port, pem)
@@ -152,7 +152,7 @@ def test_python_m_quick_server_https(cache, tmp_path):
     bare = tmp_path / "bin"
     bare.mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "quick_server", str(free_port()), "--https"],
+        [sys.executable, "-m", "quick_server", "0", "--https"],
         env={**env, "PATH": str(bare),
              "XDG_CACHE_HOME": str(tmp_path / "empty")},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)

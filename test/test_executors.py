@@ -16,7 +16,7 @@ import time
 import pytest
 
 from quick_server import WorkerError, report_progress, worker_request
-from conftest import (UNREBUILDABLE_JOBS, pid_alive, free_port, get,
+from conftest import (UNREBUILDABLE_JOBS, get, listening_socket, pid_alive,
                       start_process, stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,8 +27,8 @@ def start_app(folder, source, *args):
     this checkout's quick_server; (process, port)."""
     script = folder / "app.py"
     script.write_text(source)
-    port = free_port()
-    proc = start_process([str(script), str(port), *args], port, cwd=ROOT,
+    sock, port = listening_socket()
+    proc = start_process([str(script), str(port), *args], sock, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": ROOT})
     return proc, port
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import free_port, run_in_thread, start_process, stop_process
+from conftest import (listening_socket, run_in_thread, start_process,
+                      stop_process)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,9 +107,9 @@ def open_app(tab, tmp_path):
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text(SHOWS_VALUE)
     (tmp_path / "mod.py").write_text("VALUE = 1\n")
-    port = free_port()
+    sock, port = listening_socket()
     (tmp_path / "app.py").write_text(APP.format(root=ROOT, port=port))
-    proc = start_process([str(tmp_path / "app.py")], port, cwd=tmp_path)
+    proc = start_process([str(tmp_path / "app.py")], sock, cwd=tmp_path)
     try:
         tab.goto(f"http://127.0.0.1:{port}/")
         tab.wait_for_function(

@@ -7,11 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import free_port, get, start_process as start, \
+from conftest import get, listening_socket, start_process as start, \
     stop_process as stop
 from quick_server import __version__
 
@@ -24,8 +23,8 @@ def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
                     "--disable-pip-version-check", "--no-deps", "--target",
                     str(target), ROOT], check=True, timeout=240)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    port = free_port()
-    proc = start(["-m", "quick_server", "-p", str(port)], port,
+    sock, port = listening_socket()
+    proc = start(["-m", "quick_server", "-p", str(port)], sock,
                  cwd=tmp_path, env=env)
     try:
         status, headers, body = get(port, "/")
@@ -41,9 +40,9 @@ def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
     (www / "sub" / "a.txt").write_text("A")
     (www / "key.pem").write_text("SECRET")
     (tmp_path / "outside.txt").write_text("OUTSIDE")
-    port = free_port()
+    sock, port = listening_socket()
     proc = start(["-m", "quick_server", "--www", str(www), "-p", str(port)],
-                 port, cwd=tmp_path, env=env)
+                 sock, cwd=tmp_path, env=env)
     try:
         assert get(port, "/sub/a.txt")[2] == b"A"
         assert b"a.txt" in get(port, "/sub/")[2]  # directory listing
@@ -54,10 +53,12 @@ def test_installed_package_serves_the_demo_and_a_folder(tmp_path):
 
 
 def test_example_server(tmp_path):
-    port = free_port()
-    proc = start([os.path.join(ROOT, "example", "example.py")], port,
-                 cwd=tmp_path, env={**os.environ, "PORT": str(port),
+    # under setup_restart() on port 0 (the supervisor would keep a
+    # handed socket from its child): the port from the URL it prints
+    proc = start([os.path.join(ROOT, "example", "example.py")],
+                 cwd=tmp_path, env={**os.environ, "PORT": "0",
                                     "PYTHONPATH": ROOT})
+    port = proc.port
     try:
         assert get(port, "/api/hello?name=ann")[2] == b'{"hello":"ann"}'
         assert get(port, "/")[0] == 200
@@ -76,24 +77,12 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=30, env=CHECKOUT)
 
 
-def serve(args: list[str], port: int, host: str = "127.0.0.1",
+def serve(args: list[str], sock: socket.socket,
           stdin: int = subprocess.DEVNULL) -> subprocess.Popen:
-    """Starts `python -m quick_server ARGS` from the checkout and waits
-    until it answers on `host`:`port`."""
-    proc = subprocess.Popen([sys.executable, "-m", "quick_server", *args],
-                            stdin=stdin, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=CHECKOUT)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        try:
-            get(port, "/favicon.ico", host=host)
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.communicate()[0].decode())
-            time.sleep(0.05)
-    stop(proc)
-    raise AssertionError("server did not start")
+    """Starts `python -m quick_server ARGS` from the checkout on the
+    listening socket `sock` (handed over) and waits until it serves."""
+    return start(["-m", "quick_server", *args], sock, stdin=stdin,
+                 env=CHECKOUT)
 
 
 @pytest.fixture
@@ -106,9 +95,8 @@ def site(tmp_path):
 
 
 def test_positional_port_and_address(site):
-    port = free_port()
-    proc = serve(["--www", site, "-a", "127.0.0.2", str(port)], port,
-                 host="127.0.0.2")
+    sock, port = listening_socket("127.0.0.2")
+    proc = serve(["--www", site, "-a", "127.0.0.2", str(port)], sock)
     try:
         assert get(port, "/sub/a.txt", host="127.0.0.2")[2] == b"A"
         with pytest.raises(OSError):  # bound to that address only
@@ -116,16 +104,16 @@ def test_positional_port_and_address(site):
     finally:
         code, out = stop(proc)
     assert code == 0 and f"at http://127.0.0.2:{port}/" in out
-    port = free_port()
+    sock, port = listening_socket()
     proc = serve(["--addr", "127.0.0.1", "--port", str(port), "--www", site],
-                 port)
+                 sock)
     assert stop(proc)[0] == 0
 
 
 def test_all_files_and_no_listing(site):
-    port = free_port()
+    sock, port = listening_socket()
     proc = serve(["--www", site, "--all-files", "--no-listing", str(port)],
-                 port)
+                 sock)
     try:
         assert get(port, "/key.pem")[2] == b"SECRET"  # not only the list
         assert get(port, "/sub/")[0] == 404  # no listing
@@ -138,10 +126,10 @@ def test_all_files_and_no_listing(site):
 def test_no_command_loop(site, loop):
     """`quit` on standard input stops the server unless the command loop
     is off."""
-    port = free_port()
+    sock, port = listening_socket()
     args = ["--www", site, str(port)] + ([] if loop else
                                          ["--no-command-loop"])
-    proc = serve(args, port, stdin=subprocess.PIPE)
+    proc = serve(args, sock, stdin=subprocess.PIPE)
     try:
         proc.stdin.write(b"quit\n")
         proc.stdin.flush()

@@ -18,8 +18,9 @@ import quick_cache  # the test extra installs it
 
 from quick_server import Response, log
 from quick_server.jobs.caching import cached
-from conftest import (get, raw, run_in_thread, start_process, statuses,
-                      stop_process, tls_client_context, wait_for)
+from conftest import (get, listening_socket, raw, run_in_thread,
+                      start_process, statuses, stop_process,
+                      tls_client_context, wait_for)
 
 # -- 1. the route cache runs behind the middleware --------------------------
 
@@ -402,11 +403,10 @@ def _cpu_seconds(pid):
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
                     reason="reads /proc")
 def test_out_of_descriptors_backs_off_and_says_so_once(tmp_path):
-    from conftest import free_port
     script = tmp_path / "app.py"
     script.write_text(EMFILE_APP)
-    port = free_port()
-    proc = start_process([str(script), str(port)], port,
+    sock, port = listening_socket()
+    proc = start_process([str(script), str(port)], sock,
                          cwd=os.path.dirname(os.path.dirname(
                              os.path.abspath(__file__))))
     socks = []
