@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (pid_alive, free_port, get, run_in_thread, start_process,
+from conftest import (get, pid_alive, run_in_thread, start_process,
                       stop_process, wait_for)
 from quick_server import Response, report_progress
 from quick_server.jobs.progress import MIN_INTERVAL
@@ -160,12 +160,12 @@ def test_a_failed_job_reaches_on_error_with_its_type_and_message(page):
     assert "own" not in tab.evaluate("window.errors")
 
 
-def test_refusals_and_network_errors_are_worker_errors(page):
+def test_refusals_and_network_errors_are_worker_errors(page, refused_port):
     """Not a job's failure: an HTTP refusal names its status and the
     server's text; a server that is not there is a network error."""
     tab, _ = page
     post(tab, "missing", {}, url="/no/such/worker")
-    closed = f"http://127.0.0.1:{free_port()}/work"
+    closed = f"http://127.0.0.1:{refused_port}/work"
     post(tab, "closed", {}, url=closed)
     tab.wait_for_function("window.errors.missing && window.errors.closed",
                           timeout=10000)
@@ -312,12 +312,13 @@ def test_live_reload_script_loaded_from_another_server(page, make_server):
 def example(tmp_path_factory):
     """example/example.py as a user runs it (a server process: it forks
     its job processes, which a server thread inside pytest must not)."""
-    port = free_port()
-    proc = start_process([os.path.join(ROOT, "example", "example.py")], port,
+    # it calls setup_restart(), whose supervisor would keep a handed
+    # socket from its child: port 0, read from the URL it prints
+    proc = start_process([os.path.join(ROOT, "example", "example.py")],
                          cwd=tmp_path_factory.mktemp("example"),
-                         env={**os.environ, "PORT": str(port),
+                         env={**os.environ, "PORT": "0",
                               "PYTHONPATH": ROOT})
-    proc.url = f"http://127.0.0.1:{port}/"
+    proc.url = f"http://127.0.0.1:{proc.port}/"
     yield proc
     code, out = stop_process(proc)
     assert code == 0, out

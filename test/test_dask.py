@@ -18,8 +18,8 @@ import pytest
 distributed = pytest.importorskip("distributed")  # the test extra has it
 
 from quick_server import WorkerError, worker_request  # noqa: E402
-from conftest import (UNREBUILDABLE_JOBS, free_port, get,  # noqa: E402
-                      start_process, stop_process,
+from conftest import (UNREBUILDABLE_JOBS, get,  # noqa: E402
+                      listening_socket, start_process, stop_process,
                       wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,17 +180,28 @@ class Cluster:
                                     dask_scheduler.tasks]))
 
 
+def _address(scheduler_file: Any, scheduler: subprocess.Popen) -> str | None:
+    """The address the scheduler wrote to its file, once it did."""
+    assert scheduler.poll() is None, "the scheduler exited"
+    try:
+        with open(scheduler_file, encoding="utf-8") as handle:
+            return json.load(handle)["address"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None  # not written yet, or half
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dask")
     log = open(folder / "dask.log", "wb")  # noqa: SIM115
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    scheduler_file = folder / "scheduler.json"  # its address, on port 0
     procs = [_start_dask(["distributed.cli.dask_scheduler", "--host",
-                          "127.0.0.1", "--port", str(port),
-                          "--no-dashboard"], log)]
+                          "127.0.0.1", "--port", "0", "--no-dashboard",
+                          "--scheduler-file", str(scheduler_file)], log)]
     client = None
     try:
+        address = wait_for(lambda: _address(scheduler_file, procs[0]),
+                           timeout=30, what="the scheduler's address")
         for _ in range(2):  # one process each: the worker is the process
             procs.append(_start_dask([
                 "distributed.cli.dask_worker", address, "--nworkers", "1",
@@ -222,9 +233,9 @@ def app(cluster, tmp_path_factory):
     script.write_text(APP)
     (folder / "app_helpers.py").write_text(
         "def local_job(payload):\n    return 1\n")
-    port = free_port()
+    sock, port = listening_socket()
     proc = start_process([str(script), str(port), cluster.address,
-                          str(folder)], port, cwd=ROOT, env=ENV)
+                          str(folder)], sock, cwd=ROOT, env=ENV)
     proc.port = port
     proc.url = f"http://127.0.0.1:{port}"
     proc.folder = folder

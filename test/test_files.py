@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from conftest import free_port, get, start_process, stop_process, wait_for
+from conftest import get, start_process, stop_process, wait_for
 from quick_server import FileResponse, file_return, rpc_call
 from quick_server.http.files import ascii_fallback, content_disposition, \
     safe_filename
@@ -252,11 +252,12 @@ def multipart(fields: dict[str, str],
 
 
 def test_the_example_upload_form_gets_a_file_back(tmp_path):
-    port = free_port()
+    # under setup_restart() on port 0 (the supervisor would keep a
+    # handed socket from its child): the port from the URL it prints
     proc = start_process([os.path.join(ROOT, "example", "example.py")],
-                         port, cwd=tmp_path,
-                         env={**os.environ, "PORT": str(port),
-                              "PYTHONPATH": ROOT})
+                         cwd=tmp_path, env={**os.environ, "PORT": "0",
+                                            "PYTHONPATH": ROOT})
+    port = proc.port
     try:
         status, _, page = get(port, "/files.html")
         assert status == 200 and b'enctype="multipart/form-data"' in page
@@ -281,11 +282,12 @@ def test_the_upload_form_downloads_a_file_in_chromium(tmp_path, chromium):
     """files.html in a real browser: two files and a title that is not
     ASCII are sent; the browser saves the answer under that title (the
     RFC 5987 form of Content-Disposition) with the files' content."""
-    port = free_port()
+    # under setup_restart() on port 0 (the supervisor would keep a
+    # handed socket from its child): the port from the URL it prints
     proc = start_process([os.path.join(ROOT, "example", "example.py")],
-                         port, cwd=tmp_path,
-                         env={**os.environ, "PORT": str(port),
-                              "PYTHONPATH": ROOT})
+                         cwd=tmp_path, env={**os.environ, "PORT": "0",
+                                            "PYTHONPATH": ROOT})
+    port = proc.port
     try:
         page = chromium.new_page(accept_downloads=True)
         try:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from quick_server import WorkerError, worker_request
-from conftest import (free_port, get, start_process, statuses,
+from conftest import (get, listening_socket, start_process, statuses,
                       stop_process, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -152,14 +152,16 @@ def work(payload):
 def cluster(tmp_path, request):
     (tmp_path / "server.py").write_text(SERVER_APP)
     (tmp_path / "svc.py").write_text(SERVICE_MODULE)
-    port = free_port()
+    # kept open: each server process adopts a copy, so one started again
+    # listens on the same port (connections wait meanwhile)
+    sock, port = listening_socket()
     env = {**os.environ, "PYTHONPATH": ROOT}
     state = {"port": port, "services": []}
 
     def start_server(timeout=1.0, max_body_size=1 << 20):
         state["server"] = start_process([str(tmp_path / "server.py"),
                                          str(port), str(timeout),
-                                         str(max_body_size)], port,
+                                         str(max_body_size)], sock.dup(),
                                         cwd=tmp_path, env=env)
 
     def start_service(heartbeat=0.2):
@@ -182,6 +184,7 @@ def cluster(tmp_path, request):
         proc.communicate()
     if state["server"].poll() is None:
         stop_process(state["server"])
+    sock.close()
 
 
 def _alive_services(port):
@@ -338,9 +341,9 @@ def test_a_browser_job_served_by_a_service(tmp_path, chromium):
     (tmp_path / "server.py").write_text(BROWSER_SERVER)
     (tmp_path / "svc.py").write_text(SERVICE_MODULE)
     env = {**os.environ, "PYTHONPATH": ROOT}
-    port = free_port()
+    sock, port = listening_socket()
     server = start_process([str(tmp_path / "server.py"), str(port),
-                            str(www)], port, cwd=tmp_path, env=env)
+                            str(www)], sock, cwd=tmp_path, env=env)
     service = subprocess.Popen(
         [sys.executable, "-m", "quick_server.service",
          f"http://127.0.0.1:{port}/services", "resize", "svc:work",
@@ -362,9 +365,11 @@ def test_a_browser_job_served_by_a_service(tmp_path, chromium):
 
 def test_the_example_shouts_through_its_service(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT}
-    port = free_port()
+    # under setup_restart() on port 0 (the supervisor would keep a
+    # handed socket from its child): the port from the URL it prints
     server = start_process([os.path.join(ROOT, "example", "example.py")],
-                           port, cwd=tmp_path, env={**env, "PORT": str(port)})
+                           cwd=tmp_path, env={**env, "PORT": "0"})
+    port = server.port
     service = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "example", "shout_service.py"),
          f"http://127.0.0.1:{port}/services"], cwd=tmp_path, env=env,
