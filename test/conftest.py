@@ -21,14 +21,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 from quick_server import QuickServer, create_server  # noqa: E402
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago (for servers that run
-    in another process)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def listening_socket(host: str = "127.0.0.1") -> tuple[socket.socket, int]:
     """A socket listening on a free port of `host`, and that port, for a
     server process to adopt (`start_process(args, sock)`): the port is
@@ -137,7 +129,7 @@ def statuses(response: bytes) -> list[int]:
             re.findall(rb"HTTP/1\.1 ([0-9]{3}) [A-Za-z]", response)]
 
 
-def start_process(args: list[str], sock: socket.socket | int | None = None,
+def start_process(args: list[str], sock: socket.socket | None = None,
                   stdin_pipe: bool = False, serving: bool = True,
                   **kwargs: Any) -> subprocess.Popen:
     """Starts `python ARGS` and waits until it serves (unless `serving` is
@@ -150,8 +142,6 @@ def start_process(args: list[str], sock: socket.socket | int | None = None,
     port 0 and prints its URL, from which the port is read. With
     `stdin_pipe` standard input is a pipe (`proc.stdin`) for commands;
     `kwargs` go to Popen."""
-    if isinstance(sock, int):  # a port from free_port(), until no test uses it
-        return _start_on_port(args, sock, stdin_pipe, **kwargs)
     options: dict[str, Any] = {
         "stdin": subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
         "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, **kwargs}
@@ -177,28 +167,6 @@ def start_process(args: list[str], sock: socket.socket | int | None = None,
         raise
     proc.port = port  # type: ignore[attr-defined]
     return proc
-
-
-def _start_on_port(args: list[str], port: int, stdin_pipe: bool = False,
-                   **kwargs: Any) -> subprocess.Popen:
-    """Starts `python ARGS` and waits until it listens on `port`; with
-    `stdin_pipe` its standard input is a pipe (`proc.stdin`) for commands."""
-    stdin = subprocess.PIPE if stdin_pipe else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable] + args, stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            **kwargs)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.communicate()[0].decode())
-            time.sleep(0.05)
-    proc.kill()
-    proc.communicate()
-    raise AssertionError("server did not start")
 
 
 ANNOUNCED = re.compile(r"http://(?:localhost|127\.0\.0\.1):([0-9]+)/")

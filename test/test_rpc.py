@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import pytest
 
-from conftest import free_port, get, wait_for
+from conftest import get, wait_for
 from quick_server import (HTTPError, RpcError, ValidationError, log,
                           rpc_call)
 from quick_server.rpc.schema_defs import DIALECT
@@ -522,9 +522,9 @@ def test_a_client_timeout_is_an_rpc_error_without_status(rpc_server):
                     HelloResponse) == HelloResponse("late")
 
 
-def test_a_refused_connection_is_an_rpc_error_without_status():
+def test_a_refused_connection_is_an_rpc_error_without_status(refused_port):
     with pytest.raises(RpcError) as info:
-        rpc_call(f"http://127.0.0.1:{free_port()}/api/hello",
+        rpc_call(f"http://127.0.0.1:{refused_port}/api/hello",
                  HelloRequest("x"), HelloResponse, timeout=2)
     assert info.value.status is None
     assert "cannot connect" in str(info.value)

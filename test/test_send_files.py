@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port, run_in_thread
+from conftest import run_in_thread
 from quick_server import FileResponse, Response, RpcError, send_files
 from quick_server.multipart_client import header_quoted
 
@@ -199,7 +199,7 @@ def test_files_are_streamed_not_read_whole(app):
     assert answer.content == b"PIPED " * 40_000
 
 
-def test_errors_and_timeouts_are_rpc_errors(app, tmp_path):
+def test_errors_and_timeouts_are_rpc_errors(app, tmp_path, refused_port):
     with pytest.raises(RpcError) as err:
         send_files(app.url + "/missing", {"a": "b"})
     assert err.value.status == 404 and "no such report" in str(err.value)
@@ -216,7 +216,7 @@ def test_errors_and_timeouts_are_rpc_errors(app, tmp_path):
     app.release.set()
     assert err.value.status is None and "timed out" in str(err.value)
     with pytest.raises(RpcError) as err:
-        send_files(f"http://127.0.0.1:{free_port()}/x", {"a": "b"})
+        send_files(f"http://127.0.0.1:{refused_port}/x", {"a": "b"})
     assert err.value.status is None and "cannot connect" in str(err.value)
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 4_000_000)
