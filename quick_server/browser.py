@@ -46,7 +46,7 @@ def script_answer(body: bytes) -> Response:
 
 def serve_hub(server: Any) -> None:
     """Serves the hub's script at `HUB_PATH` (once per server)."""
-    if "GET" not in server.routes.allowed(HUB_PATH):
+    if "GET" not in server._routes.allowed(HUB_PATH):
         server.add_route("GET", "text", HUB_PATH,
                          lambda req, args: script_answer(worker_js()), 0,
                          exclusive=False)

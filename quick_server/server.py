@@ -1,9 +1,8 @@
 """QuickServer: the registration API and the lifecycle of a server; its
 settings are one `settings.Settings` (`server.settings`).
 
-The work itself is delegated: requests to `handler`, files to `static`,
-routes to `routes`, jobs to `workers`, tokens to `tokens`, forwarding to
-`proxy`, the terminal to `cmdloop`, restarts to `restart`."""
+The work is delegated to the wings (http, jobs, rpc, dev); names with a
+leading underscore are plumbing the package calls, not API."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -78,8 +77,8 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.parallel = parallel
-        self.routes = RouteTable()
-        self.static = StaticFiles(self.settings.static)
+        self._routes = RouteTable()
+        self._static = StaticFiles(self.settings.static)
         self.stats = RequestStats()
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
@@ -88,7 +87,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         self._inflight = 0
         self._inflight_cond = threading.Condition()
         self._proxies: tuple[Proxy, ...] = ()
-        self.tokens = TokenStore(token_handler)
+        self._tokens = TokenStore(token_handler)
         self.workers = WorkerPool(self.settings)
         self._polls = Polls(self.workers)
         self._worker_routes: list[tuple[str, Any, Any]] = []
@@ -168,7 +167,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         super().server_close()
         self._connections.close()
         self.head_deadlines.close()
-        close = getattr(self.tokens.handler, "close", None)
+        close = getattr(self._tokens.handler, "close", None)
         if close is not None:
             close()  # a store that holds a file or a connection
 
@@ -185,7 +184,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         return isinstance(self.socket, ssl.SSLSocket)
 
     @property
-    def upload_limit(self) -> int:
+    def _upload_limit(self) -> int:
         """The largest multipart body accepted: `max_upload_size`, by
         default room for one file of `max_file_size` and the form's other
         fields (each uploaded file is also held to `max_file_size`)."""
@@ -202,23 +201,23 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
 
     # -- requests in flight ------------------------------------------------
 
-    def request_started(self) -> None:
+    def _request_started(self) -> None:
         with self._inflight_cond:
             self._inflight += 1
 
-    def request_finished(self) -> None:
+    def _request_finished(self) -> None:
         with self._inflight_cond:
             self._inflight -= 1
             if self._inflight == 0:
                 self._inflight_cond.notify_all()
 
-    def wait_idle(self, timeout: float) -> bool:
+    def _wait_idle(self, timeout: float) -> bool:
         """Waits until no request is being answered; False on timeout."""
         with self._inflight_cond:
             return self._inflight_cond.wait_for(
                 lambda: self._inflight == 0, timeout)
 
-    def serial(self, route: Route) -> contextlib.AbstractContextManager[Any]:
+    def _serial(self, route: Route) -> contextlib.AbstractContextManager[Any]:
         """Held while a route handler runs when `parallel` is off."""
         return contextlib.nullcontext() \
             if self.parallel or not route.exclusive else self._serial_lock
@@ -227,16 +226,16 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
 
     def bind_path(self, name: str, folder: str) -> None:
         """Serves `folder` (relative to `base_path`) under prefix `name`."""
-        self.static.bind(name, folder)
+        self._static.bind(name, folder)
 
     def bind_path_fallback(self, name: str, folder: str) -> None:
         """Like `bind_path`, but tried after every other bound folder."""
-        self.static.bind(name, folder, fallback=True)
+        self._static.bind(name, folder, fallback=True)
 
     def add_file_patterns(self, patterns: list[str], blacklist: bool) -> None:
         """Adds fnmatch patterns to the black- or the white-list. With a
         white-list, only files matching it are served; black wins."""
-        (self.static.black if blacklist else self.static.white).add(
+        (self._static.black if blacklist else self._static.white).add(
             list(patterns))
 
     def add_default_white_list(self) -> None:
@@ -261,7 +260,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
-        self.routes.add(Route(method, mask, kind,
+        self._routes.add(Route(method, mask, kind,
                               with_middleware(list(self._middlewares),
                                               handler), argc, exclusive,
                               guard))
@@ -624,7 +623,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
 
     def create_token(self) -> str:
         """A new unguessable token id to send to a client."""
-        return self.tokens.create_token()
+        return self._tokens.create_token()
 
     def get_token_obj(self, token: str,
                       expire: float | None | str = "default",
@@ -639,21 +638,21 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         sets the expiry). A token that is not a string of 1 to
         256 characters raises `TokenError`: a ValueError that answers 400
         when a route lets it escape."""
-        return self.tokens.get(token, expire, readonly)
+        return self._tokens.get(token, expire, readonly)
 
     def get_tokens(self) -> list[str]:
-        return self.tokens.handler.tokens()
+        return self._tokens.handler.tokens()
 
     def get_token_ttl(self, token: str) -> float | None:
         """Seconds until `token` expires (`None`: never); KeyError when
         unknown."""
-        return self.tokens.ttl(token)
+        return self._tokens.ttl(token)
 
     def set_default_token_expiration(self, seconds: float | None) -> None:
-        self.tokens.default_expiration = seconds
+        self._tokens.default_expiration = seconds
 
     def get_default_token_expiration(self) -> float | None:
-        return self.tokens.default_expiration
+        return self._tokens.default_expiration
 
     # -- CORS and the proxy ------------------------------------------------
 
@@ -661,12 +660,12 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         self._cors = self._cors.current(self.settings.http.cross_origin)
         return self._cors
 
-    def cors_headers(self, req: QuickServerRequestHandler
+    def _cors_headers(self, req: QuickServerRequestHandler
                      ) -> list[tuple[str, str]]:
         """CORS headers for a response; none unless `cross_origin`."""
         return self._cors_policy().headers(req.headers)
 
-    def preflight_headers(self, req: QuickServerRequestHandler
+    def _preflight_headers(self, req: QuickServerRequestHandler
                           ) -> list[tuple[str, str]]:
         """What a CORS preflight (`OPTIONS`) answer adds."""
         return self._cors_policy().preflight(req.headers)
@@ -679,7 +678,7 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
                                      key=lambda p: len(p.prefix),
                                      reverse=True))
 
-    def forward(self, req: QuickServerRequestHandler, path: str,
+    def _forward(self, req: QuickServerRequestHandler, path: str,
                 query: str) -> bool:
         """Proxies the request when a bound proxy prefix matches."""
         for proxy in self._proxies:

@@ -270,7 +270,7 @@ def test_stalled_download_is_dropped(files, www):
         sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         received = len(sock.recv(4096))  # the download has started
         assert received > 0
-        assert files.wait_idle(10)  # and is given up while we stall
+        assert files._wait_idle(10)  # and is given up while we stall
         assert get(files.port, "/index.html")[0] == 200
         end = time.monotonic() + 10
         while time.monotonic() < end:  # what was sent before the drop

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .handler import QuickServerRequestHandler
 
-# the server is the caller's: typed as Any (it only needs `wait_idle`), so
+# the server is the caller's: typed as Any (it only needs `_wait_idle`), so
 # that the HTTP core never imports the server built on top of it
 QuickServer = Any
 
@@ -69,7 +69,7 @@ class OpenConnections:
                     busy = True
                 else:
                     _hang_up(handler.connection)
-            if not busy and server.wait_idle(0):
+            if not busy and server._wait_idle(0):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:

@@ -121,7 +121,7 @@ def page_format(req: QuickServerRequestHandler) -> str:
 def _route_kind(req: QuickServerRequestHandler) -> str:
     path = req.path.split("?", 1)[0].split("#", 1)[0]
     try:
-        found = req.server.routes.match(req.command, path)
+        found = req.server._routes.match(req.command, path)
     except (MethodNotAllowed, HTTPError, ValueError):
         return ""
     return found[0].kind if found is not None else ""

@@ -100,7 +100,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if head is None:
             return
         self._begin(head)
-        self.server.request_started()
+        self.server._request_started()
         try:
             self._answer()
         finally:
@@ -108,7 +108,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             if self.body is not None and not self.body.finished:
                 self._linger = self.close_connection
             self._close_files()
-            self.server.request_finished()
+            self.server._request_finished()
             self._log()
 
     def _read_head(self) -> RequestHead | None:
@@ -225,10 +225,10 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._options(path)
             return
         try:
-            found = self.server.routes.match(method, path)
+            found = self.server._routes.match(method, path)
         except MethodNotAllowed as err:
             # counted under the route of the path (the first it allows)
-            known = self.server.routes.match(err.allowed[0], path)
+            known = self.server._routes.match(err.allowed[0], path)
             if known is not None:
                 self.route_name = route_name(known[0])
             raise HTTPError(405, headers=[("Allow", ", ".join(err.allowed))]
@@ -237,14 +237,14 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             self._run_route(found[0], query, fragment, found[1], found[2])
             return
         if method in ("GET", "HEAD"):
-            target = self.server.static.resolve(path, query)
+            target = self.server._static.resolve(path, query)
             if target is not None:
                 self.route_name = "static"
                 if self.server.settings.dev.live_reload:
                     self.server.reloader.served(target, path)
                 self._serve_static(target)
                 return
-        if self.server.forward(self, path, query):
+        if self.server._forward(self, path, query):
             self.route_name = "proxy"
             return
         raise HTTPError(404)
@@ -262,11 +262,11 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
 
     def _options(self, path: str) -> None:
         # a path no route knows may still be a file or go to the proxy
-        methods = self.server.routes.allowed(path) or sorted(HANDLED_METHODS)
+        methods = self.server._routes.allowed(path) or sorted(HANDLED_METHODS)
         if "OPTIONS" not in methods:
             methods.append("OPTIONS")
         headers = [("Allow", ", ".join(methods))]
-        headers.extend(self.server.preflight_headers(self))
+        headers.extend(self.server._preflight_headers(self))
         self.send_payload(204, headers=headers)
 
     # -- routes ------------------------------------------------------------
@@ -290,7 +290,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             ctype = self.headers.get("content-type") or ""
             multipart = ctype.lower().startswith("multipart/")
             http = self._http
-            limit = self.server.upload_limit if multipart else \
+            limit = self.server._upload_limit if multipart else \
                 http.max_body_size
             if body.length is not None and body.length > limit:
                 raise HTTPError(413, close=True)
@@ -324,7 +324,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if route.guard is not None:
             route.guard(self)  # before a byte of the body is read
         args = self.request_args(query, fragment, paths, segments)
-        with self.server.serial(route):
+        with self.server._serial(route):
             result = route.handler(self, args)
         self.send_result(route.kind, result)
 
@@ -361,12 +361,12 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
                               [("Location", target.location)])
             return
         if isinstance(target, Listing):
-            page = self.server.static.listing_html(target)
+            page = self.server._static.listing_html(target)
             self.send_payload(200, page, "text/html; charset=utf-8",
                               [("Cache-Control", "no-cache")])
             return
         try:
-            small = self.server.static.small_files.get(target)
+            small = self.server._static.small_files.get(target)
             if small is not None:
                 self._answer_file(target.path, small[0], small[1])
                 return
@@ -422,7 +422,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             headers.extend(form.headers())
             if not (conditional and not_modified(self.headers, st, tag)):
                 self.send_payload(200, form.body(
-                    self.server.static.small_files, path, st, content),
+                    self.server._static.small_files, path, st, content),
                     ctype, headers)
                 return
         if conditional and not_modified(self.headers, st, tag):
@@ -520,7 +520,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             fields.append(("Content-Type", ctype))
         if code not in NO_BODY_CODES:
             fields.append(("Content-Length", str(length)))
-        fields.extend(self.server.cors_headers(self))
+        fields.extend(self.server._cors_headers(self))
         fields.extend(self._extra_headers)
         fields.extend(headers)
         fields.extend(self._connection_header())
@@ -589,7 +589,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         if self._http.cross_origin:  # our policy, not the target's
             fields = [(name, value) for name, value in fields
                       if not name.lower().startswith("access-control-")]
-        fields.extend(self.server.cors_headers(self))
+        fields.extend(self.server._cors_headers(self))
         fields.extend(self._connection_header())
         head = response_head("HTTP/1.1", code, fields)
         self._responded = True
