@@ -17,11 +17,6 @@ class RequestStats:
         with self._lock:
             self._counts[key] += 1
 
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
     def summary(self) -> str:
         """One line per route: `GET /api/x: 12 (2xx 10, 4xx 2)`."""
         with self._lock:

@@ -51,10 +51,6 @@ def set_error_exit_code(code: int) -> None:
     _EXIT["error"] = code
 
 
-def restart_exit_code() -> int:
-    return _EXIT["restart"]
-
-
 def is_original() -> bool:
     """True in the process the user started (not a supervised child)."""
     return _ENV_CHILD not in os.environ

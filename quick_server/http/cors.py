@@ -47,10 +47,6 @@ class CorsPolicy:
         `cross_origin` once per value, not once per request."""
         return self if setting is self.setting else CorsPolicy(setting)
 
-    @property
-    def enabled(self) -> bool:
-        return self.any or bool(self.origins)
-
     def headers(self, request_headers: Any) -> list[tuple[str, str]]:
         """The CORS headers of a response to a request with these
         headers."""
