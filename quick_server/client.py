@@ -155,18 +155,24 @@ def _retry_after(value: str | None) -> float | None:
 # -- the worker protocol -----------------------------------------------------
 
 class WorkerError(Exception):
-    """A worker request failed; `status_code` is the HTTP status (or
-    `None` when the server cancelled the job or the connection failed).
-    When the job itself raised, `error_type` and `error_message` are the
-    type name and message of its exception."""
+    """A worker request failed; `status` is the HTTP status (or `None`
+    when the server cancelled the job or the connection failed), as
+    `RpcError.status`; `status_code` is its older name. When the job
+    itself raised, `error_type` and `error_message` are the type name and
+    message of its exception."""
 
-    def __init__(self, message: str, status_code: int | None = None,
+    def __init__(self, message: str, status: int | None = None,
                  error_type: str | None = None,
                  error_message: str | None = None) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.status = status
         self.error_type = error_type
         self.error_message = error_message
+
+    @property
+    def status_code(self) -> int | None:
+        """`status` by its older name, kept for code that reads it."""
+        return self.status
 
 
 def job_http_error(code: int, text: str) -> WorkerError:

@@ -256,14 +256,14 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
                   guard: Callable[[Any], None] | None = None) -> None:
         """Registers `handler(req, args)`; see the `json_*`/`text_*`
         decorators. `guard(req)` runs before the body is read and raises
-        `HTTPError` to refuse the request. ValueError when the method and
-        mask are taken."""
+        `HTTPError` to refuse the request. ValueError for an unknown method
+        or kind (not "json" or "text"), or when method and mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
         self._routes.add(Route(method, mask, kind,
-                              with_middleware(list(self._middlewares),
-                                              handler), argc, exclusive,
-                              guard))
+                               with_middleware(list(self._middlewares),
+                                               handler), argc, exclusive,
+                               guard))
 
     def _cached_handler(self, handler: ReqF, cache_id: CacheIdF,
                        method: str | None, section: str | None) -> ReqF:

@@ -53,6 +53,9 @@ class Route:
     parts: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:  # else a typo would answer as text
+            raise ValueError(f"route kind must be one of "
+                             f"{', '.join(map(repr, KINDS))}: {self.kind!r}")
         if not self.mask.startswith("/"):
             raise ValueError(f"mask must start with '/': {self.mask!r}")
         self.parts = tuple(p for p in self.mask.split("/") if p)
