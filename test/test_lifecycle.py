@@ -268,3 +268,40 @@ def test_a_stopped_server_cannot_serve_again(make_server):
     assert _refused(server.port)
     with pytest.raises(RuntimeError, match="create a new one"):
         server.serve_forever()
+
+
+SUPERVISED = """
+import sys
+sys.path.insert(0, {root!r})
+from quick_server import create_server, setup_restart
+setup_restart()
+server = create_server(("127.0.0.1", {port}))
+server.no_command_loop = True
+
+@server.json_get("/pid")
+def _pid(req, args):
+    import os
+    return os.getpid()
+
+try:
+    server.serve_forever()
+finally:
+    server.server_close()
+"""
+
+
+def test_a_supervised_script_serves_on_the_socket_handed_to_it(tmp_path):
+    """setup_restart()'s supervisor passes the listening socket it was
+    handed on to its child (it bound "Address already in use" before)."""
+    from conftest import start_process, stop_process
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sock, port = listening_socket()
+    script = tmp_path / "app.py"
+    script.write_text(SUPERVISED.format(root=root, port=port))
+    proc = start_process([str(script)], sock)
+    try:
+        status, _, body = get(port, "/pid")
+        assert status == 200 and json.loads(body) != proc.pid  # the child
+    finally:
+        code, out = stop_process(proc)
+    assert code == 0, out

@@ -88,7 +88,7 @@ def setup_restart() -> None:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     channel, child_end = _supervisor_channel()
-    listeners: list[Listener] = []
+    listeners = _pass_on_inherited()
     while True:
         pass_fds = [fd for fd, _ in listeners]
         if child_end is not None:
@@ -205,6 +205,19 @@ def _host_of(family: int, host: str) -> Any:
             return ipaddress.ip_address(str(info[0][4][0]).split("%")[0])
         except (OSError, ValueError, IndexError):
             return None
+
+
+def _pass_on_inherited() -> list[Listener]:
+    """The listening sockets handed to the supervisor itself (by whoever
+    started it): its first child adopts them."""
+    with _LISTENER_LOCK:
+        listeners: list[Listener] = []
+        for sock in _INHERITED:
+            tls = sock.fileno() in _TLS  # before detach: then it is -1
+            listeners.append((sock.detach(), tls))
+        _INHERITED.clear()
+        _TLS.clear()
+    return listeners
 
 
 def adopt_listener(family: int, address: tuple[Any, ...]
