@@ -4,6 +4,7 @@ header asks for (206, or 416 when none can be served) and the
 from __future__ import annotations
 
 import os
+import re
 import secrets
 
 from .file_headers import etag
@@ -11,6 +12,17 @@ from .responses import HTTPError
 
 
 MAX_RANGES = 16
+# one range-spec: ASCII digits only (str.isdigit() accepts "²" and the like)
+_SPEC = re.compile(r"[ \t]*([0-9]+)?[ \t]*-[ \t]*([0-9]+)?[ \t]*")
+_MAX_DIGITS = 30  # past any file size; int() of a longer run is refused
+
+
+def _offset(digits: str, size: int) -> int:
+    """A byte position as asked, where a number too long to be an offset
+    counts as just past `size` (never converted: int() refuses a string
+    over sys.get_int_max_str_digits())."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else size + 1
 
 
 def byte_ranges(header: str | None, if_range: str | None,
@@ -29,19 +41,22 @@ def byte_ranges(header: str | None, if_range: str | None,
         return None
     spans = []
     for spec in specs:
-        first, sep, last = spec.strip().partition("-")
-        first, last = first.strip(), last.strip()
-        if not sep or not (first.isdigit() or (not first and last.isdigit())) \
-                or (last and not last.isdigit()):
+        match = _SPEC.fullmatch(spec)
+        if match is None:
             return None
-        if not first:  # the last N bytes
-            if int(last) > 0 and size > 0:
-                spans.append((max(0, size - int(last)), size))
+        first, last = match.groups()
+        if first is None:  # the last N bytes
+            if last is None:
+                return None
+            count = _offset(last, size)
+            if count > 0 and size > 0:
+                spans.append((max(0, size - count), size))
             continue
-        start = int(first)
-        end = min(int(last) + 1, size) if last else size
-        if last and int(last) < start:
+        start = _offset(first, size)
+        if last is not None and _offset(last, size) < start:
             return None  # invalid: the whole header is ignored
+        end = min(_offset(last, size) + 1, size) if last is not None \
+            else size
         if start < size:
             spans.append((start, end))
     if not spans:
