@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|"
                      r"https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-_HEADER_LIST = re.compile(r"[A-Za-z0-9\-_]+(\s*,\s*[A-Za-z0-9\-_]+)*")
+# header names separated by commas and optional SP/HTAB (RFC 9110 5.6.1):
+# no other character may be reflected into a response header
+_HEADER_LIST = re.compile(r"[A-Za-z0-9\-_]+([ \t]*,[ \t]*[A-Za-z0-9\-_]+)*")
 METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE = "600"
 _ANY = [("Access-Control-Allow-Origin", "*")]
@@ -67,7 +69,7 @@ class CorsPolicy:
                 request_headers.get("origin") not in self.origins:
             return []
         asked = (request_headers.get("access-control-request-headers")
-                 or "").strip()
+                 or "").strip(" \t")
         allow = asked if _HEADER_LIST.fullmatch(asked) else "Content-Type"
         return [("Access-Control-Allow-Methods", METHODS),
                 ("Access-Control-Allow-Headers", allow),
