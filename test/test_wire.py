@@ -316,16 +316,17 @@ def test_a_body_cut_short_is_a_400():
     assert info.value.code == 400 and info.value.close
 
 
-@pytest.mark.xfail(strict=True, raises=HTTPError,
-                   reason="Body.read(0) on a body not yet "
-                   "finished reads the underlying file for 0 bytes, gets "
-                   "b'' and raises HTTPError(400, 'Request body ended "
-                   "early') instead of returning b''")
 def test_reading_zero_bytes_is_empty_not_an_error():
-    for body in (Body(stream(b"hello"), 5),
-                 Body(stream(b"5\r\nhello\r\n0\r\n\r\n"), None)):
-        assert body.read(0) == b""
-        assert body.read() == b"hello"
+    """read(0) reads nothing, so it does not answer 100-continue either."""
+    calls: list[str] = []
+    for body in (Body(stream(b"hello"), 5, before_read=lambda: calls.append(
+                     "100")),
+                 Body(stream(b"5\r\nhello\r\n0\r\n\r\n"), None,
+                      before_read=lambda: calls.append("100"))):
+        assert body.read(0) == b"" and calls == [] and not body.started
+        assert body.read() == b"hello" and calls == ["100"]
+        assert body.read(0) == b"" and body.finished
+        calls.clear()
 
 
 def test_a_failing_connection_is_client_disconnected():

@@ -253,7 +253,7 @@ class Body:
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all that is left when negative); b"" at the
-        end of the body. A body cut short is a 400; a failed connection
+        end of the body, and for `size` 0. A body cut short is a 400; a failed connection
         raises `ClientDisconnected`."""
         try:
             return self._read(size)
@@ -261,7 +261,7 @@ class Body:
             raise ClientDisconnected(f"reading the body: {err}") from err
 
     def _read(self, size: int) -> bytes:
-        if self._eof:
+        if self._eof or size == 0:  # 0 bytes: no read, no 100-continue
             return b""
         self._start()
         if size < 0:
