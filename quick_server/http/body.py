@@ -17,6 +17,8 @@ from urllib.parse import unquote, unquote_plus
 from .responses import HTTPError
 
 MAX_JSON_DEPTH = 100
+# RFC 2046 5.1.1: 1 to 70 of these characters, the last not a space
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")
 
 
 class Readable(Protocol):
@@ -189,10 +191,11 @@ class MultipartParser:
                  max_field_size: int = 1 << 20,
                  max_file_size: int | None = None,
                  spool_threshold: int = 1 << 20) -> None:
-        if not boundary or len(boundary) > 200:
-            raise HTTPError(400, "Missing multipart boundary")
+        if not _BOUNDARY.fullmatch(boundary):
+            raise HTTPError(400, "Missing or invalid multipart boundary "
+                                 "(RFC 2046: 1 to 70 characters)")
         self._body = body
-        self._delim = b"\r\n--" + boundary.encode("latin-1")
+        self._delim = b"\r\n--" + boundary.encode("ascii")
         self._buf = b""
         self._eof = False
         self._max_field = max_field_size
@@ -217,11 +220,13 @@ class MultipartParser:
         files: dict[str, UploadedFile] = {}
         try:
             self._skip_preamble()
-            for _ in range(self.MAX_PARTS):
-                if self._after_delimiter():
-                    return fields, files
+            count = 0
+            while not self._after_delimiter():  # the closing one ends it
+                if count == self.MAX_PARTS:
+                    raise HTTPError(400, "Too many multipart parts")
                 self._read_part(fields, files)
-            raise HTTPError(400, "Too many multipart parts")
+                count += 1
+            return fields, files
         except BaseException:
             for upload in files.values():
                 upload.close()
@@ -255,6 +260,8 @@ class MultipartParser:
         return False
 
     def _part_headers(self) -> Message:
+        """A part's headers, at most MAX_PART_HEADER bytes however the
+        network split them."""
         while True:
             end = self._buf.find(b"\r\n\r\n")
             if end >= 0:
@@ -262,8 +269,13 @@ class MultipartParser:
             if self._buf.startswith(b"\r\n"):  # part without headers
                 end = -2
                 break
-            if len(self._buf) > self.MAX_PART_HEADER or not self._fill():
+            if len(self._buf) >= self.MAX_PART_HEADER + 4:
+                break  # an end within the limit would have been found
+            if not self._fill():
                 raise self._truncated()
+        if end == -1 or end > self.MAX_PART_HEADER:
+            raise HTTPError(400, f"Multipart part headers longer than "
+                                 f"{self.MAX_PART_HEADER} bytes")
         raw = self._buf[:max(end, 0)]
         self._buf = self._buf[end + 4:]
         message = Message()
