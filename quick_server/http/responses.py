@@ -79,11 +79,15 @@ _DATE = _DateCache()
 
 
 class UnsafeHeader(ValueError):
-    """A response header name or value that would break the head (CR, LF,
-    NUL, or a name that is not an HTTP token)."""
+    """A response header name or value that would break the head (a
+    control character, or a name that is not an HTTP token)."""
 
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 9110 5.5: a field value is VCHAR, SP, HTAB and obs-text; CR and LF
+# are counted apart (each line ends in one of each)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_EOL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _GOOD_NAMES: set[str] = set()  # names already checked (bounded)
 
 
@@ -98,17 +102,19 @@ def _check_name(name: str) -> None:
 
 def header_lines(fields: list[tuple[str, str]]) -> str:
     """`Name: value` lines of `fields`, each ending in CRLF. A name that is
-    not a token, or a name or value holding CR, LF or NUL, raises
-    `UnsafeHeader`: nothing built from request data can add a header or
-    end the head early."""
+    not a token, or a value holding a control character other than tab
+    (CR, LF, NUL, VT, ESC, DEL...), raises `UnsafeHeader`: nothing built
+    from request data can add a header, end the head early or reach a
+    client's terminal."""
     for name, _ in fields:
         _check_name(name)
     text = "".join(f"{name}: {value}\r\n" for name, value in fields)
     if text.count("\n") != len(fields) or text.count("\r") != len(fields) \
-            or "\0" in text:
+            or _CONTROL.search(text):
         bad = next((name for name, value in fields
-                    if any(c in str(value) for c in "\r\n\0")), "?")
-        raise UnsafeHeader(f"CR, LF or NUL in the value of header {bad!r}")
+                    if _CONTROL_OR_EOL.search(str(value))), "?")
+        raise UnsafeHeader(
+            f"control character in the value of header {bad!r}")
     return text
 
 
