@@ -68,20 +68,22 @@ class Setting(Generic[T]):
                 f"{default // MIB} * 1024 * 1024"
         return repr(default)
 
-    @overload
-    def __get__(self, obj: None, owner: Any = None) -> Setting[T]: ...
+    if TYPE_CHECKING:  # for mypy: reading gives the value
+        @overload
+        def __get__(self, obj: None, owner: Any = None) -> Setting[T]: ...
 
-    @overload
-    def __get__(self, obj: Group, owner: Any = None) -> T: ...
+        @overload
+        def __get__(self, obj: Group, owner: Any = None) -> T: ...
 
-    def __get__(self, obj: Group | None, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        return obj._values[self.name]  # pylint: disable=protected-access
+        def __get__(self, obj: Group | None, owner: Any = None) -> Any: ...
+
+    # No __get__ at run time: the value lives in the group's __dict__ under
+    # the setting's name, so reading it (on every request) is a plain
+    # attribute lookup; setting it goes through __set__ and its check.
 
     def __set__(self, obj: Group, value: T) -> None:
         # pylint: disable=protected-access
-        obj._values[self.name] = self.check(value, self.label)
+        obj.__dict__[self.name] = self.check(value, self.label)
         obj._assigned.add(self.name)
 
 
@@ -99,8 +101,7 @@ class Group:
 
     group: ClassVar[str] = ""
     all: ClassVar[tuple[Setting[Any], ...]] = ()
-    __slots__ = ("_values", "_assigned")
-    _values: dict[str, Any]
+    __slots__ = ("__dict__", "_assigned")  # the values: in __dict__
     _assigned: set[str]
 
     def __init_subclass__(cls) -> None:
@@ -109,8 +110,8 @@ class Group:
                         if isinstance(value, Setting))
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_values", {
-            setting.name: setting.make_default() for setting in self.all})
+        self.__dict__.update((setting.name, setting.make_default())
+                             for setting in self.all)
         object.__setattr__(self, "_assigned", set())
 
     if not TYPE_CHECKING:  # mypy still reports a misspelt setting
@@ -129,7 +130,7 @@ class Group:
     def __repr__(self) -> str:
         return f"<settings.{self.group}: " + ", ".join(
             f"{name}={reprlib.repr(value)}"
-            for name, value in self._values.items()) + ">"
+            for name, value in self.__dict__.items()) + ">"
 
 
 class Alias(Generic[T]):

@@ -230,7 +230,8 @@ class Settings:
     def value(self, setting: Setting[T]) -> T:
         """The value of `setting` (one of `SETTINGS`) here."""
         group: Group = getattr(self, setting.group)
-        return setting.__get__(group)
+        value: T = getattr(group, setting.name)
+        return value
 
     def as_dict(self) -> dict[str, Any]:
         """`group.name` -> value, for every setting."""
