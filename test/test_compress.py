@@ -206,3 +206,16 @@ def test_compressible_types():
     for ctype in ("image/png", "application/octet-stream", "font/woff2",
                   "text/event-stream"):
         assert not compressible(ctype), ctype
+
+
+def test_vary_is_said_once(site):
+    """A compressible file's answer says `Vary: Accept-Encoding` once,
+    compressed or not, in full or in part (the file answer and the
+    compression each added it)."""
+    server, _ = site
+    from quick_server.testing import TestClient
+    client = TestClient(server)
+    for headers in ({}, GZIP, {"Range": "bytes=0-9"}):
+        answer = client.get("/style.css", headers=headers)
+        assert answer.headers.get_all("Vary") == ["Accept-Encoding"], \
+            (headers, answer.headers.get_all("Vary"))

@@ -13,6 +13,7 @@ file version. With live reload on, an HTML page gets the live-reload
 script (`livescript.inject_script`) first."""
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ Header = tuple[str, str]
 VARY: Header = ("Vary", "Accept-Encoding")
 
 
+@functools.lru_cache(maxsize=256)  # a few types, asked on every answer
 def compressible(ctype: str) -> bool:
     """Whether answers of Content-Type `ctype` are worth compressing."""
     base = ctype.split(";", 1)[0].strip().lower()
@@ -113,7 +115,8 @@ def payload(req: QuickServerRequestHandler, code: int, body: bytes,
         body = inject_script(body)
     if not varies or len(body) < settings.http.compress_min_size:
         return body, headers
-    headers.append(VARY)
+    if VARY not in headers:  # a file's answer says it already
+        headers.append(VARY)
     if not _wants_gzip(req):
         return body, headers
     headers = [(name, gzip_etag(value) if name.lower() == "etag" else value)
