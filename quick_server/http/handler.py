@@ -423,7 +423,7 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             if not (conditional and not_modified(self.headers, st, tag)):
                 self.send_payload(200, form.body(
                     self.server._static.small_files, path, st, content),
-                    ctype, headers)
+                    ctype, headers, formed=True)
                 return
         if conditional and not_modified(self.headers, st, tag):
             self.send_payload(304, headers=headers)
@@ -445,7 +445,8 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
             headers.append(("Content-Range",
                             f"bytes {start}-{end - 1}/{st.st_size}"))
         if isinstance(content, bytes):
-            self.send_payload(code, content[start:end], ctype, headers)
+            self.send_payload(code, content[start:end], ctype, headers,
+                              formed=True)
         else:
             self.send_payload(code, ctype=ctype, headers=headers,
                               file=(content, start, end))
@@ -503,14 +504,17 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
     def send_payload(self, code: int, body: bytes = b"",
                      ctype: str | None = None,
                      headers: Iterable[tuple[str, str]] = (), *,
-                     file: tuple[int, int, int] | None = None) -> None:
+                     file: tuple[int, int, int] | None = None,
+                     formed: bool = False) -> None:
         """Writes the one response of this request: headers and a small
-        body in a single send; a file with zero-copy `sendfile`."""
+        body in a single send; a file with zero-copy `sendfile`. A
+        `formed` body (a static file's: compressed and given the
+        live-reload script already, or not to be) is sent as it is."""
         if self._responded:
             raise RuntimeError("a response was already sent")
         if not self._body_will_be_read():
             self.close_connection = True
-        if file is None and ctype is not None and (
+        if file is None and not formed and ctype is not None and (
                 self.server.settings.dev.live_reload or
                 len(body) >= self._http.compress_min_size):
             body, headers = compress.payload(self, code, body, ctype, headers)
