@@ -5,11 +5,8 @@ The work is delegated to the wings (http, jobs, rpc, dev); names with a
 leading underscore are plumbing the package calls, not API."""
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
-import pickle
-import secrets
 import signal
 import socket
 import socketserver
@@ -22,7 +19,6 @@ from . import log
 from .http.accepting import Acceptor
 from .http.deadlines import HeadDeadlines
 from .http.handler import QuickServerRequestHandler
-from .http.responses import to_json
 from .route_api import CacheIdF, route_api
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
@@ -36,24 +32,21 @@ from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .http.connection_threads import ConnectionThreads
-from .tokens import TokenHandler, TokenObj, TokenStore
+from .job_api import JobApi
+from .tokens import TokenApi, TokenHandler, TokenStore
 from .http.cors import CorsPolicy
-from .jobs.services_hub import ServiceHub, ServiceRunner
-from .jobs.services_hub import bind_routes as bind_service_routes
+from .jobs.services_hub import ServiceHub
 from .http.proxy import Proxy
-from .jobs.caching import cache_key, cache_lookup, cache_store, cached
-from .browser import WORKER_JS, script_answer, serve_hub, worker_js
-from .jobs.protocol import Polls, handle_request
-from .http.files import download_path
-from .jobs.table import WorkerArgs, WorkerPool
+from .jobs.caching import cached
+from .jobs.protocol import Polls
+from .jobs.table import WorkerPool
 from .settings import LimitsView, ServerAliases, Settings, check_together
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
-WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 
 
-class QuickServer(ServerAliases, ThreadingHTTPServer):
+class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -337,174 +330,6 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
             return contracts_document(list(self._rpc.values()))
         self.add_route("GET", "json", path, serve, 0, exclusive=False)
 
-    # -- workers -----------------------------------------------------------
-
-    def json_worker(self, mask: str,
-                    cache_id: Callable[[WorkerArgs], Any] | None = None,
-                    cache_method: str | None = None,
-                    cache_section: str | None = None,
-                    executor: Any = None
-                    ) -> Callable[[WorkerF], WorkerF]:
-        """Registers `fn(payload)` as a worker at `mask` (POST, the worker
-        protocol). `executor` says where its jobs run: "thread",
-        "process", or a `concurrent.futures.Executor` (default:
-        `server.worker_executor`). With `server.cache` and
-        `cache_id(payload)` set, a result is computed once per cache
-        key."""
-        if executor is not None:
-            self.workers.runners.get(executor)  # ValueError when unknown
-
-        def register(fn: WorkerF) -> WorkerF:
-            self._worker_routes.append((mask, fn, executor))
-
-            def start(payload: WorkerArgs) -> Any:
-                key = cache_key(self.cache, None if cache_id is None
-                                else (lambda: cache_id(payload)))
-                if key is not None:
-                    found, value = cache_lookup(self.cache, key,
-                                                cache_section, cache_method)
-                    if found:
-                        return self.workers.finished_job(to_json(value), mask)
-
-                def encode(value: Any, seconds: float) -> str:
-                    if key is not None:
-                        value = cache_store(self.cache, key, value, seconds,
-                                            cache_section, cache_method)
-                    return to_json(value)
-                return self.workers.submit(
-                    fn, (payload,), route=mask, encode=encode,
-                    runner=self.workers.runners.get(
-                        executor or self.worker_executor))
-
-            self._add_worker_route(mask, start,
-                                   getattr(fn, "__name__", "worker"))
-            self.add_route(
-                "GET", "json", download_path(mask, ":token"),
-                lambda req, args: self.workers.download(
-                    args["segments"]["token"]), 0, exclusive=False)
-            return fn
-        return register
-
-    def _add_worker_route(self, mask: str,
-                          start: Callable[[WorkerArgs], Any],
-                          name: str) -> None:
-        """The worker protocol at `mask`, starting jobs with `start`."""
-        def protocol(req: Any, args: ReqArgs) -> Any:
-            post = args["post"]
-            wait = post.get("wait") if isinstance(post, dict) else None
-            if isinstance(wait, (int, float)):
-                req.wait_by_design(wait)  # a long-poll is no slowness
-            return handle_request(self.workers, self._polls, post, start,
-                                  self.max_chunk_size)
-        protocol.__name__ = name
-        self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
-
-    def bind_services(self, prefix: str = "/services",
-                      service_timeout: float | None = None,
-                      key: str | None = None) -> str:
-        """Lets remote services pull jobs over HTTP under `prefix` (see
-        `services.py`): each call needs `Authorization: Bearer <key>`. A
-        service silent for `service_timeout` seconds is dead (None:
-        `settings.services.service_timeout`, which a value sets). Without
-        a `key` one is made (and logged); the key is returned."""
-        if self._services is not None:
-            raise ValueError("services are bound already")
-        if service_timeout is not None:
-            self.settings.services.service_timeout = service_timeout
-        if key is None:
-            key = secrets.token_urlsafe(24)
-            log.msg("services key: {0}", key)
-        elif not key:
-            raise ValueError("the services key must not be empty")
-        self._services = ServiceHub(self.settings)
-        bind_service_routes(self, self._services, prefix, key)
-        return key
-
-    def service_worker(self, mask: str, name: str) -> None:
-        """Serves the worker protocol at `mask` with the services called
-        `name` (`bind_services` first): browsers and `worker_request` see
-        an ordinary worker."""
-        if self._services is None:
-            raise ValueError("call bind_services() before service_worker()")
-        hub = self._services
-        runner = ServiceRunner(hub, name)
-
-        def start(payload: WorkerArgs) -> Any:
-            hub.check_room(len(to_json(payload)))
-            return self.workers.submit(_run_on_a_service, (payload,),
-                                       route=mask, runner=runner)
-        self._add_worker_route(mask, start, f"service {name}")
-
-    def submit(self, fn: Callable[..., Any], *args: Any,
-               executor: Any = None) -> concurrent.futures.Future[Any]:
-        """Runs `fn(*args)` as a job (on `executor`, default
-        `server.worker_executor`) and returns its `Future`: a route can
-        hand work to the job pool and wait for it. Bounded like every job
-        (HTTPError 503 when the queue is full); a failure where the job
-        ran is the exception itself, or a `JobFailed` with its type and
-        message."""
-        return self.workers.submit_future(
-            fn, args, self.workers.runners.get(
-                executor or self.worker_executor))
-
-    def start_job_processes(self) -> None:
-        """Forks the "process" executor's template process now. The server
-        does so itself when serving starts, before any thread of its own;
-        call this earlier when something else starts threads first (a
-        Dask `Client`, your own threads): a process forked while other
-        threads run could inherit a lock one of them held."""
-        self.workers.runners.get("process")
-        self.workers.runners.start_processes()
-
-    def _start_job_processes(self) -> None:
-        """When any worker runs in processes (or `max_processes` was set:
-        `submit(..., executor="process")` will), checks that its function
-        can be sent there and forks the pool's template now, while the
-        server has a single thread."""
-        for mask, fn, executor in self._worker_routes:
-            if (executor or self.worker_executor) != "process":
-                continue
-            self.workers.runners.get("process")
-            try:
-                pickle.dumps(fn)
-            except Exception as err:  # pylint: disable=broad-except
-                log.msg("worker {0}: its function cannot run in a process "
-                        "(it must be a module-level function): {1}",
-                        mask, err)
-        if self.worker_executor == "process" or \
-                self.settings.is_set("jobs.max_processes"):
-            self.workers.runners.get("process")
-        self.workers.runners.start_processes()
-
-    def link_worker_js(self, mask: str) -> str:
-        """Serves the browser client `worker.js` at `mask` (and the hub
-        that shares a browser's waiting connections among its tabs)."""
-        self.add_route("GET", "text", mask,
-                       lambda req, args: script_answer(worker_js()), 0,
-                       exclusive=False)
-        serve_hub(self)
-        return WORKER_JS
-
-    link_legacy_worker_js = link_worker_js  # the original's names
-
-    def mirror_worker_js(self, path: str) -> None:
-        """Copies `worker.js` to `path` (in a front end's source tree) and
-        keeps the copy current whenever the server starts."""
-        target = os.path.join(self.base_path, path)
-        data = worker_js()
-        serve_hub(self)  # for pages of this server (else a tab holds it)
-        try:
-            with open(target, "rb") as handle:
-                if handle.read() == data:
-                    return
-        except OSError:
-            pass
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(data)
-
-    mirror_legacy_worker_js = mirror_worker_js
-
     # -- commands, serving and stopping ------------------------------------
 
     def cmd(self, argc: int | None = None,
@@ -619,41 +444,6 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
         self.commands.save_history()
         log.msg(self.stats.summary())
 
-    # -- tokens ------------------------------------------------------------
-
-    def create_token(self) -> str:
-        """A new unguessable token id to send to a client."""
-        return self._tokens.create_token()
-
-    def get_token_obj(self, token: str,
-                      expire: float | None | str = "default",
-                      readonly: bool = False) -> TokenObj:
-        """The dict stored with `token`; empty for an unknown token, which
-        is stored only once something is set in it. Use it as a dict (every
-        change is stored at once), or in a `with` block that writes changes
-        back atomically. `expire` (seconds from now, `None` for never) sets
-        the token's expiry, at once if it is stored; without it the expiry
-        stays as it is (a new token's: the default, 1 h). `readonly=True`
-        never writes the object's data back (an explicit `expire` still
-        sets the expiry). A token that is not a string of 1 to
-        256 characters raises `TokenError`: a ValueError that answers 400
-        when a route lets it escape."""
-        return self._tokens.get(token, expire, readonly)
-
-    def get_tokens(self) -> list[str]:
-        return self._tokens.handler.tokens()
-
-    def get_token_ttl(self, token: str) -> float | None:
-        """Seconds until `token` expires (`None`: never); KeyError when
-        unknown."""
-        return self._tokens.ttl(token)
-
-    def set_default_token_expiration(self, seconds: float | None) -> None:
-        self._tokens.default_expiration = seconds
-
-    def get_default_token_expiration(self) -> float | None:
-        return self._tokens.default_expiration
-
     # -- CORS and the proxy ------------------------------------------------
 
     def _cors_policy(self) -> CorsPolicy:
@@ -687,10 +477,6 @@ class QuickServer(ServerAliases, ThreadingHTTPServer):
                 proxy.forward(req, target, query, self.proxy_timeout)
                 return True
         return False
-
-
-def _run_on_a_service(payload: Any) -> Any:
-    raise AssertionError("a service job runs on a service")  # never called
 
 
 def create_server(server_address: tuple[str, int], parallel: bool = True,

@@ -309,3 +309,42 @@ class TokenStore:
         """Seconds until the token expires (None: never)."""
         expire = self.handler.expiry(token)
         return None if expire is None else max(0.0, expire - time.time())
+
+
+class TokenApi:
+    """The token methods of a server (a mixin of `QuickServer`)."""
+
+    _tokens: TokenStore
+
+    def create_token(self) -> str:
+        """A new unguessable token id to send to a client."""
+        return self._tokens.create_token()
+
+    def get_token_obj(self, token: str,
+                      expire: float | None | str = "default",
+                      readonly: bool = False) -> TokenObj:
+        """The dict stored with `token`; empty for an unknown token, which
+        is stored only once something is set in it. Use it as a dict (every
+        change is stored at once), or in a `with` block that writes changes
+        back atomically. `expire` (seconds from now, `None` for never) sets
+        the token's expiry, at once if it is stored; without it the expiry
+        stays as it is (a new token's: the default, 1 h). `readonly=True`
+        never writes the object's data back (an explicit `expire` still
+        sets the expiry). A token that is not a string of 1 to
+        256 characters raises `TokenError`: a ValueError that answers 400
+        when a route lets it escape."""
+        return self._tokens.get(token, expire, readonly)
+
+    def get_tokens(self) -> list[str]:
+        return self._tokens.handler.tokens()
+
+    def get_token_ttl(self, token: str) -> float | None:
+        """Seconds until `token` expires (`None`: never); KeyError when
+        unknown."""
+        return self._tokens.ttl(token)
+
+    def set_default_token_expiration(self, seconds: float | None) -> None:
+        self._tokens.default_expiration = seconds
+
+    def get_default_token_expiration(self) -> float | None:
+        return self._tokens.default_expiration

@@ -7,11 +7,9 @@ a response."""
 from __future__ import annotations
 
 import math
-import os
 import ssl
 import sys
 import time
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from io import BufferedReader
 from typing import Any, Iterable, cast
@@ -19,17 +17,13 @@ from urllib.parse import urlsplit
 
 from .. import log
 from . import compress, errorpage as errors, sockio
-from .body import parse_body, parse_query, split_target
-from .files import FileResponse
+from .body import split_target
 from .wire import (Body, ClientDisconnected, Headers, RequestHead,
                       body_length, read_head)
-from .responses import (HTTPError, Response, UnsafeHeader, header_lines,
-                       response_head, to_json)
-from .routing import MethodNotAllowed, ReqArgs, Route
-from .ranges import byte_ranges, multipart_ranges
-from .file_headers import (FileTarget, content_type, etag, last_modified,
-                           not_modified)
-from .static import Listing, Redirect
+from .responses import HTTPError, UnsafeHeader, header_lines, response_head
+from .routing import MethodNotAllowed
+from .file_answers import FileAnswers
+from .route_answers import RouteAnswers, route_name
 
 # the server this handler serves (typed loosely: the server imports this
 # module, never the other way round)
@@ -41,12 +35,8 @@ SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
 
 
-def route_name(route: Route) -> str:
-    """How logs and exit statistics name a route: `GET /api/x`."""
-    return f"{route.method} {route.mask}"
-
-
-class QuickServerRequestHandler(BaseHTTPRequestHandler):
+class QuickServerRequestHandler(RouteAnswers, FileAnswers,
+                                 BaseHTTPRequestHandler):
     """Handles the requests of one connection (HTTP/1.1, keep-alive)."""
 
     server: QuickServer
@@ -268,188 +258,6 @@ class QuickServerRequestHandler(BaseHTTPRequestHandler):
         headers = [("Allow", ", ".join(methods))]
         headers.extend(self.server._preflight_headers(self))
         self.send_payload(204, headers=headers)
-
-    # -- routes ------------------------------------------------------------
-
-    def request_args(self, query: str, fragment: str, paths: list[str],
-                     segments: dict[str, str]) -> ReqArgs:
-        """Parses the request into the `args` a handler receives."""
-        args: ReqArgs = {
-            "query": parse_query(query) if query else {},
-            "fragment": fragment,
-            "paths": paths,
-            "segments": segments,
-            "post": {},
-            "files": {},
-            "meta": {},
-            "cookie": self._cookie(),
-        }
-        body = self.body
-        if body is not None and not body.finished and \
-                self.command not in ("GET", "HEAD"):
-            ctype = self.headers.get("content-type") or ""
-            multipart = ctype.lower().startswith("multipart/")
-            http = self._http
-            limit = self.server._upload_limit if multipart else \
-                http.max_body_size
-            if body.length is not None and body.length > limit:
-                raise HTTPError(413, close=True)
-            body.limit = limit
-            args["post"], self._files = parse_body(
-                body, ctype, max_field_size=http.max_body_size,
-                max_file_size=http.max_file_size,
-                spool_threshold=http.spool_threshold)
-            args["files"] = self._files
-        return args
-
-    def _cookie(self) -> SimpleCookie | None:
-        raw = self.headers.get("cookie")
-        if raw is None:
-            return None
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie.load(raw)
-        except CookieError:
-            return None
-        return cookie
-
-    def send_cookie(self, cookie: SimpleCookie) -> None:
-        """Adds `Set-Cookie` headers to the response of this request."""
-        for morsel in cookie.values():
-            self._extra_headers.append(("Set-Cookie", morsel.OutputString()))
-
-    def _run_route(self, route: Route, query: str, fragment: str,
-                   paths: list[str], segments: dict[str, str]) -> None:
-        self.route_name = route_name(route)
-        if route.guard is not None:
-            route.guard(self)  # before a byte of the body is read
-        args = self.request_args(query, fragment, paths, segments)
-        with self.server._serial(route):
-            result = route.handler(self, args)
-        self.send_result(route.kind, result)
-
-    def send_result(self, kind: str, result: Any) -> None:
-        """Answers with a handler's return value (or `Response`)."""
-        if self._responded:
-            if isinstance(result, FileResponse):
-                result.release()
-            return
-        code, ctype = 200, None
-        headers: Iterable[tuple[str, str]] = ()
-        if isinstance(result, Response):
-            if isinstance(result, FileResponse):
-                self.send_file(result)
-                return
-            code, ctype, headers = result.code, result.ctype, result.headers
-            result = result.response
-        if isinstance(result, (bytes, bytearray, memoryview)):
-            body = bytes(result)
-            ctype = ctype or "application/octet-stream"
-        elif kind == "json":
-            body = to_json(result).encode("utf-8")
-            ctype = ctype or "application/json"
-        else:
-            body = str(result).encode("utf-8")
-            ctype = ctype or "text/plain; charset=utf-8"
-        self.send_payload(code, body, ctype, headers)
-
-    # -- static files ------------------------------------------------------
-
-    def _serve_static(self, target: FileTarget | Redirect | Listing) -> None:
-        if isinstance(target, Redirect):
-            self.send_payload(301, b"", "text/plain; charset=utf-8",
-                              [("Location", target.location)])
-            return
-        if isinstance(target, Listing):
-            page = self.server._static.listing_html(target)
-            self.send_payload(200, page, "text/html; charset=utf-8",
-                              [("Cache-Control", "no-cache")])
-            return
-        try:
-            small = self.server._static.small_files.get(target)
-            if small is not None:
-                self._answer_file(target.path, small[0], small[1])
-                return
-            fd = os.open(target.path, os.O_RDONLY)
-        except OSError:
-            raise HTTPError(404) from None
-        try:
-            self._answer_file(target.path, os.fstat(fd), fd)
-        finally:
-            os.close(fd)
-
-    def send_file(self, response: FileResponse) -> None:
-        """Answers with a `FileResponse` the way static files are
-        answered, with its Content-Type and Content-Disposition; a 404
-        when its file is gone. Only GET and HEAD answer conditionally or
-        with a range (RFC 9110)."""
-        fd, st = response.open()
-        try:
-            self._answer_file(response.path, st, fd, response.content_type,
-                              response.headers,
-                              self.command in ("GET", "HEAD"))
-        finally:
-            os.close(fd)
-
-    def _answer_file(self, path: str, st: os.stat_result,
-                     content: bytes | int, ctype: str | None = None,
-                     extra: list[tuple[str, str]] | None = None,
-                     conditional: bool = True) -> None:
-        """Answers with a file (its bytes, or an open descriptor for
-        `sendfile`): validators, 304, a byte range, or all of it. `ctype`
-        replaces the type of the extension; `extra` headers are added,
-        each replacing a default of its name; without `conditional`, the
-        request's validators and Range are not looked at. Every answer of
-        a file that some clients get compressed says so in `Vary`."""
-        max_age = self.server.settings.static.max_age
-        ctype = ctype or content_type(path)
-        form = compress.file_form(self, st, ctype) if self._http.compress \
-            or self.server.settings.dev.live_reload else None
-        tag = etag(st) if form is None else form.etag(etag(st))
-        headers = [
-            ("Last-Modified", last_modified(st.st_mtime)),
-            ("ETag", tag),
-            ("Cache-Control", f"max-age={max_age}" if max_age else "no-cache"),
-            ("Accept-Ranges", "bytes"),
-        ]
-        if extra:
-            names = {name.lower() for name, _ in extra}
-            headers = [h for h in headers if h[0].lower() not in names]
-            headers.extend(extra)
-        if compress.file_varies(self, st.st_size, ctype):
-            headers.append(compress.VARY)
-        if form is not None:  # gzip or live reload: any range ignored
-            headers.extend(form.headers())
-            if not (conditional and not_modified(self.headers, st, tag)):
-                self.send_payload(200, form.body(
-                    self.server._static.small_files, path, st, content),
-                    ctype, headers, formed=True)
-                return
-        if conditional and not_modified(self.headers, st, tag):
-            self.send_payload(304, headers=headers)
-            return
-        spans = byte_ranges(self.headers.get("range"),
-                            self.headers.get("if-range"), st) \
-            if conditional else None
-        if spans is not None and len(spans) > 1:
-            body = multipart_ranges(spans, content, st.st_size, ctype)
-            if body is not None:
-                self.send_payload(206, body[1], body[0], headers)
-                return
-            spans = None  # too much to assemble: the whole file is valid
-        code = 200
-        start, end = 0, st.st_size
-        if spans is not None:
-            code = 206
-            start, end = spans[0]
-            headers.append(("Content-Range",
-                            f"bytes {start}-{end - 1}/{st.st_size}"))
-        if isinstance(content, bytes):
-            self.send_payload(code, content[start:end], ctype, headers,
-                              formed=True)
-        else:
-            self.send_payload(code, ctype=ctype, headers=headers,
-                              file=(content, start, end))
 
     # -- writing -----------------------------------------------------------
 

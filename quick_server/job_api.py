@@ -1,0 +1,215 @@
+"""The job registration methods of a server (a mixin of `QuickServer`):
+workers, services, `submit`, the job processes and worker.js."""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pickle
+import secrets
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from . import log
+from .browser import WORKER_JS, script_answer, serve_hub, worker_js
+from .http.files import download_path
+from .http.responses import to_json
+from .http.routing import ReqArgs, ReqF
+from .jobs.caching import cache_key, cache_lookup, cache_store
+from .jobs.protocol import Polls, handle_request
+from .jobs.services_hub import ServiceHub, ServiceRunner
+from .jobs.services_hub import bind_routes as bind_service_routes
+from .jobs.table import WorkerArgs, WorkerPool
+from .settings import Settings
+
+WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
+
+
+class JobApi:
+    """`json_worker`, `bind_services`, `service_worker`, `submit`,
+    `start_job_processes`, `link_worker_js` and `mirror_worker_js`."""
+
+    if TYPE_CHECKING:  # what the server provides
+        settings: Settings
+        workers: WorkerPool
+        _polls: Polls
+        _services: ServiceHub | None
+        _worker_routes: list[tuple[str, Any, Any]]
+        cache: Any
+        worker_executor: Any
+        max_chunk_size: int
+        base_path: str
+
+        def add_route(self, method: str, kind: str, mask: str,
+                      handler: ReqF, argc: int | None = None, *,
+                      exclusive: bool = True,
+                      guard: Callable[[Any], None] | None = None
+                      ) -> None: ...
+
+    def json_worker(self, mask: str,
+                    cache_id: Callable[[WorkerArgs], Any] | None = None,
+                    cache_method: str | None = None,
+                    cache_section: str | None = None,
+                    executor: Any = None
+                    ) -> Callable[[WorkerF], WorkerF]:
+        """Registers `fn(payload)` as a worker at `mask` (POST, the worker
+        protocol). `executor` says where its jobs run: "thread",
+        "process", or a `concurrent.futures.Executor` (default:
+        `server.worker_executor`). With `server.cache` and
+        `cache_id(payload)` set, a result is computed once per cache
+        key."""
+        if executor is not None:
+            self.workers.runners.get(executor)  # ValueError when unknown
+
+        def register(fn: WorkerF) -> WorkerF:
+            self._worker_routes.append((mask, fn, executor))
+
+            def start(payload: WorkerArgs) -> Any:
+                key = cache_key(self.cache, None if cache_id is None
+                                else (lambda: cache_id(payload)))
+                if key is not None:
+                    found, value = cache_lookup(self.cache, key,
+                                                cache_section, cache_method)
+                    if found:
+                        return self.workers.finished_job(to_json(value), mask)
+
+                def encode(value: Any, seconds: float) -> str:
+                    if key is not None:
+                        value = cache_store(self.cache, key, value, seconds,
+                                            cache_section, cache_method)
+                    return to_json(value)
+                return self.workers.submit(
+                    fn, (payload,), route=mask, encode=encode,
+                    runner=self.workers.runners.get(
+                        executor or self.worker_executor))
+
+            self._add_worker_route(mask, start,
+                                   getattr(fn, "__name__", "worker"))
+            self.add_route(
+                "GET", "json", download_path(mask, ":token"),
+                lambda req, args: self.workers.download(
+                    args["segments"]["token"]), 0, exclusive=False)
+            return fn
+        return register
+
+    def _add_worker_route(self, mask: str,
+                          start: Callable[[WorkerArgs], Any],
+                          name: str) -> None:
+        """The worker protocol at `mask`, starting jobs with `start`."""
+        def protocol(req: Any, args: ReqArgs) -> Any:
+            post = args["post"]
+            wait = post.get("wait") if isinstance(post, dict) else None
+            if isinstance(wait, (int, float)):
+                req.wait_by_design(wait)  # a long-poll is no slowness
+            return handle_request(self.workers, self._polls, post, start,
+                                  self.max_chunk_size)
+        protocol.__name__ = name
+        self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
+
+    def bind_services(self, prefix: str = "/services",
+                      service_timeout: float | None = None,
+                      key: str | None = None) -> str:
+        """Lets remote services pull jobs over HTTP under `prefix` (see
+        `services.py`): each call needs `Authorization: Bearer <key>`. A
+        service silent for `service_timeout` seconds is dead (None:
+        `settings.services.service_timeout`, which a value sets). Without
+        a `key` one is made (and logged); the key is returned."""
+        if self._services is not None:
+            raise ValueError("services are bound already")
+        if service_timeout is not None:
+            self.settings.services.service_timeout = service_timeout
+        if key is None:
+            key = secrets.token_urlsafe(24)
+            log.msg("services key: {0}", key)
+        elif not key:
+            raise ValueError("the services key must not be empty")
+        self._services = ServiceHub(self.settings)
+        bind_service_routes(self, self._services, prefix, key)
+        return key
+
+    def service_worker(self, mask: str, name: str) -> None:
+        """Serves the worker protocol at `mask` with the services called
+        `name` (`bind_services` first): browsers and `worker_request` see
+        an ordinary worker."""
+        if self._services is None:
+            raise ValueError("call bind_services() before service_worker()")
+        hub = self._services
+        runner = ServiceRunner(hub, name)
+
+        def start(payload: WorkerArgs) -> Any:
+            hub.check_room(len(to_json(payload)))
+            return self.workers.submit(_run_on_a_service, (payload,),
+                                       route=mask, runner=runner)
+        self._add_worker_route(mask, start, f"service {name}")
+
+    def submit(self, fn: Callable[..., Any], *args: Any,
+               executor: Any = None) -> concurrent.futures.Future[Any]:
+        """Runs `fn(*args)` as a job (on `executor`, default
+        `server.worker_executor`) and returns its `Future`: a route can
+        hand work to the job pool and wait for it. Bounded like every job
+        (HTTPError 503 when the queue is full); a failure where the job
+        ran is the exception itself, or a `JobFailed` with its type and
+        message."""
+        return self.workers.submit_future(
+            fn, args, self.workers.runners.get(
+                executor or self.worker_executor))
+
+    def start_job_processes(self) -> None:
+        """Forks the "process" executor's template process now. The server
+        does so itself when serving starts, before any thread of its own;
+        call this earlier when something else starts threads first (a
+        Dask `Client`, your own threads): a process forked while other
+        threads run could inherit a lock one of them held."""
+        self.workers.runners.get("process")
+        self.workers.runners.start_processes()
+
+    def _start_job_processes(self) -> None:
+        """When any worker runs in processes (or `max_processes` was set:
+        `submit(..., executor="process")` will), checks that its function
+        can be sent there and forks the pool's template now, while the
+        server has a single thread."""
+        for mask, fn, executor in self._worker_routes:
+            if (executor or self.worker_executor) != "process":
+                continue
+            self.workers.runners.get("process")
+            try:
+                pickle.dumps(fn)
+            except Exception as err:  # pylint: disable=broad-except
+                log.msg("worker {0}: its function cannot run in a process "
+                        "(it must be a module-level function): {1}",
+                        mask, err)
+        if self.worker_executor == "process" or \
+                self.settings.is_set("jobs.max_processes"):
+            self.workers.runners.get("process")
+        self.workers.runners.start_processes()
+
+    def link_worker_js(self, mask: str) -> str:
+        """Serves the browser client `worker.js` at `mask` (and the hub
+        that shares a browser's waiting connections among its tabs)."""
+        self.add_route("GET", "text", mask,
+                       lambda req, args: script_answer(worker_js()), 0,
+                       exclusive=False)
+        serve_hub(self)
+        return WORKER_JS
+
+    link_legacy_worker_js = link_worker_js  # the original's names
+
+    def mirror_worker_js(self, path: str) -> None:
+        """Copies `worker.js` to `path` (in a front end's source tree) and
+        keeps the copy current whenever the server starts."""
+        target = os.path.join(self.base_path, path)
+        data = worker_js()
+        serve_hub(self)  # for pages of this server (else a tab holds it)
+        try:
+            with open(target, "rb") as handle:
+                if handle.read() == data:
+                    return
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(data)
+
+    mirror_legacy_worker_js = mirror_worker_js
+
+
+def _run_on_a_service(payload: Any) -> Any:
+    raise AssertionError("a service job runs on a service")  # never called
