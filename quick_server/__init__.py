@@ -5,9 +5,10 @@ long-running workers polled by the browser, token storage, CORS, a proxy,
 HTTPS, and a command prompt on the terminal."""
 from .http.body import UploadedFile
 from .http.files import FileResponse, file_return
-from .http.handler import QuickServerRequestHandler
+from .http.request import Request as QuickServerRequestHandler
 from .log import debug, msg, set_log_file
-from .http.responses import HTTPError, PreventDefaultResponse, Response
+from .http.responses import (HTTPError, PreventDefaultResponse, Response,
+                             StreamResponse)
 from .http.routing import MiddlewareF, ReqArgs, ReqF, ReqNext
 from .rpc.contracts import RpcError, rpc_call
 from .rpc.codec import ValidationError
@@ -44,6 +45,7 @@ __all__ = [
     "ReqF",
     "ReqNext",
     "Response",
+    "StreamResponse",
     "rpc_call",
     "RpcError",
     "FilesAnswer",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from . import log
 from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .http.files import download_path
-from .http.responses import to_json
+from .http.responses import WaitingResponse, to_json
 from .http.routing import ReqArgs, ReqF
 from .jobs.caching import cache_key, cache_lookup, cache_store
 from .jobs.protocol import Polls, handle_request
@@ -97,10 +97,13 @@ class JobApi:
         def protocol(req: Any, args: ReqArgs) -> Any:
             post = args["post"]
             wait = post.get("wait") if isinstance(post, dict) else None
-            if isinstance(wait, (int, float)):
-                req.wait_by_design(wait)  # a long-poll is no slowness
-            return handle_request(self.workers, self._polls, post, start,
-                                  self.max_chunk_size)
+
+            def answer() -> Any:
+                return handle_request(self.workers, self._polls, post, start,
+                                      self.max_chunk_size)
+            if isinstance(wait, (int, float)) and wait > 0:
+                return WaitingResponse(answer, wait)  # a long-poll
+            return answer()
         protocol.__name__ = name
         self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
 

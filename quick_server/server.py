@@ -18,7 +18,9 @@ from typing import Any, Callable, Iterator, TypeVar
 from . import log
 from .http.accepting import Acceptor
 from .http.deadlines import HeadDeadlines
-from .http.handler import QuickServerRequestHandler
+from .http.connection import Connection
+from .http.request import Request
+from .http.responses import Response
 from .route_api import CacheIdF, route_api
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
@@ -34,7 +36,11 @@ from .dev.restart import (adopt_listener, close_unclaimed_listeners,
 from .http.connection_threads import ConnectionThreads
 from .job_api import JobApi
 from .tokens import TokenApi, TokenHandler, TokenStore
-from .http.cors import CorsPolicy
+from .http.compress import gzip_filter
+from .http.cors import CorsPolicy, cors_filter
+from .http.dispatch import AnswerFilter
+from .http.errorpage import error_filter
+from .http.livescript import script_filter
 from .jobs.services_hub import ServiceHub
 from .http.proxy import Proxy
 from .jobs.caching import cached
@@ -80,6 +86,9 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         self._inflight = 0
         self._inflight_cond = threading.Condition()
         self._proxies: tuple[Proxy, ...] = ()
+        # what every answer goes through, in this order (`http.dispatch`)
+        self._filters: list[AnswerFilter] = [
+            error_filter, script_filter, gzip_filter, cors_filter]
         self._tokens = TokenStore(token_handler)
         self.workers = WorkerPool(self.settings)
         self._polls = Polls(self.workers)
@@ -98,7 +107,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         self._stopped = threading.Event()  # serve_forever ended for good
         self._add_builtin_commands()
         self._connections = ConnectionThreads(self.process_request_thread)
-        super().__init__((host, port), QuickServerRequestHandler,
+        super().__init__((host, port), Connection,
                          bind_and_activate)
         if certfile is not None and ssl_context is None:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -450,12 +459,12 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         self._cors = self._cors.current(self.settings.http.cross_origin)
         return self._cors
 
-    def _cors_headers(self, req: QuickServerRequestHandler
+    def _cors_headers(self, req: Request
                      ) -> list[tuple[str, str]]:
         """CORS headers for a response; none unless `cross_origin`."""
         return self._cors_policy().headers(req.headers)
 
-    def _preflight_headers(self, req: QuickServerRequestHandler
+    def _preflight_headers(self, req: Request
                           ) -> list[tuple[str, str]]:
         """What a CORS preflight (`OPTIONS`) answer adds."""
         return self._cors_policy().preflight(req.headers)
@@ -468,15 +477,14 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
                                      key=lambda p: len(p.prefix),
                                      reverse=True))
 
-    def _forward(self, req: QuickServerRequestHandler, path: str,
-                query: str) -> bool:
-        """Proxies the request when a bound proxy prefix matches."""
+    def _forward(self, req: Request, path: str,
+                 query: str) -> Response | None:
+        """The proxied answer when a bound proxy prefix matches."""
         for proxy in self._proxies:
             target = proxy.target_path(path)
             if target is not None:
-                proxy.forward(req, target, query, self.proxy_timeout)
-                return True
-        return False
+                return proxy.forward(req, target, query, self.proxy_timeout)
+        return None
 
 
 def create_server(server_address: tuple[str, int], parallel: bool = True,

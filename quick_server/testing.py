@@ -1,9 +1,8 @@
 """Testing a server's routes in-process: `TestClient(server)` and
 `load_script(path)`.
 
-The client hands each request to the server's own request handling in
-the calling thread, over an in-memory connection: no socket, no port, no
-`serve_forever`. What a route, a static file, an rpc or a worker answers
+The client hands each request to the server's `dispatch` in the calling
+thread: no socket, no port, no `serve_forever`. What a route, a static file, an rpc or a worker answers
 is exactly what a browser would get (status, headers, body).
 
     from quick_server.testing import TestClient, load_script
@@ -28,7 +27,12 @@ from urllib.parse import urlencode
 
 from .client import WorkerError, job_http_error, run_job, status_error
 from .http.body import decode_json
-from .http.responses import to_json
+from .http.dispatch import dispatch, resolve
+from .http.file_answers import FileSpan
+from .http.request import Request
+from .http.responses import (Response, StreamResponse, UnsafeHeader,
+                             WaitingResponse, response_head, to_json)
+from .http.wire import Body, Headers, RequestHead
 from .multipart_client import FileSpec, multipart_body
 from .rpc.contracts import decode_answer
 from .rpc.typed_json import codec_of
@@ -40,54 +44,15 @@ CLIENT_ADDRESS = ("127.0.0.1", 50000)  # a client on this machine
 __all__ = ["TestClient", "TestResponse", "load_script"]
 
 
-class _Connection:
-    """The server's side of one in-memory connection: it reads the
-    request's bytes and collects the answer's."""
-
-    def __init__(self, request: bytes) -> None:
-        self._request = request
-        self.sent = bytearray()
-
-    def makefile(self, mode: str = "rb", buffering: int = -1) -> Any:
-        return io.BufferedReader(io.BytesIO(self._request))
-
-    def sendall(self, data: bytes) -> None:
-        self.sent += data
-
-    def send(self, data: bytes) -> int:
-        self.sent += data
-        return len(data)
-
-    def sendfile(self, file: Any, offset: int = 0,
-                 count: int | None = None) -> int:
-        file.seek(offset)
-        data = file.read() if count is None else file.read(count)
-        self.sent += data
-        return len(data)
-
-    def recv(self, size: int) -> bytes:
-        return b""
-
-    def gettimeout(self) -> float:
-        return 30.0  # never sendfile(2): sendfile() above
-
-    def settimeout(self, seconds: float | None) -> None:
-        pass
-
-    def setsockopt(self, *args: Any) -> None:
-        pass
-
-    def shutdown(self, how: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def getpeername(self) -> tuple[str, int]:
-        return CLIENT_ADDRESS
-
-    def fileno(self) -> int:
-        return -1
+def _body_of(response: Response) -> bytes:
+    """All of an answer's body: its bytes, its file's span, or its
+    stream's chunks."""
+    if isinstance(response, FileSpan):
+        return os.pread(response.fd, response.end - response.start,
+                        response.start)
+    if isinstance(response, StreamResponse):
+        return b"".join(response.chunks)
+    return bytes(response.response)
 
 
 class _Answer:
@@ -175,22 +140,54 @@ class TestClient:
             sent["Cookie"] = jar
         if body or method in ("POST", "PUT", "PATCH"):
             sent["Content-Length"] = str(len(body))
-        sent["Connection"] = "close"  # one request: the handler returns
-        head = f"{method} {path} HTTP/1.1\r\n" + "".join(
-            f"{key}: {value}\r\n" for key, value in sent.items()) + "\r\n"
-        connection = _Connection(head.encode("latin-1") + body)
-        self.server.RequestHandlerClass(connection, CLIENT_ADDRESS,
-                                        self.server)
-        answer = http.client.HTTPResponse(
-            _Answer(bytes(connection.sent)),  # type: ignore[arg-type]
-            method=method)
-        answer.begin()
+        head = RequestHead(method, path, "HTTP/1.1",
+                           Headers(list(sent.items())))
+        written = bytearray()  # an answer written by hand
+        request = Request(self.server, head, CLIENT_ADDRESS,
+                          Body(io.BufferedReader(io.BytesIO(body)),
+                               len(body)), writer=written.extend)
+        answer = self._answer(request, written)
         response = TestResponse(answer.status, answer.reason, answer.msg,
                                 answer.read())
         with self._lock:
             for cookie in answer.msg.get_all("Set-Cookie") or ():
                 self.cookies.load(cookie)
         return response
+
+    def _answer(self, request: Request,
+                written: bytearray) -> http.client.HTTPResponse:
+        """`dispatch`'s answer to `request`, as the wire would carry it."""
+        server = self.server
+        try:
+            response = dispatch(server, request)
+            if isinstance(response, WaitingResponse):
+                response = resolve(server, request, response)
+            try:
+                if response.already_sent:
+                    raw = bytes(written)
+                else:
+                    content = b"" if request.command == "HEAD" or \
+                        response.code in (204, 304) else _body_of(response)
+                    fields = [("Content-Length", str(len(content)))]
+                    if response.ctype is not None:
+                        fields.insert(0, ("Content-Type", response.ctype))
+                    try:
+                        raw = response_head("HTTP/1.1", response.code,
+                                            fields + response.headers)
+                    except UnsafeHeader:
+                        raw, content = response_head(
+                            "HTTP/1.1", 500, [("Content-Length", "22")]), \
+                            b"Internal Server Error\n"
+                    raw += content
+            finally:
+                response.release()
+        finally:
+            for upload in request.files.values():
+                upload.close()
+        answer = http.client.HTTPResponse(
+            _Answer(raw), method=request.command)  # type: ignore[arg-type]
+        answer.begin()
+        return answer
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)

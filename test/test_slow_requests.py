@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import get, run_in_thread, wait_for
-from quick_server import log
+from quick_server import StreamResponse, log
 from quick_server.http.livescript import LIVE_STREAM_PATH
 
 
@@ -39,9 +39,7 @@ def _slow_server(make_server, **settings):
     @server.text_get("/events")
     def _events(req, args):
         req.close_connection = True
-        req.start_stream(200, [("Content-Type", "text/event-stream")])
-        req.wfile.write(b"data: one\n\n")
-        return None
+        return StreamResponse([b"data: one\n\n"], 200, "text/event-stream")
 
     run_in_thread(server)
     return server

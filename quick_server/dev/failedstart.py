@@ -114,11 +114,9 @@ padding: 1em; overflow: auto; }} .note {{ color: #666; }}</style></head>
     def answer(self, req: Any) -> None:
         """A route guard that answers every request with the 503, before a
         byte of its body is read (the connection then closes)."""
-        body, ctype = self.page(req)
-        req.close_connection = True
-        req.send_payload(503, body, ctype, [("Retry-After", RETRY_AFTER),
-                                            ("Cache-Control", "no-store")])
-        raise HTTPError(503, close=True)  # answered: nothing more to send
+        raise HTTPError(503, close=True, page=self.page(req),
+                        headers=[("Retry-After", RETRY_AFTER),
+                                 ("Cache-Control", "no-store")])
 
 
 def _unreachable(req: Any, args: Any) -> None:

@@ -8,17 +8,13 @@ import json
 import os
 import secrets
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from .. import log
 from ..browser import live_reload_js, script_answer
-from ..http.responses import HTTPError, Response
+from ..http.responses import HTTPError, Response, StreamResponse
 from ..settings import LiveReloadAliases, Settings
 from .watching import MAX_WATCHED_FILES, Snapshot, settle
-
-# the request handler is the caller's: typed as Any here, so that this
-# module (development) never imports the HTTP core's handler
-QuickServerRequestHandler = Any
 
 RETRY_MS = 200  # how soon a browser reconnects after the stream ended
 PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
@@ -105,8 +101,7 @@ class LiveReload(LiveReloadAliases):
     def script(self, req: Any, args: Any) -> Response:
         return script_answer(live_reload_js())
 
-    def stream(self, req: QuickServerRequestHandler,
-               args: Any) -> Response | None:
+    def stream(self, req: Any, args: Any) -> Response:
         """The event stream of one browser tab: `hello` with this
         process's id, then `reload` / `css` events as files change, until
         the tab goes or the server stops."""
@@ -120,35 +115,31 @@ class LiveReload(LiveReloadAliases):
                                 headers=[("Retry-After", "5")])
             self._listeners += 1
             seq = self._seq
-        try:
-            req.close_connection = True  # the body ends with the connection
-            req.start_stream(200, [
-                ("Content-Type", "text/event-stream"),
-                ("Cache-Control", "no-cache"),
-                ("X-Accel-Buffering", "no")])
-            self._send(req, f"retry: {RETRY_MS}\nevent: hello\n"
-                            f"data: {self.instance}\n\n")
-            while True:
-                with self._cond:
-                    self._cond.wait_for(
-                        lambda: self._closed or self._seq > seq,
-                        PING_SECONDS)
-                    if self._closed:
-                        return None
-                    new = [e for e in self._events if e[0] > seq]
-                    seq = self._seq
-                text = "".join(f"event: {event}\ndata: {data}\n\n"
-                               for _, event, data in new)
-                self._send(req, text or ": ping\n\n")
-        except OSError:
-            req.close_connection = True  # the tab went away
-        finally:
-            with self._cond:
-                self._listeners -= 1
-        return None
+        req.close_connection = True  # the body ends with the connection
+        return StreamResponse(self._events_from(seq), 200,
+                              "text/event-stream",
+                              [("Cache-Control", "no-cache"),
+                               ("X-Accel-Buffering", "no")],
+                              on_close=self._gone)
 
-    @staticmethod
-    def _send(req: QuickServerRequestHandler, text: str) -> None:
-        data = text.encode()
-        req.wfile.write(data)
-        req.add_sent(len(data))
+    def _gone(self) -> None:
+        with self._cond:
+            self._listeners -= 1
+
+    def _events_from(self, seq: int) -> Iterator[bytes]:
+        """The stream's text, as events come (a ping when none came for
+        a while), until the server stops or the tab goes."""
+        yield (f"retry: {RETRY_MS}\nevent: hello\n"
+               f"data: {self.instance}\n\n").encode()
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._closed or self._seq > seq,
+                    PING_SECONDS)
+                if self._closed:
+                    return
+                new = [e for e in self._events if e[0] > seq]
+                seq = self._seq
+            text = "".join(f"event: {event}\ndata: {data}\n\n"
+                           for _, event, data in new)
+            yield (text or ": ping\n\n").encode()

@@ -10,20 +10,20 @@ Accept-Encoding`, so that a cache never hands the gzip form to a client
 that did not ask for it. A static file's compressed form is kept in the
 small-file cache next to its bytes, so compressing costs CPU once per
 file version. With live reload on, an HTML page gets the live-reload
-script (`livescript.inject_script`) first."""
+script (`livescript.script_filter`) first."""
 from __future__ import annotations
 
 import functools
 import gzip
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .livescript import inject_script
 
-# the request handler that calls in (typed loosely: the handler imports
-# this module, never the other way round)
-QuickServerRequestHandler = Any
+from .responses import Response
+
+Request = Any  # a `request.Request` (typed loosely: no import circle)
 
 if TYPE_CHECKING:
     from .small_files import SmallFiles
@@ -90,39 +90,34 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=LEVEL, mtime=0)
 
 
-def _wants_gzip(req: QuickServerRequestHandler) -> bool:
+def _wants_gzip(req: Request) -> bool:
     headers = req.headers
     return accepts_gzip(headers.get("accept-encoding")) and \
         headers.get("range") is None
 
 
-def payload(req: QuickServerRequestHandler, code: int, body: bytes,
-            ctype: str, headers: Iterable[Header]
-            ) -> tuple[bytes, Iterable[Header]]:
-    """The body and headers an answer is sent with: an HTML page with the
-    live-reload script when it is on; compressed as the module says."""
-    settings = req.server.settings
-    if code != 200:
-        return body, headers
-    inject = settings.dev.live_reload and ctype.startswith("text/html")
-    varies = settings.http.compress and compressible(ctype)
-    if not inject and not varies:
-        return body, headers
-    headers = list(headers)
+def gzip_filter(req: Request, response: Response) -> Response:
+    """The answer filter that compresses a text answer as the module
+    says (a formed answer, a file's or a stream, is as it is already)."""
+    if response.formed or response.code != 200 or response.ctype is None:
+        return response
+    http = req.server.settings.http
+    body = response.response
+    if not http.compress or len(body) < http.compress_min_size or \
+            not compressible(response.ctype):
+        return response
+    headers = response.headers
     if any(name.lower() == "content-encoding" for name, _ in headers):
-        return body, headers  # in its final form already
-    if inject:
-        body = inject_script(body)
-    if not varies or len(body) < settings.http.compress_min_size:
-        return body, headers
-    if VARY not in headers:  # a file's answer says it already
+        return response  # in its final form already
+    if VARY not in headers:
         headers.append(VARY)
     if not _wants_gzip(req):
-        return body, headers
-    headers = [(name, gzip_etag(value) if name.lower() == "etag" else value)
-               for name, value in headers]
-    headers.append(("Content-Encoding", "gzip"))
-    return gzip_bytes(body), headers
+        return response
+    response.headers = [(name, gzip_etag(value) if name.lower() == "etag"
+                         else value) for name, value in headers]
+    response.headers.append(("Content-Encoding", "gzip"))
+    response.response = gzip_bytes(body)
+    return response
 
 
 @dataclass
@@ -158,7 +153,7 @@ class FileForm:
         return cache.variant(path, st, self.kind, make)
 
 
-def file_form(req: QuickServerRequestHandler, st: os.stat_result,
+def file_form(req: Request, st: os.stat_result,
               ctype: str) -> FileForm | None:
     """The form a static file of type `ctype` goes out in for this
     request; None: as it is (any range, `sendfile` for a large file)."""
@@ -170,7 +165,7 @@ def file_form(req: QuickServerRequestHandler, st: os.stat_result,
     return FileForm(inject, zipped) if inject or zipped else None
 
 
-def file_varies(req: QuickServerRequestHandler, size: int,
+def file_varies(req: Request, size: int,
                 ctype: str) -> bool:
     """Whether a file of `size` bytes and type `ctype` goes out
     compressed to the clients that accept gzip: then every answer of it

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from .responses import Response
+
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|"
                      r"https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 # header names separated by commas and optional SP/HTAB (RFC 9110 5.6.1):
@@ -74,3 +76,12 @@ class CorsPolicy:
         return [("Access-Control-Allow-Methods", METHODS),
                 ("Access-Control-Allow-Headers", allow),
                 ("Access-Control-Max-Age", MAX_AGE)]
+
+
+def cors_filter(req: Any, response: Response) -> Response:
+    """The answer filter that adds the server's CORS headers (none while
+    `cross_origin` is off)."""
+    fields = req.server._cors_headers(req)
+    if fields:
+        response.headers.extend(fields)
+    return response

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .handler import QuickServerRequestHandler
+    from .connection import Connection
 
 # the server is the caller's: typed as Any (it only needs `_wait_idle`), so
 # that the HTTP core never imports the server built on top of it
@@ -29,13 +29,13 @@ class OpenConnections:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._handlers: set[QuickServerRequestHandler] = set()
+        self._handlers: set[Connection] = set()
 
-    def add(self, handler: QuickServerRequestHandler) -> None:
+    def add(self, handler: Connection) -> None:
         with self._lock:
             self._handlers.add(handler)
 
-    def discard(self, handler: QuickServerRequestHandler) -> None:
+    def discard(self, handler: Connection) -> None:
         with self._lock:
             self._handlers.discard(handler)
 

@@ -20,12 +20,10 @@ from typing import Any
 
 from ..log import escape_control
 from .livescript import SCRIPT_TAG
-from .responses import HTTPError
+from .responses import HTTPError, Response
 from .routing import MethodNotAllowed
 
-# the request handler that calls in (typed loosely: the handler imports
-# this module, never the other way round)
-QuickServerRequestHandler = Any
+Request = Any  # a `request.Request` (typed loosely: no import circle)
 
 
 PLAIN = (b"Internal Server Error\n", "text/plain; charset=utf-8")
@@ -49,7 +47,7 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def shows_details(req: QuickServerRequestHandler) -> bool:
+def shows_details(req: Request) -> bool:
     """Whether this client may see the exception: `settings.dev.debug`
     when it is True or False, else whether the request comes from this
     machine."""
@@ -57,7 +55,7 @@ def shows_details(req: QuickServerRequestHandler) -> bool:
     return is_local(req) if debug is None else bool(debug)
 
 
-def is_local(req: QuickServerRequestHandler) -> bool:
+def is_local(req: Request) -> bool:
     """Whether a request comes from a client on this machine: a loopback
     peer, and every client that a proxy's headers name is on this machine
     too (a proxy on this machine makes every client look local). `Via`
@@ -107,7 +105,7 @@ def accepted_types(accept: str | None) -> set[str]:
     return types
 
 
-def page_format(req: QuickServerRequestHandler) -> str:
+def page_format(req: Request) -> str:
     """"html", "json" or "text": what this client reads best."""
     types = accepted_types(req.headers.get("accept"))
     if types.intersection(HTML_TYPES):
@@ -118,7 +116,7 @@ def page_format(req: QuickServerRequestHandler) -> str:
     return "text"
 
 
-def _route_kind(req: QuickServerRequestHandler) -> str:
+def _route_kind(req: Request) -> str:
     path = req.path.split("?", 1)[0].split("#", 1)[0]
     try:
         found = req.server._routes.match(req.command, path)
@@ -133,7 +131,15 @@ def _bounded(text: str, limit: int) -> str:
     return f"{text[:limit]}\n... ({len(text) - limit} more characters)"
 
 
-def error_page(req: QuickServerRequestHandler, exc: BaseException | None
+def error_filter(req: Request, response: Response) -> Response:
+    """The answer filter that makes the page of a 500 that answers an
+    exception (`response.error`)."""
+    if response.error is not None and not response.response:
+        response.response, response.ctype = error_page(req, response.error)
+    return response
+
+
+def error_page(req: Request, exc: BaseException | None
                ) -> tuple[bytes, str]:
     """The body and Content-Type answering `exc` (raised by a handler of
     `req`) with a 500."""
@@ -161,7 +167,7 @@ def _printable(text: str) -> str:
     return "\n".join(escape_control(line) for line in text.split("\n"))
 
 
-def _html(req: QuickServerRequestHandler, kind: str, message: str,
+def _html(req: Request, kind: str, message: str,
           trace: str) -> bytes:
     esc, dev = html.escape, req.server.settings.dev
     why = "to every client because server.debug is True" \

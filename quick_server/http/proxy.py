@@ -19,8 +19,8 @@ from io import BufferedIOBase
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
+from .responses import HTTPError, StreamResponse
 from .wire import Body, Headers
-from .responses import HTTPError
 from .static import decode_path
 
 # fields about one connection, not the message: never forwarded
@@ -79,10 +79,10 @@ class Proxy:
         return self.base + "/" + "/".join(quote(s) for s in rest)
 
     def forward(self, req: Any, path: str, query: str, timeout: float
-                ) -> None:
-        """Sends `req` on and streams the answer back: 400 for a request
-        that cannot be forwarded safely, 502 when the target is down or
-        answers something invalid, 504 when it is too slow."""
+                ) -> StreamResponse:
+        """Sends `req` on; the answer streams the target's back: 400 for
+        a request that cannot be forwarded safely, 502 when the target is
+        down or answers something invalid, 504 when it is too slow."""
         target = path + ("?" + query if query else "")
         if not _TARGET.fullmatch(target):
             raise HTTPError(400, "Invalid character in the request target")
@@ -90,7 +90,8 @@ class Proxy:
         head = request_head(req, self.authority, target, length)
         with _target_errors():
             sock = self._connect(timeout)
-        with sock, sock.makefile("rb") as rfile:
+        try:
+            rfile = sock.makefile("rb")
             with _target_errors():
                 sock.sendall(head)
             for block in body:  # read from the client outside the mapping
@@ -99,7 +100,10 @@ class Proxy:
             with _target_errors():
                 status, fields = read_response_head(
                     rfile, time.monotonic() + timeout)
-            _relay(req, rfile, status, fields)
+            return _relay(req, sock, rfile, status, fields)
+        except BaseException:
+            sock.close()
+            raise
 
     def _connect(self, timeout: float) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout)
@@ -266,35 +270,27 @@ def body_framing(head: Headers) -> int | None:
     return int(lengths[0])
 
 
-def _relay(req: Any, rfile: BufferedIOBase, status: int,
-           head: Headers) -> None:
-    """Sends the target's answer on, framed anew: its Content-Length when
-    it gave a valid one, else chunked to an HTTP/1.1 client and ended by
-    closing the connection for an HTTP/1.0 one."""
+def _relay(req: Any, sock: socket.socket, rfile: BufferedIOBase,
+           status: int, head: Headers) -> StreamResponse:
+    """The target's answer as ours: its Content-Length when it gave a
+    valid one, else chunked to an HTTP/1.1 client and ended by closing
+    the connection for an HTTP/1.0 one (the connection layer frames
+    it). While `cross_origin` is on, our CORS policy replaces the
+    target's `Access-Control-*` headers."""
     length = body_framing(head)
     chunked_in = bool(head.get_all("transfer-encoding"))
     fields = _end_to_end(head, RESPONSE_OWN)
-    if length is not None and status != 204:
-        fields.append(("Content-Length", str(length)))
+    if req.server.settings.http.cross_origin:
+        fields = [(name, value) for name, value in fields
+                  if not name.lower().startswith("access-control-")]
     with_body = req.command != "HEAD" and status not in (204, 304)
-    chunked_out = with_body and length is None and \
-        req.request_version != "HTTP/1.0"
-    if chunked_out:
-        fields.append(("Transfer-Encoding", "chunked"))
-    elif with_body and length is None:
-        req.close_connection = True
-    req.start_stream(status, fields)
+    if status == 304 and length is not None:
+        fields.append(("Content-Length", str(length)))
     if not with_body:
-        return
-    try:
-        for block in _target_body(rfile, length, chunked_in):
-            req.wfile.write(b"%x\r\n%s\r\n" % (len(block), block)
-                            if chunked_out else block)
-            req.add_sent(len(block))
-        if chunked_out:
-            req.wfile.write(b"0\r\n\r\n")
-    except (OSError, HTTPError):
-        req.close_connection = True  # the answer is cut: end it here
+        return StreamResponse((), status, None, fields, length=length,
+                              on_close=sock.close)
+    return StreamResponse(_target_body(rfile, length, chunked_in), status,
+                          None, fields, length=length, on_close=sock.close)
 
 
 def _target_body(rfile: BufferedIOBase, length: int | None,

@@ -7,7 +7,7 @@ import math
 import re
 import time
 from email.utils import formatdate
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 SERVER_NAME = "quick_server"
 
@@ -16,16 +16,19 @@ class HTTPError(Exception):
     """Ends a request with `code` and a short plain-text `message`.
 
     `close` also ends the connection: used when the request's framing can
-    no longer be trusted (a body that was not read, a bad chunk)."""
+    no longer be trusted (a body that was not read, a bad chunk). `page`
+    (bytes, Content-Type) replaces the plain-text message as the body."""
 
     def __init__(self, code: int, message: str | None = None, *,
                  close: bool = False,
-                 headers: Iterable[tuple[str, str]] = ()) -> None:
+                 headers: Iterable[tuple[str, str]] = (),
+                 page: tuple[bytes, str] | None = None) -> None:
         super().__init__(message or reason(code))
         self.code = code
         self.message = message or reason(code)
         self.close = close
         self.headers = list(headers)
+        self.page = page
         self.request_line = ""  # what was read of a bad request's line
 
 
@@ -41,7 +44,19 @@ class Response:
     """A handler result with its own status code and content type.
 
     `response` is converted like a plain return value of the route (JSON for
-    json routes, text for text routes); bytes are sent unchanged."""
+    json routes, text for text routes); bytes are sent unchanged.
+
+    It is also what `dispatch` hands the connection layer: a `Response`
+    whose `response` is bytes, a `FileSpan` (a file's bytes, sent with
+    `sendfile`), a `StreamResponse` or a `WaitingResponse`. `formed`: the
+    body is final (no filter changes it); `close_connection`: the
+    connection ends after it; `error`: the exception a 500 answers (the
+    error page filter makes its body)."""
+
+    formed = False
+    close_connection = False
+    already_sent = False  # written by hand (`hand_written`)
+    error: BaseException | None = None
 
     def __init__(self, response: Any, code: int = 200,
                  ctype: str | None = None,
@@ -50,6 +65,78 @@ class Response:
         self.code = code
         self.ctype = ctype
         self.headers = list(headers)
+
+    def length(self) -> int | None:
+        """The body's size in bytes (None: not known in advance)."""
+        return len(self.response)
+
+    def release(self) -> None:
+        """Frees what the answer holds (a descriptor, a generator, a
+        file to delete) once it is sent, or when it is not."""
+
+
+class StreamResponse(Response):
+    """An answer whose body is sent as it is made: `chunks` yields bytes
+    (a generator is closed when the client goes, so its `finally` runs).
+    With a `length` the body is that many bytes; else it is sent chunked
+    to an HTTP/1.1 client and ended by closing the connection for an
+    HTTP/1.0 one. `waits`: seconds of its time that are waiting by design,
+    no slowness for the slow-request log (an event stream's: all of it).
+    `on_close` runs once the answer is over, sent or not (a generator
+    never started does not run its `finally`)."""
+
+    formed = True
+    waits = 0.0
+
+    def __init__(self, chunks: Iterable[bytes], code: int = 200,
+                 ctype: str | None = None,
+                 headers: Iterable[tuple[str, str]] = (), *,
+                 length: int | None = None, waits: float = 0.0,
+                 on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(b"", code, ctype, headers)
+        self.chunks = chunks
+        self.size = length
+        if not waits and (ctype or "").startswith("text/event-stream"):
+            waits = math.inf  # an event stream lasts by design
+        self.waits = waits
+        self._on_close = on_close
+
+    def length(self) -> int | None:
+        return self.size
+
+    def release(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        try:
+            close = getattr(self.chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if on_close is not None:
+                on_close()
+
+
+class WaitingResponse(Response):
+    """An answer that waits for an event (a job settles for a long-poll,
+    a job is queued for a service's `next`): `wait()` makes the answer,
+    at the latest after `seconds`, the client's own wait (no slowness).
+    `wait()` returns what a handler would (converted as the route's kind
+    says). The threaded connection layer calls it on its own thread."""
+
+    kind = "json"
+
+    def __init__(self, wait: Callable[[], Any], seconds: float) -> None:
+        super().__init__(b"", 200)
+        self.wait = wait
+        self.seconds = seconds
+
+
+def error_response(err: HTTPError) -> Response:
+    """The plain-text answer of an `HTTPError`."""
+    body, ctype = err.page or (f"{err.message}\n".encode("utf-8"),
+                               "text/plain; charset=utf-8")
+    response = Response(body, err.code, ctype, err.headers)
+    response.close_connection = err.close
+    return response
 
 
 _REASONS = {int(s): s.phrase for s in http.HTTPStatus}

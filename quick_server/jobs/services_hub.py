@@ -43,7 +43,7 @@ from .. import log
 from ..http.media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
-from ..http.responses import HTTPError, Response, to_json
+from ..http.responses import HTTPError, Response, WaitingResponse, to_json
 from ..settings import ServiceSettings, Settings
 from ..setting_types import Alias
 
@@ -426,7 +426,9 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
 
 def _next(hub: ServiceHub, req: Any, args: Any) -> Any:
     wait = _wait(args["query"])
-    req.wait_by_design(wait)  # a long-poll the service asked for is no slowness
+    if wait > 0:  # a long-poll the service asked for
+        return WaitingResponse(
+            lambda: hub.next_job(args["segments"]["id"], wait), wait)
     return hub.next_job(args["segments"]["id"], wait)
 
 
