@@ -98,7 +98,7 @@ class Connection(BaseHTTPRequestHandler):
         self.requestline = request.requestline
         self.server._request_started()
         try:
-            self._answer(request)
+            self._answer(request, head)
         finally:
             self.close_connection = request.close_connection
             self._finish_body(request)
@@ -132,12 +132,10 @@ class Connection(BaseHTTPRequestHandler):
         finally:
             deadlines.discard(sock)
 
-    def _answer(self, request: Request) -> None:
+    def _answer(self, request: Request, head: RequestHead) -> None:
         try:
             try:
-                length = body_length(RequestHead(
-                    request.command, request.path, request.request_version,
-                    request.headers))
+                length = body_length(head)
                 expect = (request.headers.get("expect") or "").lower()
                 if expect and expect != "100-continue":
                     raise HTTPError(417)
