@@ -2,10 +2,9 @@
 workers, services, `submit`, the job processes and worker.js."""
 from __future__ import annotations
 
-import concurrent.futures
 import os
-import pickle
 import secrets
+import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import log
@@ -13,24 +12,27 @@ from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .http.files import download_path
 from .http.responses import WaitingResponse, to_json
 from .http.routing import ReqArgs, ReqF
-from .jobs.caching import cache_key, cache_lookup, cache_store
-from .jobs.protocol import Polls, handle_request
-from .jobs.services_hub import ServiceHub, ServiceRunner
-from .jobs.services_hub import bind_routes as bind_service_routes
-from .jobs.table import WorkerArgs, WorkerPool
 from .settings import Settings
 
-WorkerF = TypeVar("WorkerF", bound=Callable[[WorkerArgs], Any])
+if TYPE_CHECKING:  # the jobs wing is imported when jobs are first used
+    import concurrent.futures
+
+    from .jobs.protocol import Polls
+    from .jobs.services_hub import ServiceHub
+    from .jobs.table import WorkerArgs, WorkerPool
+
+WorkerF = TypeVar("WorkerF", bound=Callable[["WorkerArgs"], Any])
+_MADE = threading.Lock()  # the job table is made once
 
 
 class JobApi:
     """`json_worker`, `bind_services`, `service_worker`, `submit`,
     `start_job_processes`, `link_worker_js` and `mirror_worker_js`."""
 
+    _jobs: tuple[WorkerPool, Polls] | None = None
+
     if TYPE_CHECKING:  # what the server provides
         settings: Settings
-        workers: WorkerPool
-        _polls: Polls
         _services: ServiceHub | None
         _worker_routes: list[tuple[str, Any, Any]]
         cache: Any
@@ -43,6 +45,28 @@ class JobApi:
                       exclusive: bool = True,
                       guard: Callable[[Any], None] | None = None
                       ) -> None: ...
+
+    @property
+    def workers(self) -> WorkerPool:
+        """The job table (made, and the jobs wing imported, when first
+        used)."""
+        return self._job_table()[0]
+
+    @property
+    def _polls(self) -> Polls:
+        return self._job_table()[1]
+
+    def _job_table(self) -> tuple[WorkerPool, Polls]:
+        jobs = self._jobs
+        if jobs is None:
+            from .jobs.protocol import Polls
+            from .jobs.table import WorkerPool
+            with _MADE:
+                if self._jobs is None:
+                    pool = WorkerPool(self.settings)
+                    self._jobs = (pool, Polls(pool))
+                jobs = self._jobs
+        return jobs
 
     def json_worker(self, mask: str,
                     cache_id: Callable[[WorkerArgs], Any] | None = None,
@@ -58,6 +82,8 @@ class JobApi:
         key."""
         if executor is not None:
             self.workers.runners.get(executor)  # ValueError when unknown
+
+        from .jobs.caching import cache_key, cache_lookup, cache_store
 
         def register(fn: WorkerF) -> WorkerF:
             self._worker_routes.append((mask, fn, executor))
@@ -94,6 +120,7 @@ class JobApi:
                           start: Callable[[WorkerArgs], Any],
                           name: str) -> None:
         """The worker protocol at `mask`, starting jobs with `start`."""
+        from .jobs.protocol import handle_request
         def protocol(req: Any, args: ReqArgs) -> Any:
             post = args["post"]
             wait = post.get("wait") if isinstance(post, dict) else None
@@ -124,6 +151,8 @@ class JobApi:
             log.msg("services key: {0}", key)
         elif not key:
             raise ValueError("the services key must not be empty")
+        from .jobs.services_hub import ServiceHub
+        from .jobs.services_hub import bind_routes as bind_service_routes
         self._services = ServiceHub(self.settings)
         bind_service_routes(self, self._services, prefix, key)
         return key
@@ -135,6 +164,7 @@ class JobApi:
         if self._services is None:
             raise ValueError("call bind_services() before service_worker()")
         hub = self._services
+        from .jobs.services_hub import ServiceRunner
         runner = ServiceRunner(hub, name)
 
         def start(payload: WorkerArgs) -> Any:
@@ -168,7 +198,13 @@ class JobApi:
         """When any worker runs in processes (or `max_processes` was set:
         `submit(..., executor="process")` will), checks that its function
         can be sent there and forks the pool's template now, while the
-        server has a single thread."""
+        server has a single thread (nothing when no job can run in a
+        process and no job was made yet)."""
+        if self._jobs is None and not self._worker_routes and \
+                self.worker_executor != "process" and \
+                not self.settings.is_set("jobs.max_processes"):
+            return
+        import pickle
         for mask, fn, executor in self._worker_routes:
             if (executor or self.worker_executor) != "process":
                 continue

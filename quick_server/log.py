@@ -15,7 +15,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable, Mapping, TextIO
 
 _LOCK = threading.Lock()
@@ -202,6 +201,7 @@ def debug(fun: Callable[[], Any]) -> None:
 def log_exception(context: str) -> None:
     """Logs the exception being handled with its traceback (its message
     may hold a client's data: escaped as every message is)."""
+    import traceback  # loaded on first use
     msg("{0}\n{1}", context, traceback.format_exc().rstrip())
 
 

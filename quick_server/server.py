@@ -10,12 +10,11 @@ import os
 import signal
 import socket
 import socketserver
-import ssl
 import threading
-from http.server import ThreadingHTTPServer
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from . import log
+from .http.sockio import is_tls
 from .http.accepting import Acceptor
 from .http.deadlines import HeadDeadlines
 from .http.connection import Connection
@@ -24,7 +23,6 @@ from .http.responses import Response
 from .route_api import CacheIdF, route_api
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
-from .rpc.contracts import Contract, contracts_document
 from .http.static import DEFAULT_WHITE_LIST, StaticFiles
 from .dev.cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .dev.restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
@@ -41,24 +39,28 @@ from .http.cors import CorsPolicy, cors_filter
 from .http.dispatch import AnswerFilter
 from .http.errorpage import error_filter
 from .http.livescript import script_filter
-from .jobs.services_hub import ServiceHub
 from .http.proxy import Proxy
-from .jobs.caching import cached
-from .jobs.protocol import Polls
-from .jobs.table import WorkerPool
 from .settings import LimitsView, ServerAliases, Settings, check_together
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .jobs.services_hub import ServiceHub
+    from .rpc.contracts import Contract
 
 RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 
 
-class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
+class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
+                  socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
     names: `server.max_file_size`) and register routes before
     `serve_forever`."""
 
+    allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
     request_queue_size = 1024
@@ -90,8 +92,6 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         self._filters: list[AnswerFilter] = [
             error_filter, script_filter, gzip_filter, cors_filter]
         self._tokens = TokenStore(token_handler)
-        self.workers = WorkerPool(self.settings)
-        self._polls = Polls(self.workers)
         self._worker_routes: list[tuple[str, Any, Any]] = []
         self._services: ServiceHub | None = None
         self.commands = CommandLoop(self.settings)
@@ -110,6 +110,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         super().__init__((host, port), Connection,
                          bind_and_activate)
         if certfile is not None and ssl_context is None:
+            import ssl  # only a server with TLS loads it
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(certfile, keyfile)
         if ssl_context is not None:
@@ -183,7 +184,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
     @property
     def is_https(self) -> bool:
         """True once the listening socket is wrapped with TLS."""
-        return isinstance(self.socket, ssl.SSLSocket)
+        return is_tls(self.socket)
 
     @property
     def _upload_limit(self) -> int:
@@ -274,6 +275,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         middleware: the middleware runs on every request, and a `Response`
         (e.g. a 401) is never cached. A plain result must be a value the
         cache method can store."""
+        from .jobs.caching import cached
         middlewares, inner = split_middleware(handler)
 
         def answer(req: Any, args: ReqArgs) -> Any:
@@ -322,6 +324,8 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         if ":" in path:
             raise ValueError(f"rpc paths have no :segments: {path!r}")
 
+        from .rpc.contracts import Contract  # the rpc wing, when used
+
         def register(fn: RpcF) -> RpcF:
             contract = Contract(path, fn)
             self.add_route("POST", "json", path, contract.answer, 0)
@@ -335,6 +339,8 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
         """Serves, with `GET path`, every rpc contract of this server in
         one JSON Schema document (`contracts`: path -> request and
         response; the types in one `$defs`)."""
+        from .rpc.contracts import contracts_document
+
         def serve(req: Any, args: ReqArgs) -> Any:
             return contracts_document(list(self._rpc.values()))
         self.add_route("GET", "json", path, serve, 0, exclusive=False)
@@ -440,7 +446,9 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
 
     def _graceful_stop(self) -> None:
         log.end_prompt()
-        self.workers.close()  # answers waiting long-polls at once
+        jobs = self._jobs  # None: no job was ever made
+        if jobs is not None:
+            jobs[0].close()  # answers waiting long-polls at once
         if self._services is not None:
             self._services.close()  # and services waiting for jobs
         self.draining = True
@@ -448,8 +456,8 @@ class QuickServer(JobApi, TokenApi, ServerAliases, ThreadingHTTPServer):
             log.msg("stopping with requests still running")
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)
-        if self.workers.stats.lines():
-            log.msg(self.workers.stats.summary())
+        if jobs is not None and jobs[0].stats.lines():
+            log.msg(jobs[0].stats.summary())
         self.commands.save_history()
         log.msg(self.stats.summary())
 

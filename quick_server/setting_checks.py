@@ -4,7 +4,6 @@ value to keep, or raises TypeError (a wrong type) or ValueError (out of
 range) naming the setting, what it must be, and the value it got."""
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import os
 import reprlib
@@ -109,8 +108,7 @@ def executor(value: Any, label: str) -> Any:
     if isinstance(value, str):
         if value not in ("thread", "process"):
             raise refuse(label, wording, value)
-    elif not isinstance(value, concurrent.futures.Executor) and \
-            not callable(getattr(value, "submit", None)):
+    elif not callable(getattr(value, "submit", None)):  # every Executor
         raise refuse(label, wording, value, TypeError)
     return value
 

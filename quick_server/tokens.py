@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from typing import Any, Callable, Protocol
@@ -122,6 +121,7 @@ class SqliteTokenHandler:
 
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
+        import sqlite3  # loaded on first use
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._lock, self._db:

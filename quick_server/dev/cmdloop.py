@@ -8,8 +8,7 @@ import re
 import select
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .. import log
 from ..settings import Settings
@@ -39,8 +38,7 @@ def first_sentence(doc: str) -> str:
     return paragraph[:end.end()] if end else paragraph
 
 
-@dataclass
-class Command:
+class Command(NamedTuple):
     """A command: `words` typed to call `fn(args)`."""
     words: tuple[str, ...]
     fn: CmdF

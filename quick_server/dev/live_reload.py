@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import threading
 from typing import Any, Iterator
 
@@ -29,7 +28,7 @@ class LiveReload(LiveReloadAliases):
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = Settings() if settings is None else settings
-        self.instance = secrets.token_hex(8)  # changes with every process
+        self.instance = os.urandom(8).hex()  # changes with every process
         self._cond = threading.Condition()
         self._events: list[tuple[int, str, str]] = []
         self._seq = 0

@@ -21,7 +21,6 @@ import ipaddress
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ import weakref
 from typing import Any, Callable
 
 from .. import log
+from ..http.sockio import is_tls
 
 _ENV_CHILD = "QUICK_SERVER_CHILD"
 _ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
@@ -290,7 +290,7 @@ def _listener_fds() -> list[Listener]:
 
 
 def _is_tls(sock: socket.socket) -> bool:
-    return isinstance(sock, ssl.SSLSocket) or sock.fileno() in _TLS
+    return is_tls(sock) or sock.fileno() in _TLS
 
 
 def release_listeners() -> list[socket.socket]:
@@ -307,7 +307,7 @@ def release_listeners() -> list[socket.socket]:
                         for known in _INHERITED):
                 _INHERITED.append(sock)
         for sock in list(_INHERITED):
-            if sock.fileno() in _TLS and not isinstance(sock, ssl.SSLSocket):
+            if sock.fileno() in _TLS and not is_tls(sock):
                 _INHERITED.remove(sock)
                 _KEPT.append((sock.detach(), True))
         return list(_INHERITED)

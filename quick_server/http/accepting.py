@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import errno
 import socket
-import ssl
 import time
 from typing import Any
 
 from .. import log
+from .sockio import is_tls
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors
@@ -25,11 +25,12 @@ class Acceptor:
     def accept(self, listener: socket.socket) -> tuple[socket.socket, Any]:
         """The next connection and its address; OSError as `accept`."""
         try:
-            if isinstance(listener, ssl.SSLSocket):
+            if is_tls(listener):
                 # accept raw and handshake on the connection's own thread,
                 # so a slow or broken TLS client never blocks accepting
                 raw, addr = socket.socket.accept(listener)
-                return listener.context.wrap_socket(
+                context = listener.context  # type: ignore[attr-defined]
+                return context.wrap_socket(
                     raw, server_side=True,
                     do_handshake_on_connect=False), addr
             return listener.accept()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-from email.message import Message
-from email.utils import collapse_rfc2231_value
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import unquote, unquote_plus
 
 from .responses import HTTPError
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 MAX_JSON_DEPTH = 100
 # RFC 2046 5.1.1: 1 to 70 of these characters, the last not a space
@@ -49,6 +48,7 @@ def split_target(target: str) -> tuple[str, str, str]:
 def header_params(value: str) -> tuple[str, dict[str, str]]:
     """`multipart/form-data; boundary=x` -> ("multipart/form-data",
     {"boundary": "x"}), with RFC 2231 and quoted values handled."""
+    from email.message import Message  # loaded on first use
     message = Message()
     message["content-type"] = value
     params = message.get_params() or []
@@ -61,6 +61,7 @@ def header_params(value: str) -> tuple[str, dict[str, str]]:
 
 def _param_text(value: Any) -> str:
     if isinstance(value, tuple):  # RFC 2231: (charset, language, text)
+        from email.utils import collapse_rfc2231_value  # loaded on first use
         return collapse_rfc2231_value(value)  # decoded with its charset
     return str(value)
 
@@ -140,6 +141,7 @@ class UploadedFile:
         self.filename = filename
         self.content_type = content_type
         self.size = 0
+        import tempfile  # loaded on first use
         self.file: BinaryIO = tempfile.SpooledTemporaryFile(  # type: ignore
             max_size=spool_threshold)
 
@@ -166,6 +168,7 @@ class UploadedFile:
         """Copies the upload to `path`."""
         self.file.seek(0)
         with open(path, "wb") as out:
+            import shutil  # loaded on first use
             shutil.copyfileobj(self.file, out)
         self.file.seek(0)
 
@@ -278,6 +281,7 @@ class MultipartParser:
                                  f"{self.MAX_PART_HEADER} bytes")
         raw = self._buf[:max(end, 0)]
         self._buf = self._buf[end + 4:]
+        from email.message import Message  # loaded on first use
         message = Message()
         for line in raw.split(b"\r\n"):
             name, sep, value = line.decode("utf-8", "replace").partition(":")

@@ -16,8 +16,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .livescript import inject_script
 
@@ -120,8 +119,7 @@ def gzip_filter(req: Request, response: Response) -> Response:
     return response
 
 
-@dataclass
-class FileForm:
+class FileForm(NamedTuple):
     """How a static file goes out when it is not as it is on disk: with
     the live-reload script, gzip-compressed, or both."""
     inject: bool

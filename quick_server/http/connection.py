@@ -9,9 +9,8 @@ the answer into a plain 500) and every body (bytes, `sendfile` for a
 `self.server.settings`."""
 from __future__ import annotations
 
-import ssl
+import socketserver
 import time
-from http.server import BaseHTTPRequestHandler
 from io import BufferedReader
 from typing import Any, Iterable, cast
 
@@ -34,7 +33,7 @@ NO_BODY_CODES = (204, 304)
 _NO_HEAD = RequestHead("", "", "HTTP/1.1", Headers([]))
 
 
-class Connection(BaseHTTPRequestHandler):
+class Connection(socketserver.StreamRequestHandler):
     """Serves the requests of one connection (HTTP/1.1, keep-alive)."""
 
     server: QuickServer
@@ -52,7 +51,7 @@ class Connection(BaseHTTPRequestHandler):
         self.server.reloader.connections.add(self)
 
     def handle(self) -> None:
-        if isinstance(self.connection, ssl.SSLSocket):
+        if sockio.is_tls(self.connection):
             # a TLS socket reads through OpenSSL, which does not survive a
             # kernel read timeout: it gets Python's own timeouts
             try:
@@ -61,7 +60,9 @@ class Connection(BaseHTTPRequestHandler):
                 self.connection.settimeout(max(self._http.idle_timeout, 0.001))
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
-        super().handle()
+        self.handle_one_request()
+        while not self.close_connection:
+            self.handle_one_request()
 
     def finish(self) -> None:
         try:

@@ -23,6 +23,7 @@ from .request import Request
 from .responses import HTTPError, Response, WaitingResponse, error_response
 from .route_answers import route_name, run_route, to_response
 from .file_answers import static_answer
+from .hand_written import HandWritten
 from .routing import MethodNotAllowed
 from .wire import ClientDisconnected
 
@@ -68,6 +69,9 @@ def finish(server: Any, request: Request, response: Response) -> Response:
 def _failed(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ClientDisconnected):
         raise exc  # the client's socket failed: nothing to answer
+    if isinstance(request.answer, HandWritten) and \
+            not request.answer.head_sent:
+        request.answer = None  # nothing written yet: the 500 can go out
     if request.answer is not None:  # answered before it failed
         request.close_connection = True
         if not isinstance(exc, HTTPError):

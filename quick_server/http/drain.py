@@ -5,10 +5,11 @@ itself is handed to the next process by the development restart)."""
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from .sockio import is_tls
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -80,7 +81,7 @@ class OpenConnections:
 def _has_input(sock: Any) -> bool:
     """Whether request bytes wait on the connection."""
     try:
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        if is_tls(sock) and sock.pending():
             return True
         data = socket.socket.recv(sock, 1, socket.MSG_PEEK |
                                   socket.MSG_DONTWAIT)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..log import escape_control
 from .livescript import SCRIPT_TAG
+from .dispatch import split_path
 from .responses import HTTPError, Response
 from .routing import MethodNotAllowed
 
@@ -117,9 +118,8 @@ def page_format(req: Request) -> str:
 
 
 def _route_kind(req: Request) -> str:
-    path = req.path.split("?", 1)[0].split("#", 1)[0]
-    try:
-        found = req.server._routes.match(req.command, path)
+    try:  # the path dispatch matched (an absolute target's too)
+        found = req.server._routes.match(req.command, split_path(req)[0])
     except (MethodNotAllowed, HTTPError, ValueError):
         return ""
     return found[0].kind if found is not None else ""

@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 import mimetypes
 import os
-from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
+from typing import NamedTuple
+
+from .responses import http_date
 
 
-@dataclass
-class FileTarget:
+class FileTarget(NamedTuple):
     """A file to send: its path and the stat its headers are made from."""
     path: str
     st: os.stat_result
@@ -43,7 +43,7 @@ def etag(st: os.stat_result) -> str:
 @functools.lru_cache(maxsize=1024)
 def last_modified(mtime: float) -> str:
     """`Last-Modified` value of a modification time."""
-    return formatdate(mtime, usegmt=True)
+    return http_date(mtime)
 
 
 def not_modified(headers: object, st: os.stat_result,
@@ -58,6 +58,7 @@ def not_modified(headers: object, st: os.stat_result,
                    for t in inm.split(","))
     ims = get("if-modified-since")
     if ims is not None:
+        from email.utils import parsedate_to_datetime  # loaded on first use
         try:
             since = parsedate_to_datetime(ims).timestamp()
         except (TypeError, ValueError, IndexError, OverflowError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 
 from .file_headers import etag
 from .responses import HTTPError
@@ -81,6 +80,7 @@ def multipart_ranges(spans: list[tuple[int, int]], content: bytes | int,
     `MAX_MULTIPART_RANGES` bytes."""
     if sum(end - start for start, end in spans) > MAX_MULTIPART_RANGES:
         return None
+    import secrets  # loaded on first use
     boundary = secrets.token_hex(12)
     parts = []
     for start, end in spans:

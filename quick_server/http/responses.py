@@ -6,7 +6,6 @@ import json
 import math
 import re
 import time
-from email.utils import formatdate
 from typing import Any, Callable, Iterable
 
 SERVER_NAME = "quick_server"
@@ -147,6 +146,20 @@ def reason(code: int) -> str:
     return _REASONS.get(code, "Unknown")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+           "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """An HTTP date (RFC 9110 IMF-fixdate) of a POSIX time:
+    `Sun, 06 Nov 1994 08:49:37 GMT`, whatever the locale."""
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} "
+            f"{t.tm_year:04d} {t.tm_hour:02d}:{t.tm_min:02d}:"
+            f"{t.tm_sec:02d} GMT")
+
+
 class _DateCache:
     """`Date` header value, formatted at most once a second."""
 
@@ -157,7 +170,7 @@ class _DateCache:
     def get(self) -> str:
         now = int(time.time())
         if now != self._second:
-            self._value = formatdate(now, usegmt=True)
+            self._value = http_date(now)
             self._second = now
         return self._value
 

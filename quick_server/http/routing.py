@@ -9,7 +9,6 @@ only other methods handle is a 405, not a 404."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, Callable, TypedDict
 from urllib.parse import unquote
@@ -38,27 +37,30 @@ KINDS = ("json", "text")
 NEXT: ReqNext = object()  # what a middleware returns to continue
 
 
-@dataclass
 class Route:
-    """One registered handler."""
-    method: str
-    mask: str
-    kind: str
-    handler: ReqF
-    argc: int | None = None
-    exclusive: bool = True  # runs under the server's lock if not parallel
-    # checks the request before its body is read (e.g. a key): raises
-    # HTTPError to refuse it
-    guard: Callable[[Any], None] | None = None
-    parts: tuple[str, ...] = field(init=False)
+    """One registered handler. `exclusive`: it runs under the server's
+    lock when the server is not `parallel`; `guard(req)` checks the
+    request before its body is read (e.g. a key) and raises HTTPError to
+    refuse it."""
 
-    def __post_init__(self) -> None:
+    __slots__ = ("method", "mask", "kind", "handler", "argc", "exclusive",
+                 "guard", "parts")
+
+    def __init__(self, method: str, mask: str, kind: str, handler: ReqF,
+                 argc: int | None = None, exclusive: bool = True,
+                 guard: Callable[[Any], None] | None = None) -> None:
+        self.method, self.mask, self.kind = method, mask, kind
+        self.handler, self.argc, self.exclusive = handler, argc, exclusive
+        self.guard = guard
         if self.kind not in KINDS:  # else a typo would answer as text
             raise ValueError(f"route kind must be one of "
                              f"{', '.join(map(repr, KINDS))}: {self.kind!r}")
         if not self.mask.startswith("/"):
             raise ValueError(f"mask must start with '/': {self.mask!r}")
         self.parts = tuple(p for p in self.mask.split("/") if p)
+
+    def __repr__(self) -> str:
+        return f"Route({self.method!r}, {self.mask!r}, {self.kind!r})"
 
     @property
     def shape(self) -> tuple[str, tuple[str, ...], int | None]:

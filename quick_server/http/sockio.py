@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import ssl
 import struct
+import sys
 import time
 from typing import Iterator
 
@@ -18,6 +18,13 @@ from .wire import ClientDisconnected
 
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
 LINGER_BYTES = 64 << 20
+
+
+def is_tls(sock: object) -> bool:
+    """Whether `sock` is a TLS socket (no socket is one while `ssl` was
+    never imported: a plain server does not load it)."""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
 def set_timeouts(sock: socket.socket, seconds: float) -> None:
@@ -77,7 +84,7 @@ def sendfile(sock: socket.socket, fd: int, offset: int, count: int,
     OSError; returns the bytes sent (fewer if the file shrank).
     `ClientDisconnected` when the client is gone."""
     try:
-        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is not None:
+        if is_tls(sock) or sock.gettimeout() is not None:
             # TLS cannot use sendfile: socket.sendfile falls back to sends
             with python_timeout(sock, timeout), \
                     open(fd, "rb", closefd=False) as handle:

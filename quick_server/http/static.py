@@ -17,12 +17,10 @@ match refuses the file; with a white-list, a file must match it."""
 from __future__ import annotations
 
 import fnmatch
-import html
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, unquote
 
 from .file_headers import FileTarget
@@ -41,14 +39,12 @@ DEFAULT_WHITE_LIST = [
 INDEX_FILES = ("index.html", "index.htm")
 
 
-@dataclass
-class Redirect:
+class Redirect(NamedTuple):
     """A folder asked for without its trailing slash."""
     location: str
 
 
-@dataclass
-class Listing:
+class Listing(NamedTuple):
     """A folder without an index file, when listings are on: its real
     path, the URL asked for, the real bound folder it is in and its path
     under that folder (leading and trailing "/")."""
@@ -218,6 +214,7 @@ class StaticFiles:
 
     def listing_html(self, listing: Listing) -> bytes:
         """An HTML page linking the folder's visible entries."""
+        import html  # loaded on first use
         rows = []
         with os.scandir(listing.folder) as entries:
             for entry in sorted(entries, key=lambda e: e.name.lower()):

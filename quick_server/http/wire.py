@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from io import BufferedIOBase, BufferedReader
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, NamedTuple, Protocol
 
 from .responses import HTTPError
 
@@ -74,8 +73,7 @@ class Headers:
         return len(self._pairs)
 
 
-@dataclass
-class RequestHead:
+class RequestHead(NamedTuple):
     """A parsed request line and its headers."""
     method: str
     target: str
