@@ -3,7 +3,6 @@ workers, services, `submit`, the job processes and worker.js."""
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -147,6 +146,7 @@ class JobApi:
         if service_timeout is not None:
             self.settings.services.service_timeout = service_timeout
         if key is None:
+            import secrets  # loaded on first use
             key = secrets.token_urlsafe(24)
             log.msg("services key: {0}", key)
         elif not key:

@@ -5,7 +5,6 @@ the `settings` of the object it is on. The settings themselves are in
 `settings.py`."""
 from __future__ import annotations
 
-import difflib
 import reprlib
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, TypeVar, \
     overload
@@ -88,6 +87,7 @@ class Setting(Generic[T]):
 
 
 def _unknown(where: str, name: str, known: list[str]) -> AttributeError:
+    import difflib  # loaded on first use
     close = difflib.get_close_matches(name, known, 1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return AttributeError(f"{where} has no setting {name!r}{hint}; "

@@ -11,10 +11,8 @@ What a setting is: `setting_types.py`; the checks of a value:
 imported: any module may import this one."""
 from __future__ import annotations
 
-import difflib
 import os
 import reprlib
-import textwrap
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import log
@@ -221,6 +219,7 @@ class Settings:
         def __getattr__(self, name: str) -> Any:
             if name.startswith("__"):
                 raise AttributeError(name)
+            import difflib  # loaded on first use
             close = difflib.get_close_matches(name, Settings.__slots__, 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise AttributeError(
@@ -426,6 +425,7 @@ def settings_table_rst() -> str:
              "   :widths: 30 20 34 16", "",
              "   * - Setting", "     - Default", "     - Meaning",
              "     - Old name"]
+    import textwrap  # loaded on first use (the docs build)
     for setting in SETTINGS:
         old = ", ".join(f"``{name}``" for name in old_names(setting))
         lines += [f"   * - ``settings.{setting.path}``",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import secrets
 import threading
 import time
 from typing import Any, Callable, Protocol
@@ -257,6 +256,7 @@ class TokenStore:
 
     @staticmethod
     def create_token() -> str:
+        import secrets  # loaded on first use
         return secrets.token_urlsafe(24)
 
     def get(self, token: str, expire: float | None | str = DEFAULT,

@@ -2,7 +2,6 @@
 completion of command words and arguments, history across runs."""
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import select
@@ -161,6 +160,7 @@ class CommandLoop:
         width = max((len(c.label) for c in cmds), default=0)
         lines = ["available commands:"]
         for cmd in cmds:
+            import inspect  # loaded on first use
             summary = first_sentence(inspect.getdoc(cmd.fn) or "")
             lines.append(f"  {cmd.label:<{width}}  {summary}".rstrip())
         return "\n".join(lines)

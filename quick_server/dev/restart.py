@@ -21,14 +21,16 @@ import ipaddress
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import weakref
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import log
 from ..http.sockio import is_tls
+
+if TYPE_CHECKING:
+    import subprocess
 
 _ENV_CHILD = "QUICK_SERVER_CHILD"
 _ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
@@ -95,6 +97,7 @@ def setup_restart() -> None:
             env[_ENV_CHANNEL] = str(child_end.fileno())
             pass_fds.append(child_end.fileno())
         env[_ENV_FDS] = _fds_text(listeners)
+        import subprocess  # loaded on first use
         child = subprocess.Popen(get_exec_arr(), env=env, pass_fds=pass_fds)
         _close_fds(listeners)  # the child has its own copies now
         while True:

@@ -13,9 +13,7 @@ import importlib.util
 import os
 import site
 import sys
-import sysconfig
 import time
-import traceback
 from typing import Any, Iterable
 
 from .. import log
@@ -43,6 +41,7 @@ def stamp(path: str) -> Stamp:
 def library_roots() -> tuple[str, ...]:
     """Folders whose modules are not the user's: the standard library and
     every site-packages (each ending with a separator)."""
+    import sysconfig  # loaded on first use
     paths = sysconfig.get_paths()
     roots = {paths[name] for name in ("stdlib", "platstdlib", "purelib",
                                       "platlib") if name in paths}
@@ -113,6 +112,7 @@ def syntax_error(path: str) -> str | None:
             source = handle.read()
         compile(source, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as err:
+        import traceback  # loaded on first use
         return "".join(traceback.format_exception_only(type(err), err))
     except OSError:
         return None  # gone meanwhile: the import will say so

@@ -12,10 +12,8 @@ Server Error"}`) for a JSON client. Every value is escaped for its
 format; messages and tracebacks are bounded in size."""
 from __future__ import annotations
 
-import html
 import ipaddress
 import json
-import traceback
 from typing import Any
 
 from ..log import escape_control
@@ -148,6 +146,7 @@ def error_page(req: Request, exc: BaseException | None
         return PLAIN_JSON if form == "json" else PLAIN
     kind = type(exc).__name__
     message = _bounded(str(exc), MAX_MESSAGE)
+    import traceback  # loaded on first use
     trace = _bounded("".join(traceback.format_exception(
         type(exc), exc, exc.__traceback__)), MAX_TRACEBACK)
     if form == "json":
@@ -169,6 +168,7 @@ def _printable(text: str) -> str:
 
 def _html(req: Request, kind: str, message: str,
           trace: str) -> bytes:
+    import html  # loaded on first use
     esc, dev = html.escape, req.server.settings.dev
     why = "to every client because server.debug is True" \
         if dev.debug else "because you are on this machine; other " \

@@ -13,15 +13,17 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import ssl
 import time
 from io import BufferedIOBase
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
 from .responses import HTTPError, StreamResponse
 from .wire import Body, Headers
 from .static import decode_path
+
+if TYPE_CHECKING:
+    import ssl
 
 # fields about one connection, not the message: never forwarded
 HOP_BY_HOP = frozenset((
@@ -62,9 +64,10 @@ class Proxy:
         self.port = target.port or DEFAULT_PORTS[target.scheme]
         self.base = target.path.rstrip("/")
         self.authority = _authority(self.host, self.port, self.scheme)
-        self._tls = ssl.create_default_context() \
-            if self.scheme == "https" else None
-        if self._tls is not None:
+        self._tls: ssl.SSLContext | None = None
+        if self.scheme == "https":
+            import ssl  # loaded on first use: only for an HTTPS target
+            self._tls = ssl.create_default_context()
             self._tls.set_alpn_protocols(["http/1.1"])
 
     def target_path(self, raw_path: str) -> str | None:

@@ -9,14 +9,16 @@ the original quick_server's `send_response` / `send_header` /
 from __future__ import annotations
 
 import math
-from http.cookies import CookieError, SimpleCookie
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .body import parse_body, parse_query
 from .hand_written import HandWritten, HandWrittenBody
 from .responses import HTTPError, Response, UnsafeHeader, error_response
 from .routing import ReqArgs
 from .wire import Body, Headers, RequestHead
+
+if TYPE_CHECKING:
+    from http.cookies import SimpleCookie
 
 
 class Request:
@@ -86,6 +88,7 @@ class Request:
         raw = self.headers.get("cookie")
         if raw is None:
             return None
+        from http.cookies import CookieError, SimpleCookie  # on first use
         cookie: SimpleCookie = SimpleCookie()
         try:
             cookie.load(raw)

@@ -9,11 +9,13 @@ only other methods handle is a 405, not a 404."""
 from __future__ import annotations
 
 import threading
-from http.cookies import SimpleCookie
-from typing import Any, Callable, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, TypedDict
 from urllib.parse import unquote
 
 from .body import UploadedFile
+
+if TYPE_CHECKING:
+    from http.cookies import SimpleCookie
 
 
 class ReqArgs(TypedDict):
