@@ -18,9 +18,7 @@ from typing import Any
 
 from ..log import escape_control
 from .livescript import SCRIPT_TAG
-from .dispatch import split_path
-from .responses import HTTPError, Response
-from .routing import MethodNotAllowed
+from .responses import Response
 
 Request = Any  # a `request.Request` (typed loosely: no import circle)
 
@@ -110,17 +108,9 @@ def page_format(req: Request) -> str:
     if types.intersection(HTML_TYPES):
         return "html"
     if any(media == "application/json" or media.endswith("+json")
-           for media in types) or _route_kind(req) == "json":
-        return "json"
+           for media in types) or req.route_kind == "json":
+        return "json"  # the route that answers (dispatch noted it)
     return "text"
-
-
-def _route_kind(req: Request) -> str:
-    try:  # the path dispatch matched (an absolute target's too)
-        found = req.server._routes.match(req.command, split_path(req)[0])
-    except (MethodNotAllowed, HTTPError, ValueError):
-        return ""
-    return found[0].kind if found is not None else ""
 
 
 def _bounded(text: str, limit: int) -> str:

@@ -20,6 +20,7 @@ def run_route(request: Request, route: Route, query: str, fragment: str,
               paths: list[str], segments: dict[str, str]) -> Response:
     """The answer of `route` to `request`."""
     request.route_name = route_name(route)
+    request.route_kind = route.kind
     if route.guard is not None:
         route.guard(request)  # before a byte of the body is read
     args = request.request_args(query, fragment, paths, segments)
