@@ -27,11 +27,12 @@ from urllib.parse import urlencode
 
 from .client import WorkerError, job_http_error, run_job, status_error
 from .http.body import decode_json
+from .http.connection import NO_BODY_CODES
 from .http.dispatch import dispatch, resolve
 from .http.file_answers import FileSpan
 from .http.request import Request
 from .http.responses import (Response, StreamResponse, UnsafeHeader,
-                             WaitingResponse, response_head, to_json)
+                             WaitingResponse, reason, response_head, to_json)
 from .http.wire import Body, Headers, RequestHead
 from .multipart_client import FileSpec, multipart_body
 from .rpc.contracts import decode_answer
@@ -45,13 +46,10 @@ __all__ = ["TestClient", "TestResponse", "load_script"]
 
 
 def _body_of(response: Response) -> bytes:
-    """All of an answer's body: its bytes, its file's span, or its
-    stream's chunks."""
+    """All of an answer's body: its bytes, or its file's span."""
     if isinstance(response, FileSpan):
         return os.pread(response.fd, response.end - response.start,
                         response.start)
-    if isinstance(response, StreamResponse):
-        return b"".join(response.chunks)
     return bytes(response.response)
 
 
@@ -68,16 +66,29 @@ class _Answer:
 class TestResponse:
     """An answer: `status_code`, `headers` (case-insensitive), `content`
     (bytes), `text`, `json()` and `iter_content()`, as requests and httpx
-    name them."""
+    name them. A streamed answer (`StreamResponse`) is read as it comes:
+    `iter_content()` yields its chunks as the server makes them (an event
+    stream never ends: stop reading and `close()`), `content` waits for
+    all of it."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, status_code: int, reason: str,
-                 headers: http.client.HTTPMessage, content: bytes) -> None:
+                 headers: http.client.HTTPMessage,
+                 content: bytes | None = None, *,
+                 chunks: Iterator[bytes] | None = None) -> None:
         self.status_code = status_code
         self.reason = reason
         self.headers = headers
-        self.content = content
+        self._content = content
+        self._chunks = chunks
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join(self._chunks or ())
+            self._chunks = None
+        return self._content
 
     @property
     def text(self) -> str:
@@ -88,11 +99,41 @@ class TestResponse:
         return json_module.loads(self.content)
 
     def iter_content(self, chunk_size: int = 65536) -> Iterator[bytes]:
+        """The body in pieces of at most `chunk_size` bytes (a stream's
+        as they come)."""
+        if self._content is None and self._chunks is not None:
+            for chunk in self._chunks:
+                for start in range(0, len(chunk), chunk_size):
+                    yield chunk[start:start + chunk_size]
+            return
         for start in range(0, len(self.content), chunk_size):
             yield self.content[start:start + chunk_size]
 
+    def close(self) -> None:
+        """Ends a streamed answer not read to its end (the server's side
+        of it is released)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
     def __repr__(self) -> str:
         return f"<TestResponse {self.status_code} {self.reason}>"
+
+
+def _parsed(raw: bytes, method: str) -> TestResponse:
+    """The answer in `raw` wire bytes (one written by hand)."""
+    answer = http.client.HTTPResponse(
+        _Answer(raw), method=method)  # type: ignore[arg-type]
+    answer.begin()
+    return TestResponse(answer.status, answer.reason, answer.msg,
+                        answer.read())
+
+
+def _streamed(stream: StreamResponse) -> Iterator[bytes]:
+    try:
+        yield from stream.chunks
+    finally:
+        stream.release()
 
 
 class TestClient:
@@ -146,48 +187,50 @@ class TestClient:
         request = Request(self.server, head, CLIENT_ADDRESS,
                           Body(io.BufferedReader(io.BytesIO(body)),
                                len(body)), writer=written.extend)
-        answer = self._answer(request, written)
-        response = TestResponse(answer.status, answer.reason, answer.msg,
-                                answer.read())
+        response = self._answer(request, written)
         with self._lock:
-            for cookie in answer.msg.get_all("Set-Cookie") or ():
+            for cookie in response.headers.get_all("Set-Cookie") or ():
                 self.cookies.load(cookie)
         return response
 
-    def _answer(self, request: Request,
-                written: bytearray) -> http.client.HTTPResponse:
+    def _answer(self, request: Request, written: bytearray) -> TestResponse:
         """`dispatch`'s answer to `request`, as the wire would carry it."""
         server = self.server
+        response: Response | None = None
         try:
             response = dispatch(server, request)
             if isinstance(response, WaitingResponse):
                 response = resolve(server, request, response)
+            if response.already_sent:
+                return _parsed(bytes(written), request.command)
+            code = response.code
+            length = None if code in NO_BODY_CODES else response.length()
+            fields = [] if length is None else [("Content-Length",
+                                                 str(length))]
+            if response.ctype is not None:
+                fields.insert(0, ("Content-Type", response.ctype))
             try:
-                if response.already_sent:
-                    raw = bytes(written)
-                else:
-                    content = b"" if request.command == "HEAD" or \
-                        response.code in (204, 304) else _body_of(response)
-                    fields = [("Content-Length", str(len(content)))]
-                    if response.ctype is not None:
-                        fields.insert(0, ("Content-Type", response.ctype))
-                    try:
-                        raw = response_head("HTTP/1.1", response.code,
-                                            fields + response.headers)
-                    except UnsafeHeader:
-                        raw, content = response_head(
-                            "HTTP/1.1", 500, [("Content-Length", "22")]), \
-                            b"Internal Server Error\n"
-                    raw += content
-            finally:
-                response.release()
+                head = response_head("HTTP/1.1", code,
+                                     fields + response.headers)
+            except UnsafeHeader:
+                return _parsed(response_head(
+                    "HTTP/1.1", 500, [("Content-Length", "22")]) +
+                    b"Internal Server Error\n", request.command)
+            headers = http.client.parse_headers(
+                io.BytesIO(head.split(b"\r\n", 1)[1]))
+            with_body = request.command != "HEAD" and \
+                code not in NO_BODY_CODES
+            if isinstance(response, StreamResponse) and with_body:
+                stream, response = response, None  # released once read
+                return TestResponse(code, reason(code), headers,
+                                    chunks=_streamed(stream))
+            return TestResponse(code, reason(code), headers,
+                                _body_of(response) if with_body else b"")
         finally:
+            if response is not None:
+                response.release()
             for upload in request.files.values():
                 upload.close()
-        answer = http.client.HTTPResponse(
-            _Answer(raw), method=request.command)  # type: ignore[arg-type]
-        answer.begin()
-        return answer
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from quick_server import (Response, RpcError, WorkerError, create_server,
-                          report_progress)
+from quick_server import (Response, RpcError, StreamResponse, WorkerError,
+                          create_server, report_progress)
 from quick_server.testing import TestClient, load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +108,34 @@ def test_static_files_ranges_and_validators(client):
                       ).status_code == 304
     assert b"".join(client.get("/big.txt").iter_content(300)) == \
         b"0123456789" * 1000
+
+
+def test_a_stream_is_read_as_it_comes_and_closed(tmp_path):
+    server = create_server(("127.0.0.1", 0))
+    closed = []
+
+    @server.text_get("/events")
+    def _events(req, args):
+        def forever():
+            number = 0
+            while True:  # an event stream: it never ends by itself
+                number += 1
+                yield f"data: {number}\n\n".encode()
+        return StreamResponse(forever(), 200, "text/event-stream",
+                              on_close=lambda: closed.append(True))
+    try:
+        answer = TestClient(server).get("/events")
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"] == "text/event-stream"
+        assert "Content-Length" not in answer.headers
+        pieces = answer.iter_content()
+        assert [next(pieces), next(pieces)] == [b"data: 1\n\n",
+                                                b"data: 2\n\n"]
+        assert not closed
+        answer.close()
+        assert closed == [True]  # the server's side was released
+    finally:
+        server.server_close()
 
 
 def test_cookies_are_kept(client):

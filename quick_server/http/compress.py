@@ -151,23 +151,23 @@ class FileForm(NamedTuple):
         return cache.variant(path, st, self.kind, make)
 
 
-def file_form(req: Request, st: os.stat_result,
-              ctype: str) -> FileForm | None:
+def file_form(req: Request, st: os.stat_result, ctype: str,
+              varies: bool) -> FileForm | None:
     """The form a static file of type `ctype` goes out in for this
-    request; None: as it is (any range, `sendfile` for a large file)."""
+    request (`varies`: as `file_varies` says); None: as it is (any range,
+    `sendfile` for a large file)."""
     if st.st_size > MAX_FILE:
         return None
     inject = req.server.settings.dev.live_reload and \
         ctype.startswith("text/html")
-    zipped = file_varies(req, st.st_size, ctype) and _wants_gzip(req)
+    zipped = varies and _wants_gzip(req)
     return FileForm(inject, zipped) if inject or zipped else None
 
 
-def file_varies(req: Request, size: int,
-                ctype: str) -> bool:
+def file_varies(http: Any, size: int, ctype: str) -> bool:
     """Whether a file of `size` bytes and type `ctype` goes out
-    compressed to the clients that accept gzip: then every answer of it
-    varies by `Accept-Encoding`."""
-    http = req.server.settings.http
+    compressed to the clients that accept gzip (`http`: the server's
+    `settings.http`): then every answer of it varies by
+    `Accept-Encoding`."""
     return http.compress and \
         http.compress_min_size <= size <= MAX_FILE and compressible(ctype)

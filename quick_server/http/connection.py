@@ -196,7 +196,8 @@ class Connection(socketserver.StreamRequestHandler):
                 self._sent = response.length() or 0
                 request.close_connection = True
                 return
-            if response.close_connection or not self._body_will_be_read(request):
+            if response.close_connection or \
+                    not self._body_will_be_read(request):
                 request.close_connection = True
             with_body = request.command != "HEAD" and \
                 response.code not in NO_BODY_CODES
@@ -247,7 +248,11 @@ class Connection(socketserver.StreamRequestHandler):
         elif response.code not in NO_BODY_CODES:
             fields.append(("Content-Length", str(length)))
         fields.extend(response.headers)
-        fields.extend(self._connection_header(request))
+        if request.close_connection or self.server.draining:
+            request.close_connection = True  # a stopping server's last answer
+            fields.append(("Connection", "close"))
+        elif request.request_version == "HTTP/1.0":
+            fields.append(("Connection", "keep-alive"))
         return response_head("HTTP/1.1", response.code, fields), framing
 
     def _stream(self, request: Request, chunks: Iterable[bytes],
@@ -272,14 +277,6 @@ class Connection(socketserver.StreamRequestHandler):
         if sent != count:
             request.close_connection = True  # the file shrank meanwhile
 
-    def _connection_header(self, request: Request) -> list[tuple[str, str]]:
-        if request.close_connection or self.server.draining:
-            request.close_connection = True  # a stopping server's last answer
-            return [("Connection", "close")]
-        if request.request_version == "HTTP/1.0":
-            return [("Connection", "keep-alive")]
-        return []
-
     def _refuse_unsafe(self, request: Request, err: UnsafeHeader) -> None:
         """A response whose head would be unsafe becomes a plain 500 (its
         extra headers dropped); the reason goes to the log."""
@@ -291,7 +288,7 @@ class Connection(socketserver.StreamRequestHandler):
 
     def _write(self, data: bytes) -> None:
         try:
-            self.wfile.write(data)
+            self.connection.sendall(data)
         except (OSError, ValueError) as err:
             raise ClientDisconnected(f"writing the response: {err}") \
                 from err

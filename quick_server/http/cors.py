@@ -81,6 +81,8 @@ class CorsPolicy:
 def cors_filter(req: Any, response: Response) -> Response:
     """The answer filter that adds the server's CORS headers (none while
     `cross_origin` is off)."""
+    if not req.server.settings.http.cross_origin:
+        return response  # off: nothing to add (the common case)
     fields = req.server._cors_headers(req)
     if fields:
         response.headers.extend(fields)

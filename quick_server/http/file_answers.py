@@ -98,10 +98,12 @@ def _answer_file(request: Request, path: str, st: os.stat_result,
     each replacing a default of its name; without `conditional`, the
     request's validators and Range are not looked at. Every answer of
     a file that some clients get compressed says so in `Vary`."""
-    max_age = request.server.settings.static.max_age
+    settings = request.server.settings
+    max_age = settings.static.max_age
     ctype = ctype or content_type(path)
-    form = compress.file_form(request, st, ctype) if request.server.settings.http.compress \
-        or request.server.settings.dev.live_reload else None
+    varies = compress.file_varies(settings.http, st.st_size, ctype)
+    form = compress.file_form(request, st, ctype, varies) \
+        if varies or settings.dev.live_reload else None
     tag = etag(st) if form is None else form.etag(etag(st))
     headers = [
         ("Last-Modified", last_modified(st.st_mtime)),
@@ -113,7 +115,7 @@ def _answer_file(request: Request, path: str, st: os.stat_result,
         names = {name.lower() for name, _ in extra}
         headers = [h for h in headers if h[0].lower() not in names]
         headers.extend(extra)
-    if compress.file_varies(request, st.st_size, ctype):
+    if varies:
         headers.append(compress.VARY)
     if form is not None:  # gzip or live reload: any range ignored
         headers.extend(form.headers())

@@ -28,6 +28,12 @@ class Request:
     `send_cookie`, `send_error`, `wait_by_design`; `close_connection`
     says the connection ends after the answer."""
 
+    # slots for speed; `__dict__` so that middleware may add its own
+    __slots__ = ("server", "command", "path", "request_version", "headers",
+                 "client_address", "body", "close_connection", "route_name",
+                 "route_kind", "extra_headers", "files", "by_design",
+                 "answer", "_writer", "__dict__")
+
     def __init__(self, server: Any, head: RequestHead,
                  client_address: tuple[Any, ...], body: Body | None = None,
                  writer: Callable[[bytes], None] | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from io import BufferedIOBase, BufferedReader
-from typing import Callable, Iterator, NamedTuple, Protocol
+from typing import Callable, Iterator, NamedTuple, NoReturn, Protocol
 
 from .responses import HTTPError
 
@@ -19,6 +19,10 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _CONTROL = re.compile(rb"[\x00-\x20\x7f]")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+# a header line the slow checks below would accept, in one match: a token,
+# ":", the value without CR or NUL, blanks (and CRs) around it stripped
+_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t\r]*"
+                    rb"([^\r\0]*?)[ \t\r]*\n")
 
 
 class Limits(Protocol):
@@ -41,11 +45,16 @@ class Limits(Protocol):
 class Headers:
     """Case-insensitive request headers that keep repeated fields."""
 
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+    def __init__(self, pairs: list[tuple[str, str]],
+                 index: dict[str, list[str]] | None = None) -> None:
+        """`index` (lower-case name -> values), when the caller built it
+        already from `pairs`."""
         self._pairs = pairs
-        self._index: dict[str, list[str]] = {}
-        for name, value in pairs:
-            self._index.setdefault(name.lower(), []).append(value)
+        if index is None:
+            index = {}
+            for name, value in pairs:
+                index.setdefault(name.lower(), []).append(value)
+        self._index = index
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self._index.get(name.lower())
@@ -146,34 +155,46 @@ def _parse_head(rfile: BufferedIOBase, limits: Limits, line: bytes,
     if match.group(1) != "1":
         raise HTTPError(505, close=True)
     pairs: list[tuple[str, str]] = []
-    total = 0
+    index: dict[str, list[str]] = {}
+    total, max_line = 0, limits.max_line
+    max_bytes, max_headers = limits.max_header_bytes, limits.max_headers
+    readline, field = rfile.readline, _FIELD.fullmatch
     while True:
-        line = _read_line(rfile, limits.max_line, 431)
+        line = readline(max_line + 1)
         if line in (b"\r\n", b"\n"):
             break
-        if not line.endswith(b"\n") or time.monotonic() > deadline:
-            raise HTTPError(408, close=True)
-        total += len(line)
-        if total > limits.max_header_bytes or len(pairs) >= limits.max_headers:
+        if len(line) > max_line:
             raise HTTPError(431, close=True)
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.fullmatch(name):
-            # also refuses obsolete line folding and "Name :" forms
-            raise HTTPError(400, "Malformed header line", close=True)
-        value = value.strip(b" \t\r\n")
-        if b"\r" in value or b"\0" in value:
-            raise HTTPError(400, "Invalid character in header", close=True)
-        pairs.append((name.decode("latin-1"), value.decode("latin-1")))
-    head = RequestHead(method, target, version, Headers(pairs))
-    _check_host(head)
+        if not line.endswith(b"\n"):
+            raise HTTPError(408, close=True)  # cut off
+        total += len(line)
+        if total > max_bytes or len(pairs) >= max_headers:
+            raise HTTPError(431, close=True)
+        found = field(line)
+        if found is None:
+            _refuse_field(line)
+        name, value = found.group(1).decode("latin-1"), \
+            found.group(2).decode("latin-1")
+        pairs.append((name, value))
+        index.setdefault(name.lower(), []).append(value)
+    if time.monotonic() > deadline:  # (the deadline watcher cuts a read)
+        raise HTTPError(408, close=True)
+    head = RequestHead(method, target, version, Headers(pairs, index))
+    hosts = index.get("host")
+    # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0
+    if (hosts is not None and len(hosts) > 1) or \
+            (hosts is None and version == "HTTP/1.1"):
+        raise HTTPError(400, "Missing or repeated Host header", close=True)
     return head
 
 
-def _check_host(head: RequestHead) -> None:
-    """RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0."""
-    hosts = head.headers.get_all("host")
-    if len(hosts) > 1 or (not hosts and head.version == "HTTP/1.1"):
-        raise HTTPError(400, "Missing or repeated Host header", close=True)
+def _refuse_field(line: bytes) -> NoReturn:
+    """Raises the error of a header line the fast match refused."""
+    name, sep, value = line.partition(b":")
+    if not sep or not _TOKEN.fullmatch(name):
+        # also refuses obsolete line folding and "Name :" forms
+        raise HTTPError(400, "Malformed header line", close=True)
+    raise HTTPError(400, "Invalid character in header", close=True)
 
 
 def body_length(head: RequestHead) -> int | None:
