@@ -11,13 +11,14 @@ import signal
 import socket
 import socketserver
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import log
 from .http.sockio import is_tls
 from .http.accepting import Acceptor
 from .http.deadlines import HeadDeadlines
-from .http.connection import Connection
+from .http.connection import Connection, resume_connection, serve_connection
+from .http.parking import Parking
 from .http.request import Request
 from .http.responses import Response
 from .route_api import CacheIdF, route_api
@@ -33,6 +34,7 @@ from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .http.connection_threads import ConnectionThreads
 from .job_api import JobApi
+from .rpc_api import RpcApi
 from .tokens import TokenApi, TokenHandler, TokenStore
 from .http.compress import gzip_filter
 from .http.cors import CorsPolicy, cors_filter
@@ -46,14 +48,12 @@ if TYPE_CHECKING:
     import ssl
 
     from .jobs.services_hub import ServiceHub
-    from .rpc.contracts import Contract
 
-RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 
 
-class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
-                  socketserver.TCPServer):
+class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
+                  socketserver.ThreadingMixIn, socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -83,7 +83,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
         self.stats = RequestStats()
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
-        self._rpc: dict[str, Contract] = {}
+        self._rpc: dict[str, Any] = {}  # path -> rpc.contracts.Contract
         self._serial_lock = threading.Lock()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
@@ -106,7 +106,9 @@ class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
         self._acceptor = Acceptor()
         self._stopped = threading.Event()  # serve_forever ended for good
         self._add_builtin_commands()
-        self._connections = ConnectionThreads(self.process_request_thread)
+        self._connections = ConnectionThreads()
+        self._parking = Parking(lambda conn: self._connections.submit(
+            resume_connection, self, conn))
         super().__init__((host, port), Connection,
                          bind_and_activate)
         if certfile is not None and ssl_context is None:
@@ -142,7 +144,8 @@ class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serves the connection on a thread of its own (a reused one)."""
-        self._connections.submit(request, client_address)
+        self._connections.submit(serve_connection, self, request,
+                                 client_address)
 
     def shutdown(self) -> None:
         """Stops `serve_forever` (from another thread), returning once it
@@ -168,6 +171,7 @@ class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
             self._stopped.wait(self.shutdown_grace + STOP_MARGIN)
         keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
+        self._parking.close()  # idle connections end
         self._connections.close()
         self.head_deadlines.close()
         close = getattr(self._tokens.handler, "close", None)
@@ -312,38 +316,6 @@ class QuickServer(JobApi, TokenApi, ServerAliases, socketserver.ThreadingMixIn,
             yield
         finally:
             self._middlewares = before
-
-    # -- typed rpc ---------------------------------------------------------
-
-    def rpc(self, path: str) -> Callable[[RpcF], RpcF]:
-        """Registers `fn(request: Req) -> Resp` (dataclasses) at `path`:
-        `POST` takes a JSON `Req` (a 400 names a field that does not fit)
-        and answers the JSON of `fn`'s `Resp` (or its `FileResponse`);
-        `GET` answers `{"request": <JSON Schema>, "response": <JSON
-        Schema>}`. TypeError when a type has no JSON form."""
-        if ":" in path:
-            raise ValueError(f"rpc paths have no :segments: {path!r}")
-
-        from .rpc.contracts import Contract  # the rpc wing, when used
-
-        def register(fn: RpcF) -> RpcF:
-            contract = Contract(path, fn)
-            self.add_route("POST", "json", path, contract.answer, 0)
-            self.add_route("GET", "json", path, contract.describe, 0,
-                           exclusive=False)
-            self._rpc[path] = contract
-            return fn
-        return register
-
-    def rpc_contracts(self, path: str) -> None:
-        """Serves, with `GET path`, every rpc contract of this server in
-        one JSON Schema document (`contracts`: path -> request and
-        response; the types in one `$defs`)."""
-        from .rpc.contracts import contracts_document
-
-        def serve(req: Any, args: ReqArgs) -> Any:
-            return contracts_document(list(self._rpc.values()))
-        self.add_route("GET", "json", path, serve, 0, exclusive=False)
 
     # -- commands, serving and stopping ------------------------------------
 

@@ -9,6 +9,7 @@ the answer into a plain 500) and every body (bytes, `sendfile` for a
 `self.server.settings`."""
 from __future__ import annotations
 
+import os
 import socketserver
 import time
 from io import BufferedReader
@@ -18,6 +19,7 @@ from .. import log
 from . import sockio
 from .dispatch import dispatch, finish, resolve
 from .file_answers import FileSpan
+from .parking import PARK_AFTER
 from .request import Request
 from .responses import (HTTPError, Response, StreamResponse, UnsafeHeader,
                         WaitingResponse, error_response, response_head)
@@ -30,6 +32,7 @@ QuickServer = Any
 
 SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
+_PARK_AFTER = sockio.timeval(PARK_AFTER)
 _NO_HEAD = RequestHead("", "", "HTTP/1.1", Headers([]))
 
 
@@ -48,6 +51,12 @@ class Connection(socketserver.StreamRequestHandler):
         self._linger = False
         # waiting for a request's first byte (a TLS handshake included)
         self.waiting, self.waiting_since = True, time.perf_counter()
+        self.parked, self.parked_until = False, 0.0
+        # an idle plain connection waits in the server's parking (a TLS
+        # one keeps its thread: OpenSSL may hold bytes the kernel does not)
+        self._may_park = os.name == "posix" and \
+            self.server._parking is not None and \
+            not sockio.is_tls(self.connection)
         self.server.reloader.connections.add(self)
 
     def handle(self) -> None:
@@ -60,11 +69,34 @@ class Connection(socketserver.StreamRequestHandler):
                 self.connection.settimeout(max(self._http.idle_timeout, 0.001))
             except (OSError, ValueError):
                 return  # a failed handshake only ends this connection
+        self._serve()
+
+    def _serve(self) -> None:
+        """Answers requests until the connection ends, or it idles and is
+        `parked` (its thread is then free; `resume` goes on)."""
+        self.parked = False
         self.handle_one_request()
-        while not self.close_connection:
+        while not self.close_connection and not self.parked:
             self.handle_one_request()
 
+    def resume(self) -> None:
+        """Goes on with a parked connection that has input (a request, or
+        the client's close), on the calling thread."""
+        try:
+            self._serve()
+        finally:
+            if not self.parked:
+                self.finish()
+
+    def expire(self) -> None:
+        """Ends a parked connection that stayed idle until its deadline."""
+        self.parked = False
+        self.finish()
+        self.server.shutdown_request(self.connection)
+
     def finish(self) -> None:
+        if self.parked:
+            return  # the parking holds it
         try:
             super().finish()
             if self._linger:
@@ -116,16 +148,31 @@ class Connection(socketserver.StreamRequestHandler):
         deadlines = self.server.head_deadlines
         sock = self.connection
         expires = [0.0]
+        idle_timeout = self._http.idle_timeout
+        park = self._may_park and idle_timeout > PARK_AFTER
+        if park:  # wait a little for the next request, then park
+            sockio.set_read_timeout(sock, _PARK_AFTER)
+            idle = sockio.timeval(idle_timeout)
 
         def started(deadline: float) -> None:
+            if park:
+                sockio.set_read_timeout(sock, idle)
             self.waiting = False
             self._start = time.perf_counter()  # not the idle time before
             expires[0] = deadline
             deadlines.add(sock, deadline)
         try:
             # a socket's makefile() is a BufferedReader (it can peek)
-            return read_head(cast(BufferedReader, self.rfile),
-                             self._http, started)
+            head = read_head(cast(BufferedReader, self.rfile), self._http,
+                             started)
+            if head is None and park and not expires[0] and \
+                    sockio.open_and_idle(sock):
+                sockio.set_read_timeout(sock, idle)
+                self.parked = True  # the caller hands it to the parking
+                self.close_connection = False
+                self.parked_until = time.monotonic() + idle_timeout - \
+                    PARK_AFTER
+            return head
         except (OSError, ValueError):
             if expires[0] and time.monotonic() >= expires[0]:
                 raise HTTPError(408, close=True) from None  # cut off (TLS)
@@ -324,3 +371,36 @@ class Connection(socketserver.StreamRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.msg(log.escape_control(format % args))
+
+
+def serve_connection(server: QuickServer, request: Any,
+                     client_address: Any) -> None:
+    """Serves a new connection on the calling thread until it ends or
+    is parked."""
+    try:
+        conn = server.RequestHandlerClass(request, client_address, server)
+    except Exception:  # pylint: disable=broad-except
+        server.handle_error(request, client_address)
+        server.shutdown_request(request)
+        return
+    _park_or_close(server, conn)
+
+
+def resume_connection(server: QuickServer, conn: Connection) -> None:
+    """Goes on with a parked connection that has input."""
+    try:
+        conn.resume()
+    except Exception:  # pylint: disable=broad-except
+        server.handle_error(conn.connection, conn.client_address)
+        conn.parked = False
+        conn.finish()
+    _park_or_close(server, conn)
+
+
+def _park_or_close(server: QuickServer, conn: Connection) -> None:
+    if conn.parked:
+        if server._parking.park(conn, conn.connection, conn.parked_until):
+            return  # its thread is free; the parking resumes or ends it
+        conn.parked = False  # the server is closing
+        conn.finish()
+    server.shutdown_request(conn.connection)

@@ -11,18 +11,16 @@ import queue
 import threading
 from typing import Any, Callable
 
-Item = tuple[Any, Any]
+Item = tuple[Callable[..., None], tuple[Any, ...]]
 
 
 class ConnectionThreads:
-    """Runs `serve(request, client_address)` for each submitted connection
-    on its own thread; idle threads are kept `keep_idle` seconds (at most
+    """Runs each submitted `fn(*args)` (a connection to serve, or to
+    resume) on its own thread; idle threads are kept `keep_idle` seconds (at most
     `max_idle` of them) and reused. There is no cap on running threads:
     every connection is served at once, as with `ThreadingMixIn`."""
 
-    def __init__(self, serve: Callable[[Any, Any], None],
-                 keep_idle: float = 30.0, max_idle: int = 64) -> None:
-        self._serve = serve
+    def __init__(self, keep_idle: float = 30.0, max_idle: int = 64) -> None:
         self.keep_idle = keep_idle
         self.max_idle = max_idle
         self._lock = threading.Lock()
@@ -30,18 +28,18 @@ class ConnectionThreads:
         self._idle = 0  # threads waiting on the queue, not yet given work
         self._closed = False
 
-    def submit(self, request: Any, client_address: Any) -> None:
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1  # that thread is now taken
-                self._queue.put((request, client_address))
+                self._queue.put((fn, args))
                 return
-        threading.Thread(target=self._loop, args=((request, client_address),),
+        threading.Thread(target=self._loop, args=((fn, args),),
                          name="quick_server-connection", daemon=True).start()
 
     def _loop(self, item: Item | None) -> None:
         while item is not None:
-            self._serve(*item)
+            item[0](*item[1])
             item = None  # drop the finished connection's references
             with self._lock:
                 if self._closed or self._idle >= self.max_idle:
