@@ -1,5 +1,6 @@
-"""Idle keep-alive connections wait without a thread (`http/parking.py`):
-parked after `PARK_AFTER`, resumed by their next request or their
+"""Idle keep-alive connections wait without a thread (`http/parking.py`,
+here from the first connection on: by default once a server holds more
+than `park_above`): parked after `PARK_AFTER`, resumed by their next request or their
 client's close, closed at `idle_timeout`, all closed by `server_close`;
 and the `Parking` table itself, on socket pairs."""
 from __future__ import annotations
@@ -23,6 +24,7 @@ def _server(make_server, **settings):
     def _ping(req, args):
         return {"pong": True}
 
+    server._parking.park_above = 0  # park from the first connection on
     from conftest import run_in_thread
     run_in_thread(server)
     return server
@@ -139,3 +141,20 @@ def test_a_client_that_hangs_up_leaves_the_parking(make_server):
     sock.close()
     wait_for(lambda: len(server._parking) == 0, 5, "the closed one gone")
     assert _threads_named("quick_server-parking") >= 1
+
+
+def test_a_connection_no_thread_can_take_is_closed_not_lost():
+    def no_thread(conn: _Conn) -> None:
+        raise RuntimeError("can't start new thread")
+    parking = Parking(no_thread)
+    left, right = socket.socketpair()
+    try:
+        conn = _Conn(time.monotonic() + 30)
+        assert parking.park(conn, left, conn.parked_until)
+        right.sendall(b"GET")
+        assert conn.expired.wait(5)
+        wait_for(lambda: len(parking) == 0, 5, "the parking empty")
+    finally:
+        parking.close()
+        left.close()
+        right.close()

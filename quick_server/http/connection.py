@@ -149,7 +149,9 @@ class Connection(socketserver.StreamRequestHandler):
         sock = self.connection
         expires = [0.0]
         idle_timeout = self._http.idle_timeout
-        park = self._may_park and idle_timeout > PARK_AFTER
+        park = self._may_park and idle_timeout > PARK_AFTER and \
+            len(self.server.reloader.connections) > \
+            self.server._parking.park_above
         if park:  # wait a little for the next request, then park
             sockio.set_read_timeout(sock, _PARK_AFTER)
             idle = sockio.timeval(idle_timeout)

@@ -8,7 +8,11 @@ the connection is handed back to a thread (`resume`); when it stays idle
 until its deadline (`settings.http.idle_timeout` after its last answer)
 it is closed here (`expire`). So 10,000 idle clients cost 10,000 sockets
 and no thread each; a busy connection, whose next request comes sooner,
-keeps its thread and pays nothing."""
+keeps its thread. Parking starts once the server holds more than
+`park_above` connections (128): below that a thread each costs little,
+and a connection that may park pays two `setsockopt` calls per request
+(its read timeout shortened while it waits, restored for the request),
+which is worth it only at scale."""
 from __future__ import annotations
 
 import heapq
@@ -27,8 +31,10 @@ class Parking:
     them. `resume(conn)` runs when one has input; `conn.expire()` when
     its deadline passed; `close()` expires every parked one."""
 
-    def __init__(self, resume: Callable[[Any], None]) -> None:
+    def __init__(self, resume: Callable[[Any], None],
+                 park_above: int = 128) -> None:
         self._resume = resume
+        self.park_above = park_above  # open connections before any parks
         self._lock = threading.Lock()
         self._arriving: list[tuple[Any, socket.socket, float]] = []
         self._parked: dict[int, tuple[Any, socket.socket]] = {}
@@ -98,7 +104,7 @@ class Parking:
                     found = self._parked.pop(key.fd, None)
                     selector.unregister(key.fd)
                     if found is not None:
-                        self._resume(found[0])
+                        self._hand_back(found[0])
         finally:
             for conn, _ in list(self._parked.values()):
                 conn.expire()
@@ -121,7 +127,7 @@ class Parking:
                 fd = sock.fileno()
                 selector.register(fd, selectors.EVENT_READ)
             except (OSError, ValueError):
-                self._resume(conn)  # closed meanwhile: its thread ends it
+                self._hand_back(conn)  # closed meanwhile: a thread ends it
                 continue
             self._parked[fd] = (conn, sock)
             heapq.heappush(self._deadlines, (deadline, next(self._serial),
@@ -145,6 +151,14 @@ class Parking:
             selector.unregister(fd)
             found[0].expire()
         return None
+
+    def _hand_back(self, conn: Any) -> None:
+        """`resume(conn)`; a connection that no thread can take now (the
+        process is out of threads) is closed, never left behind."""
+        try:
+            self._resume(conn)
+        except Exception:  # pylint: disable=broad-except
+            conn.expire()
 
     def _drain_wakes(self) -> None:
         try:
