@@ -23,7 +23,11 @@ from conftest import (UNREBUILDABLE_JOBS, get,  # noqa: E402
                       wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "PYTHONPATH": ROOT}
+# one task per worker thread at a time: a task that finds every worker
+# busy waits at the scheduler (the tests of queued jobs rely on it), not
+# in a worker's own queue where a cancel can race the task's start
+ENV = {**os.environ, "PYTHONPATH": ROOT,
+       "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 
 APP = """
 import json, os, sys, time
