@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the names, for type checkers; loaded when first used
 
 __version__ = "1.1.0"
 
+# a literal list: type checkers (mypy --strict) read the exports from it
 __all__ = [
     "__version__",
     "create_server",
@@ -81,9 +82,11 @@ __all__ = [
     "worker_request",
 ]
 
-# where each public name lives: a wing is imported when one of its names
-# is first used (`import quick_server` loads almost nothing)
+# where each public name lives ("module" or "module:its name there"): a
+# wing is imported when one of its names is first used (`import
+# quick_server` loads almost nothing)
 _WHERE = {
+    "QuickServerRequestHandler": "http.request:Request",
     "UploadedFile": "http.body", "FileResponse": "http.files",
     "file_return": "http.files", "debug": "log", "msg": "log",
     "set_log_file": "log", "HTTPError": "http.responses",
@@ -106,18 +109,15 @@ _WHERE = {
     "is_worker_alive": "jobs.executors", "JobFailed": "jobs.outcomes",
     "WorkerArgs": "jobs.table",
 }
-_ALIASES = {"QuickServerRequestHandler": ("http.request", "Request")}
 
 
 def __getattr__(name: str) -> Any:
     where = _WHERE.get(name)
-    if where is not None:
-        value = getattr(importlib.import_module(f".{where}", __name__), name)
-    elif name in _ALIASES:
-        module, attr = _ALIASES[name]
-        value = getattr(importlib.import_module(f".{module}", __name__), attr)
-    else:
+    if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, _, attr = where.partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__),
+                    attr or name)
     globals()[name] = value  # looked up once
     return value
 

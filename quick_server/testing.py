@@ -29,6 +29,7 @@ from .client import WorkerError, job_http_error, run_job, status_error
 from .http.body import decode_json
 from .http.connection import NO_BODY_CODES
 from .http.dispatch import dispatch, resolve
+from .http.errorpage import PLAIN
 from .http.file_answers import FileSpan
 from .http.request import Request
 from .http.responses import (Response, StreamResponse, UnsafeHeader,
@@ -213,9 +214,11 @@ class TestClient:
                 head = response_head("HTTP/1.1", code,
                                      fields + response.headers)
             except UnsafeHeader:
-                return _parsed(response_head(
-                    "HTTP/1.1", 500, [("Content-Length", "22")]) +
-                    b"Internal Server Error\n", request.command)
+                body, ctype = PLAIN  # as the connection layer answers
+                return _parsed(response_head("HTTP/1.1", 500, [
+                    ("Content-Type", ctype),
+                    ("Content-Length", str(len(body)))]) + body,
+                    request.command)
             headers = http.client.parse_headers(
                 io.BytesIO(head.split(b"\r\n", 1)[1]))
             with_body = request.command != "HEAD" and \

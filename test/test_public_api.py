@@ -363,3 +363,11 @@ if __name__ == "__main__":
     DONE = "is rewritten" if os.environ.get(UPDATE_ENV) == "1" else "matches"
     print(f"{os.path.relpath(SNAPSHOT)} {DONE} "
           f"(Python {sys.version.split()[0]})")
+
+
+def test_every_public_name_has_a_home_to_be_loaded_from():
+    """`__all__` (read by type checkers) and the lazy names' table of
+    `quick_server/__init__.py` name the same things."""
+    import quick_server
+    assert set(quick_server.__all__) - {"__version__"} == \
+        set(quick_server._WHERE)

@@ -18,6 +18,7 @@ from typing import Any, Iterable, cast
 from .. import log
 from . import sockio
 from .dispatch import dispatch, finish, resolve
+from .errorpage import PLAIN
 from .file_answers import FileSpan
 from .parking import PARK_AFTER
 from .request import Request
@@ -332,8 +333,7 @@ class Connection(socketserver.StreamRequestHandler):
         log.msg("answering {0!r} with 500: {1}",
                 log.escape_control(self.requestline),
                 log.escape_control(str(err)))
-        self._send(request, Response(b"Internal Server Error\n", 500,
-                                     "text/plain; charset=utf-8"))
+        self._send(request, Response(PLAIN[0], 500, PLAIN[1]))
 
     def _write(self, data: bytes) -> None:
         try:
