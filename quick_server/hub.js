@@ -243,6 +243,7 @@
    * messages the hub sends it. */
   class HubLink {
     constructor(hubUrl) {
+      this.url = hubUrl;
       this.id = randomId();
       this.live = null;
       this.watch = new Map();
@@ -369,7 +370,10 @@
       } catch (err) {
         url = null;
       }
-      hubLink = new HubLink(url);
+      // worker.js and live-reload.js each carry this file: the page's
+      // first link serves both (two links would elect two hubs)
+      const other = globalThis.quickServerHub;
+      hubLink = other && other.url === url ? other : new HubLink(url);
       globalThis.quickServerHub = hubLink;  // for a look from the console
     }
     return hubLink;

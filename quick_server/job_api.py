@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from . import log
 from .browser import WORKER_JS, script_answer, serve_hub, worker_js
 from .http.files import download_path
-from .http.responses import WaitingResponse, to_json
+from .http.responses import to_json
 from .http.routing import ReqArgs, ReqF
 from .settings import Settings
 
@@ -121,15 +121,8 @@ class JobApi:
         """The worker protocol at `mask`, starting jobs with `start`."""
         from .jobs.protocol import handle_request
         def protocol(req: Any, args: ReqArgs) -> Any:
-            post = args["post"]
-            wait = post.get("wait") if isinstance(post, dict) else None
-
-            def answer() -> Any:
-                return handle_request(self.workers, self._polls, post, start,
-                                      self.max_chunk_size)
-            if isinstance(wait, (int, float)) and wait > 0:
-                return WaitingResponse(answer, wait)  # a long-poll
-            return answer()
+            return handle_request(self.workers, self._polls, args["post"],
+                                  start, self.max_chunk_size)
         protocol.__name__ = name
         self.add_route("POST", "json", mask, protocol, 0, exclusive=False)
 

@@ -6,6 +6,7 @@ leading underscore are plumbing the package calls, not API."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -16,9 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from . import log
 from .http.sockio import is_tls
 from .http.accepting import Acceptor
-from .http.deadlines import HeadDeadlines
-from .http.connection import Connection, resume_connection, serve_connection
-from .http.parking import Parking
+from .http.connection import accept_connections
+from .http.event_loop import EventLoop
 from .http.request import Request
 from .http.responses import Response
 from .route_api import CacheIdF, route_api
@@ -32,7 +32,6 @@ from .stats import RequestStats
 from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
-from .http.connection_threads import ConnectionThreads
 from .job_api import JobApi
 from .rpc_api import RpcApi
 from .tokens import TokenApi, TokenHandler, TokenStore
@@ -53,7 +52,7 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 
 
 class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
-                  socketserver.ThreadingMixIn, socketserver.TCPServer):
+                  socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -61,9 +60,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
     `serve_forever`."""
 
     allow_reuse_address = True
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 1024
+    request_queue_size = 1024  # until serving: then settings.http.backlog
 
     def __init__(self, server_address: tuple[str, int], parallel: bool = True,
                  *, ssl_context: ssl.SSLContext | None = None,
@@ -102,14 +99,13 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         self._stop_reason = "quit"
         self._shutdown_hooks: list[ShutdownHook] = []
         adopt_shutdown_hooks(self.add_shutdown_hook)
-        self.head_deadlines = HeadDeadlines()
         self._acceptor = Acceptor()
+        self._loop = EventLoop(self._connection_failed)
+        self._stop_serving = threading.Event()
+        self._serve_lock = threading.Lock()
         self._stopped = threading.Event()  # serve_forever ended for good
         self._add_builtin_commands()
-        self._connections = ConnectionThreads()
-        self._parking = Parking(lambda conn: self._connections.submit(
-            resume_connection, self, conn))
-        super().__init__((host, port), Connection,
+        super().__init__((host, port), socketserver.BaseRequestHandler,
                          bind_and_activate)
         if certfile is not None and ssl_context is None:
             import ssl  # only a server with TLS loads it
@@ -139,21 +135,15 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         self.server_name = str(host)
         self.server_port = int(port)
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        return self._acceptor.accept(self.socket)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serves the connection on a thread of its own (a reused one)."""
-        self._connections.submit(serve_connection, self, request,
-                                 client_address)
-
     def shutdown(self) -> None:
         """Stops `serve_forever` (from another thread), returning once it
         stopped accepting, with the listening socket closed (unless a
         restart hands it over): a client that connects now is refused
         instead of waiting in its queue. In-flight requests still finish
-        on the serving thread (join it)."""
-        super().shutdown()
+        before `serve_forever` returns (join its thread)."""
+        with self._serve_lock:  # the loop started, or will not
+            self._stop_serving.set()
+        self._loop.stop_accepting()
         self._close_listener()
 
     def _close_listener(self) -> None:
@@ -171,15 +161,18 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
             self._stopped.wait(self.shutdown_grace + STOP_MARGIN)
         keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
-        self._parking.close()  # idle connections end
-        self._connections.close()
-        self.head_deadlines.close()
+        self._loop.close()  # the connections still open end
         close = getattr(self._tokens.handler, "close", None)
         if close is not None:
             close()  # a store that holds a file or a connection
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.log_exception(f"error on the connection from {client_address}:")
+
+    def _connection_failed(self, conn: Any) -> None:
+        """A connection's code raised: say so, and end the connection."""
+        self.handle_error(conn.sock, conn.client_address)
+        conn.expire(math.inf)
 
     @property
     def port(self) -> int:
@@ -366,6 +359,10 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         naming the settings that do not fit together, before anything
         starts."""
         check_together(self.settings)
+        if self._stop_serving.is_set():  # shut down before it began
+            self._stop_serving.clear()
+            self._graceful_stop()
+            return
         if self.socket.fileno() < 0:
             raise RuntimeError("this server was stopped (its socket is "
                                "closed): create a new one to serve again")
@@ -381,20 +378,37 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         self.draining = False
         self.reloader.start()
         try:
-            super().serve_forever(poll_interval)
+            if self._serve():
+                self._stop_serving.wait()
         except KeyboardInterrupt:
             self._stop_reason = "interrupt"
         finally:
             self._running = False
+            self._loop.stop_accepting()
             self._close_listener()  # new clients are refused, not queued
             self.reloader.stop()  # ends live-reload streams too
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self._graceful_stop()
             self._serving = None
+            self._stop_serving.clear()
             self._stopped.set()
         if self._stop_reason == "restart":
             request_restart()
+
+    def _serve(self) -> bool:
+        """Starts the event loop that accepts and serves connections;
+        False when `shutdown` came first."""
+        http = self.settings.http
+        with self._serve_lock:
+            if self._stop_serving.is_set():
+                return False
+            self.socket.listen(http.backlog)
+            if self._loop.closed:  # by an earlier serve_forever
+                self._loop = EventLoop(self._connection_failed)
+            self._loop.start(self.socket, lambda: accept_connections(
+                self, self._acceptor), http.pool_size, http.max_connections)
+        return True
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():

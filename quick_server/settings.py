@@ -71,6 +71,15 @@ class HttpSettings(Group):
     shutdown_grace = Setting(10.0, "how long a stopping server waits for "
                              "requests in flight",
                              checks.seconds(above=False))
+    pool_size = Setting(64, "threads that answer requests whose handler "
+                        "does not return within a few milliseconds (503 "
+                        "with Retry-After past them; waits by design do "
+                        "not count)", checks.count(1))
+    backlog = Setting(1024, "connections the kernel queues before they are "
+                      "accepted", checks.count(1))
+    max_connections = Setting(32768, "open connections held at once (past "
+                              "it, new ones wait in the backlog)",
+                              checks.count(1))
 
 
 class StaticSettings(Group):

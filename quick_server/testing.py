@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from .client import WorkerError, job_http_error, run_job, status_error
 from .http.body import decode_json
-from .http.connection import NO_BODY_CODES
+from .http.sending import NO_BODY_CODES
 from .http.dispatch import dispatch, resolve
 from .http.errorpage import PLAIN
 from .http.file_answers import FileSpan
@@ -201,7 +201,8 @@ class TestClient:
         try:
             response = dispatch(server, request)
             if isinstance(response, WaitingResponse):
-                response = resolve(server, request, response)
+                response = resolve(server, request, response,
+                                   response.seconds)
             if response.already_sent:
                 return _parsed(bytes(written), request.command)
             code = response.code

@@ -706,14 +706,14 @@ def test_a_waiting_response_comes_back_unfiltered(server):
         cookie = SimpleCookie()
         cookie["polled"] = "1"
         req.send_cookie(cookie)
-        return WaitingResponse(lambda: {"done": True}, 5.0)
+        return WaitingResponse(lambda _: {"done": True}, 5.0)
     server.add_json_get_mask("/api/poll", poll)
     request = make_request(server, "GET", "/api/poll")
     waiting = dispatch(server, request)
     assert isinstance(waiting, WaitingResponse)
     assert waiting.kind == "json" and waiting.seconds == 5.0
     assert waiting.headers == []  # neither the cookie nor CORS yet
-    response = resolve(server, request, waiting)
+    response = resolve(server, request, waiting, 0)
     assert not isinstance(response, WaitingResponse)
     assert (response.code, response.ctype, response.response) == \
         (200, "application/json", b'{"done":true}')
@@ -723,12 +723,12 @@ def test_a_waiting_response_comes_back_unfiltered(server):
 
 def test_resolve_converts_by_the_route_kind(server):
     server.add_text_get_mask("/poll", lambda req, args: WaitingResponse(
-        lambda: LARGE_TEXT, 1.0))
+        lambda _: LARGE_TEXT, 1.0))
     request = make_request(server, "GET", "/poll",
                            [("Accept-Encoding", "gzip")])
     waiting = dispatch(server, request)
     assert isinstance(waiting, WaitingResponse) and waiting.kind == "text"
-    response = resolve(server, request, waiting)
+    response = resolve(server, request, waiting, 0)
     assert response.ctype == "text/plain; charset=utf-8"
     assert header(response, "Content-Encoding") == "gzip"  # filtered
     assert gzip.decompress(response.response) == LARGE_TEXT.encode()
@@ -737,17 +737,17 @@ def test_resolve_converts_by_the_route_kind(server):
 def test_resolve_turns_errors_into_answers(server):
     server.debug = False
 
-    def wait_refused() -> Any:
+    def wait_refused(seconds: float) -> Any:
         raise HTTPError(410, "expired")
     server.add_json_get_mask("/api/gone", lambda req, args:
                              WaitingResponse(wait_refused, 1.0))
     server.add_json_get_mask("/api/boom", lambda req, args:
-                             WaitingResponse(lambda: boom(None, None), 1.0))
+                             WaitingResponse(lambda _: boom(None, None), 1.0))
     request = make_request(server, "GET", "/api/gone")
-    gone = resolve(server, request, dispatch(server, request))
+    gone = resolve(server, request, dispatch(server, request), 0)
     assert (gone.code, gone.response) == (410, b"expired\n")
     request = make_request(server, "GET", "/api/boom")
-    broken = resolve(server, request, dispatch(server, request))
+    broken = resolve(server, request, dispatch(server, request), 0)
     assert broken.code == 500
     assert (broken.response, broken.ctype) == PLAIN_JSON
 

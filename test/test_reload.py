@@ -445,6 +445,12 @@ def test_stopping_closes_an_idle_connection_at_once(make_server):
         assert time.monotonic() - began < 5
 
 
+def _head_under_way(server) -> bool:
+    """Whether a connection of `server` is reading a request head."""
+    return any(not conn.waiting
+               for conn in list(server.reloader.connections._handlers))
+
+
 def test_a_request_begun_before_the_stop_is_answered_and_closed(
         make_server):
     """A request whose first bytes came before the stop gets its answer
@@ -453,7 +459,7 @@ def test_a_request_begun_before_the_stop_is_answered_and_closed(
     sock = socket.create_connection(("127.0.0.1", server.port), 5)
     try:
         sock.sendall(b"GET /miss")
-        wait_for(lambda: server.head_deadlines._deadlines,
+        wait_for(lambda: _head_under_way(server),
                  what="the request under way")
         threading.Thread(target=server.shutdown, daemon=True).start()
         wait_for(lambda: server.draining, what="the stop")
@@ -480,7 +486,7 @@ def test_a_trickling_client_does_not_hold_the_stop(make_server):
     sock = socket.create_connection(("127.0.0.1", server.port), 5)
     try:
         sock.sendall(b"GET /never-ends HTTP/1.1\r\n")
-        wait_for(lambda: server.head_deadlines._deadlines,
+        wait_for(lambda: _head_under_way(server),
                  what="the request under way")
         server.shutdown()
         serving.join(10)  # the graceful stop, drain included

@@ -1,4 +1,4 @@
-"""HTTP/1.1 framing without sockets (issue 18.7): `read_head` on bytes
+"""HTTP/1.1 framing without sockets (issue 18.7): `split_head` on bytes
 (request line and header limits, folding, Host, the head deadline),
 `body_length` (Content-Length and Transfer-Encoding, strictly), and the
 `Body` reader (lengths, chunks, extensions, trailers, limits, Expect's
@@ -15,7 +15,7 @@ import pytest
 
 from quick_server.http.responses import HTTPError
 from quick_server.http.wire import (Body, ClientDisconnected, Headers,
-                                    RequestHead, body_length, read_head)
+                                    RequestHead, body_length, split_head)
 
 
 @dataclass
@@ -31,7 +31,9 @@ def stream(data: bytes) -> io.BufferedReader:
 
 
 def head(data: bytes, **limits: Any) -> RequestHead | None:
-    return read_head(stream(data), Limits(**limits))
+    """The head of `data`, all the client sent before ending its input."""
+    found = split_head(data, Limits(**limits), ended=True)
+    return None if found is None else found[0]
 
 
 def refused(data: bytes, **limits: Any) -> HTTPError:
@@ -47,15 +49,27 @@ GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 # -- the request line -------------------------------------------------------
 
 def test_a_plain_head():
-    rfile = stream(b"POST /a/b?c=d HTTP/1.1\r\nHost: example\r\n"
-                   b"X-One: 1\r\nx-one: 2\r\nContent-Length: 3\r\n\r\nabc")
-    parsed = read_head(rfile, Limits())
-    assert parsed is not None
+    data = b"POST /a/b?c=d HTTP/1.1\r\nHost: example\r\n" \
+        b"X-One: 1\r\nx-one: 2\r\nContent-Length: 3\r\n\r\nabc"
+    found = split_head(data, Limits())
+    assert found is not None
+    parsed, length = found
     assert (parsed.method, parsed.target, parsed.version) == \
         ("POST", "/a/b?c=d", "HTTP/1.1")
     assert parsed.headers.get_all("X-ONE") == ["1", "2"]
     assert parsed.headers["x-one"] == "1"
-    assert rfile.read() == b"abc", "the head is read, never the body"
+    assert data[length:] == b"abc", "the head ends where the body begins"
+
+
+def test_an_incomplete_head_waits_for_more_bytes():
+    for part in (b"", b"GET / HT", b"GET / HTTP/1.1\r\nHost: x\r\n"):
+        assert split_head(part, Limits()) is None
+    with pytest.raises(HTTPError) as info:  # no need to wait for the rest
+        split_head(b"GET /" + b"a" * 300, Limits())
+    assert info.value.code == 414
+    with pytest.raises(HTTPError) as info:
+        split_head(b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 300, Limits())
+    assert info.value.code == 431
 
 
 def test_nothing_sent_is_none_and_one_stray_crlf_is_skipped():
@@ -190,18 +204,12 @@ def test_http_1_1_needs_exactly_one_host(hosts):
 
 
 def test_a_head_past_its_deadline_is_a_408():
-    """`started` gets the deadline when the first byte is there; a head
-    completed past it is refused (here the deadline is already past)."""
-    deadlines: list[float] = []
-    before = time.monotonic()
-    assert read_head(stream(GET), Limits(), deadlines.append) is not None
-    assert len(deadlines) == 1 and before + 59 < deadlines[0] < \
-        time.monotonic() + 61
+    """A head completed past its deadline (the time its first byte came
+    plus `head_timeout`, which the connection layer keeps) is refused."""
+    assert split_head(GET, Limits(), deadline=time.monotonic() + 60)
     with pytest.raises(HTTPError) as info:
-        read_head(stream(GET), Limits(head_timeout=-1.0))
-    assert info.value.code == 408
-    assert read_head(stream(b""), Limits(), deadlines.append) is None
-    assert len(deadlines) == 1, "an idle connection starts no deadline"
+        split_head(GET, Limits(), deadline=time.monotonic() - 1)
+    assert info.value.code == 408 and info.value.close
 
 
 @pytest.mark.parametrize("version, connection, keep", [

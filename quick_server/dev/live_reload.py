@@ -7,17 +7,19 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 from .. import log
 from ..browser import live_reload_js, script_answer
-from ..http.responses import HTTPError, Response, StreamResponse
+from ..http.responses import EventStream, HTTPError, Response
+from ..http.waiting import Signal
 from ..settings import LiveReloadAliases, Settings
 from .watching import MAX_WATCHED_FILES, Snapshot, settle
 
 RETRY_MS = 200  # how soon a browser reconnects after the stream ended
 PING_SECONDS = 15.0  # a comment on an idle stream finds closed tabs
 KEPT_EVENTS = 32
+STREAM_KEY = "live-reload"  # what the signal names when an event comes
 
 
 class LiveReload(LiveReloadAliases):
@@ -30,6 +32,7 @@ class LiveReload(LiveReloadAliases):
         self.settings = Settings() if settings is None else settings
         self.instance = os.urandom(8).hex()  # changes with every process
         self._cond = threading.Condition()
+        self.signal = Signal()  # fired when an event is published
         self._events: list[tuple[int, str, str]] = []
         self._seq = 0
         self._listeners = 0
@@ -85,6 +88,7 @@ class LiveReload(LiveReloadAliases):
             self._events = (self._events + [(self._seq, event, data)]
                             )[-KEPT_EVENTS:]
             self._cond.notify_all()
+        self.signal.fire(STREAM_KEY)
 
     def close(self) -> None:
         """Ends every stream (the server stops: browsers reconnect to the
@@ -92,6 +96,7 @@ class LiveReload(LiveReloadAliases):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self.signal.fire()
 
     def reopen(self) -> None:
         with self._cond:
@@ -115,30 +120,27 @@ class LiveReload(LiveReloadAliases):
             self._listeners += 1
             seq = self._seq
         req.close_connection = True  # the body ends with the connection
-        return StreamResponse(self._events_from(seq), 200,
-                              "text/event-stream",
-                              [("Cache-Control", "no-cache"),
-                               ("X-Accel-Buffering", "no")],
-                              on_close=self._gone)
+        last = [seq]
+
+        def pending() -> bytes | None:
+            """The events since the last call (b"": none), None once the
+            server stops."""
+            with self._cond:
+                if self._closed:
+                    return None
+                new = [e for e in self._events if e[0] > last[0]]
+                last[0] = self._seq
+            return "".join(f"event: {event}\ndata: {data}\n\n"
+                           for _, event, data in new).encode()
+        hello = (f"retry: {RETRY_MS}\nevent: hello\n"
+                 f"data: {self.instance}\n\n").encode()
+        return EventStream(hello, pending, self.signal, (STREAM_KEY,),
+                           ping=b": ping\n\n", ping_every=PING_SECONDS,
+                           headers=[("Cache-Control", "no-cache"),
+                                    ("X-Accel-Buffering", "no")],
+                           on_close=self._gone)
 
     def _gone(self) -> None:
         with self._cond:
             self._listeners -= 1
 
-    def _events_from(self, seq: int) -> Iterator[bytes]:
-        """The stream's text, as events come (a ping when none came for
-        a while), until the server stops or the tab goes."""
-        yield (f"retry: {RETRY_MS}\nevent: hello\n"
-               f"data: {self.instance}\n\n").encode()
-        while True:
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._closed or self._seq > seq,
-                    PING_SECONDS)
-                if self._closed:
-                    return
-                new = [e for e in self._events if e[0] > seq]
-                seq = self._seq
-            text = "".join(f"event: {event}\ndata: {data}\n\n"
-                           for _, event, data in new)
-            yield (text or ": ping\n\n").encode()

@@ -1,6 +1,7 @@
 """Accepting connections on a server's listening socket: a TLS connection
-is accepted raw (its handshake runs on the connection's own thread), and
-running out of file descriptors pauses accepting instead of spinning."""
+is accepted raw (its handshake runs in the event loop, without waiting),
+and running out of file descriptors is said (once in a while) so that
+the caller can pause accepting instead of spinning."""
 from __future__ import annotations
 
 import errno
@@ -11,8 +12,8 @@ from typing import Any
 from .. import log
 from .sockio import is_tls
 
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-ACCEPT_BACKOFF = 0.1  # seconds between accepts while out of descriptors
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_BACKOFF = 0.1  # seconds without accepting when out of descriptors
 ACCEPT_FAILURE_QUIET = 30.0  # a failure within this time is not logged
 
 
@@ -26,8 +27,8 @@ class Acceptor:
         """The next connection and its address; OSError as `accept`."""
         try:
             if is_tls(listener):
-                # accept raw and handshake on the connection's own thread,
-                # so a slow or broken TLS client never blocks accepting
+                # accept raw and handshake later, without waiting, so a
+                # slow or broken TLS client never blocks accepting
                 raw, addr = socket.socket.accept(listener)
                 context = listener.context  # type: ignore[attr-defined]
                 return context.wrap_socket(
@@ -35,17 +36,17 @@ class Acceptor:
                     do_handshake_on_connect=False), addr
             return listener.accept()
         except OSError as err:
-            if err.errno in _OUT_OF_RESOURCES:
+            if err.errno in OUT_OF_RESOURCES:
                 self._failed(err)
             raise
 
     def _failed(self, err: OSError) -> None:
         """Out of file descriptors (or memory): the waiting connection
         stays queued and the listening socket stays readable, so accepting
-        again at once would spin. Say so (once in a while), and pause."""
+        again at once would spin (the caller pauses). Say so, once in a
+        while."""
         now = time.monotonic()
         if now - self._failed_at > ACCEPT_FAILURE_QUIET:
             log.msg("cannot accept connections: {0}; retrying every "
                     "{1}s", err.strerror or err, ACCEPT_BACKOFF)
         self._failed_at = now
-        time.sleep(ACCEPT_BACKOFF)

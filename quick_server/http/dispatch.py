@@ -43,12 +43,16 @@ def dispatch(server: Any, request: Request) -> Response:
     return finish(server, request, response)
 
 
-def resolve(server: Any, request: Request,
-            waiting: WaitingResponse) -> Response:
-    """The answer a `WaitingResponse` made, once it came (this call
-    waits on the calling thread), run through the filters."""
+def resolve(server: Any, request: Request, waiting: WaitingResponse,
+            seconds: float) -> Response:
+    """The answer a `WaitingResponse` makes, waiting at most `seconds`
+    on the calling thread (0: at once), run through the filters."""
     try:
-        response = to_response(request, waiting.kind, waiting.wait())
+        try:
+            answer = waiting.answer(seconds)
+        finally:
+            waiting.release()  # over, whatever the answer
+        response = to_response(request, waiting.kind, answer)
     except Exception as exc:  # pylint: disable=broad-except
         response = _failed(request, exc)
     return finish(server, request, response)

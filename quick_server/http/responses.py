@@ -6,7 +6,7 @@ import json
 import math
 import re
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 SERVER_NAME = "quick_server"
 
@@ -116,17 +116,73 @@ class StreamResponse(Response):
 
 class WaitingResponse(Response):
     """An answer that waits for an event (a job settles for a long-poll,
-    a job is queued for a service's `next`): `wait()` makes the answer,
-    at the latest after `seconds`, the client's own wait (no slowness).
-    `wait()` returns what a handler would (converted as the route's kind
-    says). The threaded connection layer calls it on its own thread."""
+    a job is queued for a service's `next`): `answer(seconds)` makes it,
+    waiting at most `seconds` (0: at once), and returns what a handler
+    would (converted as the route's kind says); `seconds` is the client's
+    own wait (no slowness). With a `signal` (`waiting.Signal`) the answer
+    is parked in the event loop, holding no thread, until the signal
+    names one of its `keys` and `ready()`, or `seconds` pass: then
+    `answer(0)`. Without one, a thread waits in `answer(seconds)`.
+    `on_close` runs once it is over, answered or not (its client went)."""
 
     kind = "json"
 
-    def __init__(self, wait: Callable[[], Any], seconds: float) -> None:
+    def __init__(self, answer: Callable[[float], Any], seconds: float, *,
+                 signal: Any = None, keys: Iterable[Any] = (),
+                 ready: Callable[[], bool] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         super().__init__(b"", 200)
-        self.wait = wait
+        self.answer = answer
         self.seconds = seconds
+        self.signal = signal
+        self.keys = tuple(keys)
+        self.ready = ready or (lambda: False)
+        self._on_close = on_close
+
+    def release(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+
+class EventStream(StreamResponse):
+    """A stream of events (`text/event-stream`): `first`, then what
+    `pending()` returns each time the `signal` names one of its `keys`
+    (b"": nothing new; None: the stream ends), and `ping` after
+    `ping_every` seconds without a word. It is parked in the event loop
+    between events, holding no thread; iterated (`chunks`), it waits on
+    the signal on the calling thread."""
+
+    def __init__(self, first: bytes, pending: Callable[[], bytes | None],
+                 signal: Any, keys: Iterable[Any], *, ping: bytes,
+                 ping_every: float, headers: Iterable[tuple[str, str]] = (),
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.first, self.pending = first, pending
+        self.signal, self.keys = signal, tuple(keys)
+        self.ping, self.ping_every = ping, ping_every
+        super().__init__(self._waiting_chunks(), 200, "text/event-stream",
+                         headers, on_close=on_close)
+
+    def _waiting_chunks(self) -> Iterator[bytes]:
+        import threading  # only an iterated stream needs it
+        woken = threading.Event()
+        keys = set(self.keys)
+
+        def wake(fired: tuple[Any, ...]) -> None:
+            if not fired or keys.intersection(fired):
+                woken.set()
+        self.signal.subscribe(wake)
+        try:
+            yield self.first
+            while True:
+                woken.wait(self.ping_every)
+                woken.clear()
+                data = self.pending()
+                if data is None:
+                    return
+                yield data or self.ping
+        finally:
+            self.signal.unsubscribe(wake)
 
 
 def error_response(err: HTTPError) -> Response:

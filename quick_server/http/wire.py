@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from io import BufferedIOBase, BufferedReader
+from io import BufferedIOBase
 from typing import Callable, Iterator, NamedTuple, NoReturn, Protocol
 
 from .responses import HTTPError
@@ -22,7 +22,7 @@ _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 # a header line the slow checks below would accept, in one match: a token,
 # ":", the value without CR or NUL, blanks (and CRs) around it stripped
 _FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t\r]*"
-                    rb"([^\r\0]*?)[ \t\r]*\n")
+                    rb"([^\r\0]*?)[ \t\r]*")
 
 
 class Limits(Protocol):
@@ -104,47 +104,62 @@ class ClientDisconnected(ConnectionError):
     the server's fault. Errors raised by handler code are never this."""
 
 
-def _read_line(rfile: BufferedIOBase, limit: int, too_long: int) -> bytes:
-    line = rfile.readline(limit + 1)
-    if len(line) > limit:
-        raise HTTPError(too_long, close=True)
-    return line
+def head_end(buf: bytes) -> int:
+    """The length of the request head at the start of `buf`, through its
+    blank line (one stray CRLF before it included); -1 while incomplete.
+    Lines may end with CRLF or a bare LF."""
+    start = 2 if buf[:2] == b"\r\n" else 1 if buf[:1] == b"\n" else 0
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start)
+    if crlf < 0:
+        return lf + 2 if lf >= 0 else -1
+    return crlf + 3 if lf < 0 or crlf < lf else lf + 2
 
 
-def read_head(rfile: BufferedReader, limits: Limits,
-              started: Callable[[float], None] | None = None
-              ) -> RequestHead | None:
-    """Reads one request head; `None` when the client closed the
-    connection (or stayed idle) before sending anything.
-
-    The socket's own timeout bounds the wait for the first byte. From that
-    byte on the whole head must arrive within `limits.head_timeout`
-    seconds: `started(deadline)` is called then, so that the caller can cut
-    off a client that trickles bytes (a read that returns early then ends
-    here as a 408). An HTTPError carries the request line read so far in
-    `request_line`."""
-    if not rfile.peek(1):
-        return None
-    deadline = time.monotonic() + limits.head_timeout
-    if started is not None:
-        started(deadline)
+def split_head(buf: bytes, limits: Limits, *, ended: bool = False,
+               deadline: float | None = None
+               ) -> tuple[RequestHead, int] | None:
+    """The request head at the start of `buf` and its length in bytes;
+    None while it is incomplete (or, once the client `ended` its input,
+    when nothing but blank lines came). HTTPError (closing) for a head
+    that is malformed, over a limit (414/431, decided as soon as the
+    bytes arrived show it), cut short by the client's end (408) or
+    completed past its `deadline` (408). The error carries the request
+    line read so far in `request_line`."""
+    end = head_end(buf)
     request_line = ""
     try:
-        line = _read_line(rfile, limits.max_line, 414)
-        if line in (b"\r\n", b"\n"):  # one stray CRLF between requests
-            line = _read_line(rfile, limits.max_line, 414)
-        request_line = line.rstrip(b"\r\n").decode("latin-1")
-        if not line.endswith(b"\n") or time.monotonic() > deadline:
+        if end < 0:
+            first = buf.find(b"\n", 0 if buf[:1] != b"\n" else 1)
+            if (first < 0 and len(buf) > limits.max_line + 2) or \
+                    first > limits.max_line + 1:
+                raise HTTPError(414, close=True)
+            if len(buf) > limits.max_line + limits.max_header_bytes + 4:
+                raise HTTPError(431, close=True)
+            if ended and buf.strip(b"\r\n"):
+                request_line = buf.split(b"\n", 1)[0].rstrip(b"\r") \
+                    .decode("latin-1")
+                raise HTTPError(408, close=True)  # cut short
+            return None
+        if deadline is not None and time.monotonic() > deadline:
             raise HTTPError(408, close=True)
-        return _parse_head(rfile, limits, line, deadline)
+        head = buf[:end - 1]  # without its last LF
+        skip = 2 if head[:2] == b"\r\n" else 1 if head[:1] == b"\n" else 0
+        lines = head[skip:].split(b"\n")
+        line = lines[0]
+        if len(line) >= limits.max_line:
+            raise HTTPError(414, close=True)  # none of it kept for the log
+        request_line = line.rstrip(b"\r").decode("latin-1")
+        return _parse_head(lines, limits), end
     except HTTPError as err:
         err.request_line = request_line[:200]
         raise
 
 
-def _parse_head(rfile: BufferedIOBase, limits: Limits, line: bytes,
-                deadline: float) -> RequestHead:
-    parts = line.rstrip(b"\r\n").split(b" ")
+def _parse_head(lines: list[bytes], limits: Limits) -> RequestHead:
+    """The head of `lines` (split at LF: the request line, the header
+    lines, then the blank line)."""
+    parts = lines[0].rstrip(b"\r").split(b" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1] \
             or _CONTROL.search(parts[1]):
         raise HTTPError(400, "Malformed request line", close=True)
@@ -156,19 +171,14 @@ def _parse_head(rfile: BufferedIOBase, limits: Limits, line: bytes,
         raise HTTPError(505, close=True)
     pairs: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
+    fields = lines[1:-1]
+    if len(fields) > limits.max_headers:
+        raise HTTPError(431, close=True)
     total, max_line = 0, limits.max_line
-    max_bytes, max_headers = limits.max_header_bytes, limits.max_headers
-    readline, field = rfile.readline, _FIELD.fullmatch
-    while True:
-        line = readline(max_line + 1)
-        if line in (b"\r\n", b"\n"):
-            break
-        if len(line) > max_line:
-            raise HTTPError(431, close=True)
-        if not line.endswith(b"\n"):
-            raise HTTPError(408, close=True)  # cut off
-        total += len(line)
-        if total > max_bytes or len(pairs) >= max_headers:
+    max_bytes, field = limits.max_header_bytes, _FIELD.fullmatch
+    for line in fields:
+        total += len(line) + 1
+        if len(line) >= max_line or total > max_bytes:
             raise HTTPError(431, close=True)
         found = field(line)
         if found is None:
@@ -177,8 +187,6 @@ def _parse_head(rfile: BufferedIOBase, limits: Limits, line: bytes,
             found.group(2).decode("latin-1")
         pairs.append((name, value))
         index.setdefault(name.lower(), []).append(value)
-    if time.monotonic() > deadline:  # (the deadline watcher cuts a read)
-        raise HTTPError(408, close=True)
     head = RequestHead(method, target, version, Headers(pairs, index))
     hosts = index.get("host")
     # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0

@@ -20,9 +20,9 @@ import math
 import threading
 from typing import Any, Callable
 
-from ..http.responses import HTTPError, Response
-from .job import Job
-from .table import MAX_WAIT, WorkerArgs, WorkerPool, check_token
+from ..http.responses import HTTPError, Response, WaitingResponse
+from .job import Job, has_news
+from .table import WorkerArgs, WorkerPool, check_token
 
 MAX_POLL_TOKENS = 1000  # jobs one poll may watch
 MAX_POLL_ID = 64  # characters of a poll's id
@@ -30,9 +30,11 @@ MAX_POLLS = 1000  # polls with an id waiting at once
 
 
 def handle_request(pool: WorkerPool, polls: Polls, post: Any,
-                   start: Callable[[WorkerArgs], Job],
-                   max_chunk: int) -> dict[str, Any] | Response:
-    """Answers one protocol request (the POSTed JSON object)."""
+                   start: Callable[[WorkerArgs], Job], max_chunk: int
+                   ) -> dict[str, Any] | Response | WaitingResponse:
+    """Answers one protocol request (the POSTed JSON object); one that
+    waits (a `wait`, or a `start` that gives a quick job a moment) is a
+    `WaitingResponse`, parked until its job has news."""
     if not isinstance(post, dict):
         raise HTTPError(400, "Worker requests are JSON objects")
     action = post.get("action")
@@ -40,9 +42,10 @@ def handle_request(pool: WorkerPool, polls: Polls, post: Any,
     if action == "start":
         payload = post.get("payload", {})
         job = start(payload)
-        return pool.answer(job, wait or pool.start_wait, max_chunk)
+        return pool.waiting_answer(job, wait or pool.start_wait, max_chunk)
     if action == "get":
-        return pool.answer(pool.lookup(post.get("token")), wait, max_chunk)
+        return pool.waiting_answer(pool.lookup(post.get("token")), wait,
+                                   max_chunk)
     if action == "poll":
         return polls.poll(post.get("tokens"), post.get("poll"), wait,
                           max_chunk)
@@ -76,7 +79,7 @@ class Polls:
         self._serial = 0
 
     def poll(self, tokens: Any, poll_id: Any, wait: float,
-             max_chunk: int) -> dict[str, Any]:
+             max_chunk: int) -> dict[str, Any] | WaitingResponse:
         tokens = _tokens(tokens)
         replies: dict[str, Any] = {}
         jobs = []
@@ -86,22 +89,47 @@ class Polls:
             except HTTPError as err:  # unknown or expired: news at once
                 replies[token] = {"status": err.code, "error": err.message}
         poll_id = _poll_id(poll_id)
-        if replies:  # news already: with what else changed, at once
-            changed = self.pool.wait_any(jobs, 0, lambda: True)
-        elif wait > 0:
-            changed = self._wait(jobs, min(wait, MAX_WAIT), poll_id)
-        else:
-            changed = jobs
-        for job in changed:
+        if replies or wait <= 0:  # news already (with what else changed)
+            changed = [job for job in jobs if has_news(job)] \
+                if replies else jobs
+            return self._replies(replies, changed, max_chunk)
+        return self._long_poll(jobs, wait, poll_id, max_chunk)
+
+    def _replies(self, replies: dict[str, Any], jobs: list[Job],
+                 max_chunk: int) -> dict[str, Any]:
+        for job in jobs:
             replies[job.token] = self._reply(job, max_chunk)
         return {"replies": replies}
 
-    def _wait(self, jobs: list[Job], seconds: float,
-              poll_id: str | None) -> list[Job]:
-        """What changed within `seconds` (every job when nothing did), or
+    def _long_poll(self, jobs: list[Job], wait: float, poll_id: str | None,
+                   max_chunk: int) -> WaitingResponse:
+        """What changed within `wait` (every job when nothing did), or
         what changed until a newer poll with this id came."""
+        mine = self._register(poll_id)
+
+        def superseded() -> bool:
+            return poll_id is not None and self._latest.get(poll_id) != mine
+
+        def answer(seconds: float) -> dict[str, Any]:
+            changed = self.pool.wait_any(jobs, seconds, superseded)
+            if not superseded():  # else only what changed, maybe none
+                changed = changed or jobs
+            return self._replies({}, changed, max_chunk)
+
+        def done() -> None:
+            with self._lock:
+                if poll_id is not None and self._latest.get(poll_id) == mine:
+                    del self._latest[poll_id]
+        keys = tuple(job.token for job in jobs) + (("poll", poll_id),)
+        return self.pool.long_poll(
+            answer, wait, keys,
+            lambda: superseded() or any(map(has_news, jobs)), done)
+
+    def _register(self, poll_id: str | None) -> int | None:
+        """Makes this the newest poll with `poll_id` (the older one
+        answers now); its serial (None: no id)."""
         if poll_id is None:
-            return self.pool.wait_any(jobs, seconds, lambda: False) or jobs
+            return None
         with self._lock:
             if poll_id not in self._latest and \
                     len(self._latest) >= MAX_POLLS:
@@ -113,16 +141,8 @@ class Polls:
             self._latest[poll_id] = mine
         if superseded:
             self.pool.wake()  # the older poll with this id answers now
-        try:
-            changed = self.pool.wait_any(
-                jobs, seconds, lambda: self._latest.get(poll_id) != mine)
-            if self._latest.get(poll_id) != mine:
-                return changed  # superseded: only what changed, maybe none
-            return changed or jobs
-        finally:
-            with self._lock:
-                if self._latest.get(poll_id) == mine:
-                    del self._latest[poll_id]
+            self.pool.signal.fire(("poll", poll_id))
+        return mine
 
     def _reply(self, job: Job, max_chunk: int) -> dict[str, Any]:
         """The job's `get` reply, an error as its JSON and status."""

@@ -44,6 +44,7 @@ from ..http.media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
 from ..http.responses import HTTPError, Response, WaitingResponse, to_json
+from ..http.waiting import Signal
 from ..settings import ServiceSettings, Settings
 from ..setting_types import Alias
 
@@ -145,6 +146,7 @@ class ServiceHub:
         self.settings = settings
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self.signal = Signal()  # fired with a name when its queue grew
         self._services: dict[str, Service] = {}
         self._dead: deque[Service] = deque()  # oldest death first
         self._queues: dict[str, deque[ServiceJob]] = {}
@@ -184,6 +186,7 @@ class ServiceHub:
             self._jobs[job.id] = job
             self._queues.setdefault(name, deque()).append(job)
             self._changed.notify_all()
+        self.signal.fire(name)
         return job
 
     def withdraw(self, job: ServiceJob) -> None:
@@ -246,33 +249,52 @@ class ServiceHub:
         return {"ok": True}
 
     def next_job(self, service_id: str, wait: float) -> Any:
-        """The next job for the service, waiting up to `wait` seconds (a
-        sign of life all along: the sweeper spares a service while its
-        `next` waits). A service runs one job at a time: a job it still
-        holds goes back to the queue first (the answer that handed it out
-        was lost, or the service dropped it), and comes back to it."""
-        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        """The next job for the service, at once (a 204 when none)."""
+        waiting = self.waiting_next(service_id, 0)
+        try:
+            return waiting.answer(0)
+        finally:
+            waiting.release()
+
+    def waiting_next(self, service_id: str, wait: float) -> WaitingResponse:
+        """The next job for the service, when one comes within `wait`
+        seconds (a sign of life all along: the sweeper spares a service
+        while its `next` waits). A service runs one job at a time: a job
+        it still holds goes back to the queue first (the answer that
+        handed it out was lost, or the service dropped it), and comes
+        back to it."""
+        seconds = min(max(wait, 0.0), MAX_WAIT)
         with self._lock:
             service = self._service_locked(service_id)
-            self._give_back_locked(service, died=False)
+            failed = self._give_back_locked(service, died=False)
             queue = self._queues.setdefault(service.name, deque())
             service.polls += 1
-            try:
+        self._fail(failed)
+
+        def answer(wait: float) -> Any:
+            deadline = time.monotonic() + wait
+            with self._lock:
                 while not queue and not self._closed.is_set():
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
                     self._changed.wait(left)
-            finally:
+                job = queue.popleft() if queue else None
+                if job is not None:
+                    job.service = service
+                    service.running[job.id] = job
+            if job is None:
+                return Response(b"", 204)
+            return {"job": job.id, "payload": job.payload}
+
+        def done() -> None:
+            with self._lock:
                 service.polls -= 1
                 service.last_seen = time.monotonic()
-            job = queue.popleft() if queue else None
-            if job is not None:
-                job.service = service
-                service.running[job.id] = job
-        if job is None:
-            return Response(b"", 204)
-        return {"job": job.id, "payload": job.payload}
+        return WaitingResponse(
+            answer, seconds, signal=self.signal, keys=(service.name,),
+            ready=lambda: bool(queue) or self._closed.is_set(),
+            on_close=done)
 
     def _give_back_locked(self, service: Service, died: bool
                           ) -> list[ServiceJob]:
@@ -288,8 +310,11 @@ class ServiceHub:
                 failed.append(job)
             else:
                 self._queues.setdefault(job.name, deque()).appendleft(job)
+        names = {job.name for job in service.running.values()}
         service.running.clear()
         self._changed.notify_all()
+        if names:
+            self.signal.fire(*names)
         return failed
 
     @staticmethod
@@ -384,6 +409,7 @@ class ServiceHub:
         self._closed.set()
         with self._lock:
             self._changed.notify_all()
+        self.signal.fire()
 
 
 def _outcome(post: Any) -> tuple[Outcome, str | None]:
@@ -427,8 +453,7 @@ def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
 def _next(hub: ServiceHub, req: Any, args: Any) -> Any:
     wait = _wait(args["query"])
     if wait > 0:  # a long-poll the service asked for
-        return WaitingResponse(
-            lambda: hub.next_job(args["segments"]["id"], wait), wait)
+        return hub.waiting_next(args["segments"]["id"], wait)
     return hub.next_job(args["segments"]["id"], wait)
 
 

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from .. import log
 from ..http.files import FileResponse, download_path
-from ..http.responses import HTTPError, Response, to_json
+from ..http.responses import HTTPError, Response, WaitingResponse, to_json
+from ..http.waiting import Signal
 from ..settings import Settings, WorkerPoolAliases
 from ..stats import JobStats
 from .executors import Runner, Runners
@@ -49,6 +50,7 @@ class WorkerPool(WorkerPoolAliases):
         self._lock = threading.Lock()
         # notified on every change of any job, for polls that watch many
         self._any_change = threading.Condition(self._lock)
+        self.signal = Signal()  # fired with a job's token when it changed
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, Job] = {}  # progress key -> running job
         self._pending: deque[Job] = deque()
@@ -165,6 +167,7 @@ class WorkerPool(WorkerPoolAliases):
         if job.changed is not None:
             job.changed.notify_all()
         self._any_change.notify_all()
+        self.signal.fire(job.token)
 
     def _progress_by_key(self, key: str, progress: Progress) -> None:
         """Progress that arrived on a channel shared by many jobs."""
@@ -336,6 +339,35 @@ class WorkerPool(WorkerPoolAliases):
             job.seen = time.monotonic()
         return job
 
+    def waiting_answer(self, job: Job, wait: float, max_chunk: int
+                       ) -> dict[str, Any] | Response | WaitingResponse:
+        """The reply about `job`, now (`wait` 0 or news already) or as a
+        long-poll parked until the job has news or `wait` passes."""
+        if wait <= 0:
+            return self.answer(job, 0, max_chunk)
+        return self.long_poll(
+            lambda seconds: self.answer(job, seconds, max_chunk), wait,
+            (job.token,), lambda: job.changed is None or has_news(job))
+
+    def long_poll(self, answer: Callable[[float], Any], wait: float,
+                  keys: tuple[Any, ...], ready: Callable[[], bool],
+                  on_close: Callable[[], None] | None = None
+                  ) -> WaitingResponse:
+        """A request held until `ready()` (checked when the job of one of
+        `keys` changes) or `wait` seconds pass (at most `MAX_WAIT`); it
+        counts as `waiting` meanwhile."""
+        with self._lock:
+            self._waiting += 1
+
+        def done() -> None:
+            with self._lock:
+                self._waiting -= 1
+            if on_close is not None:
+                on_close()
+        return WaitingResponse(answer, min(wait, MAX_WAIT),
+                               signal=self.signal, keys=keys, ready=ready,
+                               on_close=done)
+
     def answer(self, job: Job, wait: float, max_chunk: int
                ) -> dict[str, Any] | Response:
         """Waits up to `wait` s for the job and builds the reply. The final
@@ -365,25 +397,16 @@ class WorkerPool(WorkerPoolAliases):
         """Holds a long-poll until the job ends, reports progress, or
         `seconds` pass."""
         with self._lock:
-            if job.changed is None:
-                return
-            self._waiting += 1
-            try:
+            if job.changed is not None:
                 job.changed.wait_for(lambda: has_news(job), seconds)
-            finally:
-                self._waiting -= 1
 
     def wait_any(self, jobs: list[Job], seconds: float,
                  stop: Callable[[], bool]) -> list[Job]:
         """Holds a poll until one of `jobs` changed (as for `get`),
         `stop()` is true or `seconds` pass; the jobs that changed."""
         with self._lock:
-            self._waiting += 1
-            try:
-                self._any_change.wait_for(
-                    lambda: stop() or any(map(has_news, jobs)), seconds)
-            finally:
-                self._waiting -= 1
+            self._any_change.wait_for(
+                lambda: stop() or any(map(has_news, jobs)), seconds)
             return [job for job in jobs if has_news(job)]
 
     def wake(self) -> None:
