@@ -2,8 +2,8 @@
 
 Runs a server of a checkout in this process on 127.0.0.1 (port 0), sends
 `--requests` keep-alive requests from a client thread, and profiles only
-the connection thread's work per request (`cProfile` around
-`handle_one_request`). Prints the calls per request and the server's
+the server's work per request (`cProfile` around `Connection.on_ready`,
+or `handle_one_request` before the event loop). Prints the calls per request and the server's
 Python time without the time spent waiting in `recv` for the client, then
 the functions that took the most time. Profiling slows every call, so the
 figures are for comparing two checkouts run one after the other, not
@@ -52,16 +52,16 @@ def main() -> int:
         return {"pong": True}
 
     profile = cProfile.Profile()
-    cls = server.RequestHandlerClass  # the class serving a connection
-    serve_one = cls.handle_one_request
+    cls, name = _served_by(server)
+    serve = getattr(cls, name)
 
-    def profiled(self: object) -> None:
+    def profiled(self: object, *args: object) -> None:
         profile.enable()
         try:
-            serve_one(self)
+            serve(self, *args)
         finally:
             profile.disable()
-    cls.handle_one_request = profiled  # type: ignore[attr-defined]
+    setattr(cls, name, profiled)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     client = http.client.HTTPConnection("127.0.0.1", server.server_port, 10)
@@ -80,8 +80,9 @@ def main() -> int:
         server.server_close()
     stats = pstats.Stats(profile)
     waiting = sum(row[2] for key, row in stats.stats.items()  # type: ignore
-                  if key[2] == "<method 'recv_into' of '_socket.socket' "
-                               "objects>")
+                  if key[2] in ("<method 'recv_into' of '_socket.socket' "
+                                "objects>", "<method 'recv' of "
+                                "'_socket.socket' objects>"))
     print(f"{quick_server.__file__}: {options.requests} x GET "
           f"{options.path}")
     print(f"calls per request: {stats.total_calls / options.requests:.1f}")
@@ -89,6 +90,19 @@ def main() -> int:
           f"{stats.total_tt - waiting:.3f} s")  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(options.top)
     return 0
+
+
+def _served_by(server: object) -> tuple[type, str]:
+    """The class that serves a connection, and its method that answers
+    what arrived: the event loop's `Connection.on_ready`, or a thread's
+    `handle_one_request` (1.1 and the layouts before the loop)."""
+    try:
+        from quick_server.http.connection import Connection
+    except ImportError:
+        Connection = None  # type: ignore[assignment,misc]
+    if Connection is not None and hasattr(Connection, "on_ready"):
+        return Connection, "on_ready"
+    return server.RequestHandlerClass, "handle_one_request"  # type: ignore
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import signal
 import socket
 import socketserver
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import log
@@ -83,7 +84,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         self._rpc: dict[str, Any] = {}  # path -> rpc.contracts.Contract
         self._serial_lock = threading.Lock()
         self._inflight = 0
-        self._inflight_cond = threading.Condition()
+        self._inflight_lock = threading.Lock()
         self._proxies: tuple[Proxy, ...] = ()
         # what every answer goes through, in this order (`http.dispatch`)
         self._filters: list[AnswerFilter] = [
@@ -202,20 +203,22 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
     # -- requests in flight ------------------------------------------------
 
     def _request_started(self) -> None:
-        with self._inflight_cond:
+        with self._inflight_lock:
             self._inflight += 1
 
     def _request_finished(self) -> None:
-        with self._inflight_cond:
+        with self._inflight_lock:
             self._inflight -= 1
-            if self._inflight == 0:
-                self._inflight_cond.notify_all()
 
     def _wait_idle(self, timeout: float) -> bool:
-        """Waits until no request is being answered; False on timeout."""
-        with self._inflight_cond:
-            return self._inflight_cond.wait_for(
-                lambda: self._inflight == 0, timeout)
+        """Waits until no request is being answered (checked every few
+        milliseconds: only a stopping server waits); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._inflight:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def _serial(self, route: Route) -> contextlib.AbstractContextManager[Any]:
         """Held while a route handler runs when `parallel` is off."""

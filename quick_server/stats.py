@@ -13,7 +13,8 @@ class RequestStats:
         self._counts: Counter[tuple[str, str]] = Counter()
 
     def record(self, route: str, code: int) -> None:
-        key = (route, f"{code // 100}xx" if code else "no answer")
+        key = (route, _CLASSES[code // 100] if 0 < code < 600
+               else "no answer")
         with self._lock:
             self._counts[key] += 1
 
@@ -94,3 +95,6 @@ class JobStats:
         lines = self.lines()
         return "\n".join(["worker jobs:"] + lines) if lines else \
             "no worker jobs"
+
+
+_CLASSES = ["no answer"] + [f"{n}xx" for n in range(1, 6)]

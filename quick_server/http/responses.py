@@ -256,12 +256,32 @@ def _check_name(name: str) -> None:
         _GOOD_NAMES.add(name)
 
 
+_CHECKED: dict[tuple[tuple[str, str], ...], str] = {}  # fields -> lines
+_CHECKED_MAX = 512  # kinds of heads kept (a static file's, a route's...)
+_CHECKED_BYTES = 1024  # the longest lines kept
+
+
 def header_lines(fields: list[tuple[str, str]]) -> str:
     """`Name: value` lines of `fields`, each ending in CRLF. A name that is
     not a token, or a value holding a control character other than tab
     (CR, LF, NUL, VT, ESC, DEL...), raises `UnsafeHeader`: nothing built
     from request data can add a header, end the head early or reach a
-    client's terminal."""
+    client's terminal. The lines of fields seen before (most answers
+    repeat the ones before) are remembered, bounded."""
+    key = tuple(fields)
+    try:
+        return _CHECKED[key]
+    except (KeyError, TypeError):  # (TypeError: a value is not hashable)
+        pass
+    text = _checked_lines(fields)
+    if len(text) <= _CHECKED_BYTES:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = text
+    return text
+
+
+def _checked_lines(fields: list[tuple[str, str]]) -> str:
     for name, _ in fields:
         _check_name(name)
     text = "".join(f"{name}: {value}\r\n" for name, value in fields)
@@ -296,13 +316,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON that every browser can parse: NaN, Infinity and
     -Infinity (which `JSON.parse` refuses) are written as `null`."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(value)
     except ValueError as err:
         if "Out of range float" not in str(err):
             raise
-        return json.dumps(_finite(value), separators=(",", ":"),
-                          allow_nan=False)
+        return _ENCODER.encode(_finite(value))

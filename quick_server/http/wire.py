@@ -14,15 +14,17 @@ from typing import Callable, Iterator, NamedTuple, NoReturn, Protocol
 
 from .responses import HTTPError
 
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# a head is parsed as latin-1 text (every byte is one character)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
-_CONTROL = re.compile(rb"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_VERSIONS = ("HTTP/1.1", "HTTP/1.0")  # the usual ones, checked already
 # a header line the slow checks below would accept, in one match: a token,
 # ":", the value without CR or NUL, blanks (and CRs) around it stripped
-_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t\r]*"
-                    rb"([^\r\0]*?)[ \t\r]*")
+_FIELD = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t\r]*"
+                    r"([^\r\0]*?)[ \t\r]*")
 
 
 class Limits(Protocol):
@@ -91,8 +93,10 @@ class RequestHead(NamedTuple):
 
     @property
     def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for v in self.headers.get_all("connection")
-                  for t in v.split(",")}
+        values = self.headers._index.get("connection")
+        if values is None:
+            return self.version == "HTTP/1.1"
+        tokens = {t.strip().lower() for v in values for t in v.split(",")}
         if "close" in tokens:
             return False
         return self.version == "HTTP/1.1" or "keep-alive" in tokens
@@ -143,50 +147,53 @@ def split_head(buf: bytes, limits: Limits, *, ended: bool = False,
             return None
         if deadline is not None and time.monotonic() > deadline:
             raise HTTPError(408, close=True)
-        head = buf[:end - 1]  # without its last LF
-        skip = 2 if head[:2] == b"\r\n" else 1 if head[:1] == b"\n" else 0
-        lines = head[skip:].split(b"\n")
+        skip = 2 if buf[:2] == b"\r\n" else 1 if buf[:1] == b"\n" else 0
+        lines = buf[skip:end - 1].decode("latin-1").split("\n")
         line = lines[0]
         if len(line) >= limits.max_line:
             raise HTTPError(414, close=True)  # none of it kept for the log
-        request_line = line.rstrip(b"\r").decode("latin-1")
+        request_line = line.rstrip("\r")
         return _parse_head(lines, limits), end
     except HTTPError as err:
         err.request_line = request_line[:200]
         raise
 
 
-def _parse_head(lines: list[bytes], limits: Limits) -> RequestHead:
+def _parse_head(lines: list[str], limits: Limits) -> RequestHead:
     """The head of `lines` (split at LF: the request line, the header
     lines, then the blank line)."""
-    parts = lines[0].rstrip(b"\r").split(b" ")
+    parts = lines[0].rstrip("\r").split(" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1] \
             or _CONTROL.search(parts[1]):
         raise HTTPError(400, "Malformed request line", close=True)
-    method, target, version = (p.decode("latin-1") for p in parts)
-    match = _VERSION.fullmatch(version)
-    if match is None:
-        raise HTTPError(400, "Malformed HTTP version", close=True)
-    if match.group(1) != "1":
-        raise HTTPError(505, close=True)
+    method, target, version = parts
+    if version not in _VERSIONS:
+        match = _VERSION.fullmatch(version)
+        if match is None:
+            raise HTTPError(400, "Malformed HTTP version", close=True)
+        if match.group(1) != "1":
+            raise HTTPError(505, close=True)
     pairs: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
     fields = lines[1:-1]
-    if len(fields) > limits.max_headers:
-        raise HTTPError(431, close=True)
-    total, max_line = 0, limits.max_line
-    max_bytes, field = limits.max_header_bytes, _FIELD.fullmatch
-    for line in fields:
-        total += len(line) + 1
-        if len(line) >= max_line or total > max_bytes:
+    if fields:
+        lengths = list(map(len, fields))
+        if len(fields) > limits.max_headers or \
+                max(lengths) >= limits.max_line or \
+                sum(lengths) + len(fields) > limits.max_header_bytes:
             raise HTTPError(431, close=True)
+    field = _FIELD.fullmatch
+    for line in fields:
         found = field(line)
         if found is None:
             _refuse_field(line)
-        name, value = found.group(1).decode("latin-1"), \
-            found.group(2).decode("latin-1")
+        name, value = found.groups()
         pairs.append((name, value))
-        index.setdefault(name.lower(), []).append(value)
+        key = name.lower()
+        if key in index:
+            index[key].append(value)
+        else:
+            index[key] = [value]
     head = RequestHead(method, target, version, Headers(pairs, index))
     hosts = index.get("host")
     # RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0
@@ -196,9 +203,9 @@ def _parse_head(lines: list[bytes], limits: Limits) -> RequestHead:
     return head
 
 
-def _refuse_field(line: bytes) -> NoReturn:
+def _refuse_field(line: str) -> NoReturn:
     """Raises the error of a header line the fast match refused."""
-    name, sep, value = line.partition(b":")
+    name, sep, value = line.partition(":")
     if not sep or not _TOKEN.fullmatch(name):
         # also refuses obsolete line folding and "Name :" forms
         raise HTTPError(400, "Malformed header line", close=True)
@@ -207,8 +214,9 @@ def _refuse_field(line: bytes) -> NoReturn:
 
 def body_length(head: RequestHead) -> int | None:
     """The declared body length; `None` for a chunked body."""
-    codings = head.headers.get_all("transfer-encoding")
-    lengths = head.headers.get_all("content-length")
+    index = head.headers._index
+    codings = index.get("transfer-encoding")
+    lengths = index.get("content-length")
     if codings:
         if lengths:
             raise HTTPError(
