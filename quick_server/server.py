@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .jobs.services_hub import ServiceHub
 
 STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
+_UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
 class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
@@ -222,7 +223,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
 
     def _serial(self, route: Route) -> contextlib.AbstractContextManager[Any]:
         """Held while a route handler runs when `parallel` is off."""
-        return contextlib.nullcontext() \
+        return _UNLOCKED \
             if self.parallel or not route.exclusive else self._serial_lock
 
     # -- static files ------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http
 import json
+import json.encoder
 import math
 import re
 import time
@@ -316,15 +317,28 @@ def _finite(value: Any) -> Any:
     return value
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+def _compact_encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, separators=(",", ":"), allow_nan=False)`, with
+    the C encoder made once instead of on every call (a value that holds
+    itself raises RecursionError instead of ValueError)."""
+    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return encoder.encode
+    chunks = make(None, encoder.default, json.encoder.encode_basestring_ascii,
+                  None, ":", ",", False, False, False)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _compact_encoder()
 
 
 def to_json(value: Any) -> str:
     """Compact JSON that every browser can parse: NaN, Infinity and
     -Infinity (which `JSON.parse` refuses) are written as `null`."""
     try:
-        return _ENCODER.encode(value)
+        return _encode(value)
     except ValueError as err:
         if "Out of range float" not in str(err):
             raise
-        return _ENCODER.encode(_finite(value))
+        return _encode(_finite(value))

@@ -13,7 +13,7 @@ from .routing import Route
 
 def route_name(route: Route) -> str:
     """How logs and exit statistics name a route: `GET /api/x`."""
-    return f"{route.method} {route.mask}"
+    return route.name
 
 
 def run_route(request: Request, route: Route, query: str, fragment: str,

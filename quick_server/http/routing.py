@@ -46,7 +46,7 @@ class Route:
     refuse it."""
 
     __slots__ = ("method", "mask", "kind", "handler", "argc", "exclusive",
-                 "guard", "parts")
+                 "guard", "parts", "name")
 
     def __init__(self, method: str, mask: str, kind: str, handler: ReqF,
                  argc: int | None = None, exclusive: bool = True,
@@ -60,6 +60,7 @@ class Route:
         if not self.mask.startswith("/"):
             raise ValueError(f"mask must start with '/': {self.mask!r}")
         self.parts = tuple(p for p in self.mask.split("/") if p)
+        self.name = f"{method} {mask}"  # in logs and statistics
 
     def __repr__(self) -> str:
         return f"Route({self.method!r}, {self.mask!r}, {self.kind!r})"
@@ -154,7 +155,7 @@ class RouteTable:
 
 
 def _segments(raw_path: str) -> list[str]:
-    return [unquote(s) for s in raw_path.split("/") if s]
+    return [unquote(s) if "%" in s else s for s in raw_path.split("/") if s]
 
 
 def with_middleware(middlewares: list[MiddlewareF], handler: ReqF) -> ReqF:

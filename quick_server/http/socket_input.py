@@ -21,7 +21,7 @@ class SocketInput:
     """The buffered input of one socket. `ended`: the client will send
     nothing more (it closed, or its connection failed)."""
 
-    __slots__ = ("sock", "buf", "ended", "_flags")
+    __slots__ = ("sock", "buf", "ended", "_flags", "_pending")
 
     def __init__(self, sock: socket.socket, nonblocking: bool) -> None:
         """`nonblocking`: the socket is switched to non-blocking mode
@@ -31,6 +31,8 @@ class SocketInput:
         self.buf = b""
         self.ended = False
         self._flags = 0 if nonblocking else _NOWAIT
+        # what OpenSSL decrypted and holds (a TLS socket's)
+        self._pending = getattr(sock, "pending", None)
 
     def fill(self) -> int:
         """Adds what the socket holds now, without waiting; the number of
@@ -55,13 +57,18 @@ class SocketInput:
                 return added
             self.buf += data
             added += len(data)
-            if len(data) < RECV_SIZE and not _tls_pending(self.sock):
+            if len(data) < RECV_SIZE and \
+                    (self._pending is None or not self._pending()):
                 return added
 
     def take(self, count: int) -> bytes:
         """The first `count` buffered bytes, removed."""
-        data, self.buf = self.buf[:count], self.buf[count:]
-        return data
+        buf = self.buf
+        if count >= len(buf):
+            self.buf = b""
+            return buf
+        self.buf = buf[count:]
+        return buf[:count]
 
     # -- what wire.Body reads (on the handler's thread, waiting) -----------
 
@@ -106,7 +113,3 @@ def _wants_more(err: OSError) -> bool:
     """Whether a TLS read failed only because a record is incomplete."""
     return type(err).__name__ in ("SSLWantReadError", "SSLWantWriteError")
 
-
-def _tls_pending(sock: socket.socket) -> bool:
-    pending = getattr(sock, "pending", None)
-    return pending is not None and pending() > 0
