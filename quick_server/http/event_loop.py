@@ -290,7 +290,8 @@ class EventLoop:
             if now >= self._next_sweep:
                 self._sweep(now)
             wake_at = self._next_sweep
-            if self._parked.count or self._to_poke:
+            if self._parked.count or self._to_poke or self._fired or \
+                    self._fired_all:  # (what fired is cleared: it wakes)
                 if not self._poke_parked(epoch, now):
                     return
                 wake_at = min(wake_at, self._parked.next_deadline() or

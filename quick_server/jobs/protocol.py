@@ -121,7 +121,7 @@ class Polls:
                 if poll_id is not None and self._latest.get(poll_id) == mine:
                     del self._latest[poll_id]
         keys = tuple(job.token for job in jobs) + (("poll", poll_id),)
-        return self.pool.long_poll(
+        return self.pool.polls.hold(
             answer, wait, keys,
             lambda: superseded() or any(map(has_news, jobs)), done)
 

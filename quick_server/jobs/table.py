@@ -11,17 +11,18 @@ import functools
 import secrets
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 from .. import log
 from ..http.files import FileResponse, download_path
 from ..http.responses import HTTPError, Response, WaitingResponse, to_json
 from ..http.waiting import Signal
+from .long_polls import MAX_WAIT, LongPolls
 from ..settings import Settings, WorkerPoolAliases
 from ..stats import JobStats
 from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
+from .job_queue import JobQueue
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
                   Job, has_news, may_move, move, reply)
 from .outcomes import JobFailed, Outcome
@@ -30,7 +31,6 @@ from .progress import Progress
 __all__ = ["WorkerArgs", "WorkerPool"]
 
 WorkerArgs = dict[str, Any]
-MAX_WAIT = 30.0
 UNKNOWN_TOKEN = "Unknown or expired worker token"
 
 
@@ -51,11 +51,11 @@ class WorkerPool(WorkerPoolAliases):
         # notified on every change of any job, for polls that watch many
         self._any_change = threading.Condition(self._lock)
         self.signal = Signal()  # fired with a job's token when it changed
+        self.polls = LongPolls(self.signal)  # requests waiting for news
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, Job] = {}  # progress key -> running job
-        self._pending: deque[Job] = deque()
+        self._pending = JobQueue()
         self._running: dict[int, int] = {}  # id(runner) -> jobs running
-        self._waiting = 0
         self._results = HeldResults()
         self._last_sweep = time.monotonic()
         self.closed = False
@@ -119,8 +119,7 @@ class WorkerPool(WorkerPoolAliases):
         """Starts every queued job whose executor has room, in order."""
         while True:
             with self._lock:
-                job = next((j for j in self._pending
-                            if self._has_room_locked(j.runner)), None)
+                job = self._pending.next_startable(self._has_room_locked)
                 if job is None:
                     return
                 self._pending.remove(job)
@@ -220,6 +219,7 @@ class WorkerPool(WorkerPoolAliases):
                 job.seen = time.monotonic()
                 if kind == DONE:
                     self._hold_locked(job)
+                    self._ready_reply_locked(job)
                 elif kind == CANCELLED:
                     self._release_locked(job)
             self._notify_locked(job)
@@ -265,6 +265,15 @@ class WorkerPool(WorkerPoolAliases):
             log.msg("releasing the result of worker job {0} to stay "
                     "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
+
+    def _ready_reply_locked(self, job: Job) -> None:
+        """Makes the final reply of a job that just ended with a result
+        of one chunk (most), here where the table's lock is held already:
+        a long-poll answering it then needs no lock (`answer`)."""
+        text = job.result
+        if job.state == DONE and text is not None and \
+                len(text) <= self.settings.jobs.max_chunk_size:
+            job.reply = reply(job, True, False, text)
 
     def _release_locked(self, job: Job) -> None:
         """Forgets `job` and frees its result and cargo parts; a finished
@@ -345,28 +354,9 @@ class WorkerPool(WorkerPoolAliases):
         long-poll parked until the job has news or `wait` passes."""
         if wait <= 0:
             return self.answer(job, 0, max_chunk)
-        return self.long_poll(
+        return self.polls.hold(
             lambda seconds: self.answer(job, seconds, max_chunk), wait,
             (job.token,), lambda: job.changed is None or has_news(job))
-
-    def long_poll(self, answer: Callable[[float], Any], wait: float,
-                  keys: tuple[Any, ...], ready: Callable[[], bool],
-                  on_close: Callable[[], None] | None = None
-                  ) -> WaitingResponse:
-        """A request held until `ready()` (checked when the job of one of
-        `keys` changes) or `wait` seconds pass (at most `MAX_WAIT`); it
-        counts as `waiting` meanwhile."""
-        with self._lock:
-            self._waiting += 1
-
-        def done() -> None:
-            with self._lock:
-                self._waiting -= 1
-            if on_close is not None:
-                on_close()
-        return WaitingResponse(answer, min(wait, MAX_WAIT),
-                               signal=self.signal, keys=keys, ready=ready,
-                               on_close=done)
 
     def answer(self, job: Job, wait: float, max_chunk: int
                ) -> dict[str, Any] | Response:
@@ -375,6 +365,13 @@ class WorkerPool(WorkerPoolAliases):
         so a client whose connection dropped can ask again."""
         if wait > 0:
             self._wait(job, min(wait, MAX_WAIT))
+        final = job.reply  # made as the job ended: no lock to take
+        if final is not None and job.state == DONE and \
+                not job.cancelled and len(final["result"]) <= max_chunk:
+            job.seen = now = time.monotonic()
+            if job.handed_out is None:
+                job.handed_out = now
+            return final
         with self._lock:
             now = time.monotonic()
             job.seen = now
@@ -389,7 +386,9 @@ class WorkerPool(WorkerPoolAliases):
             if job.state == ERROR:
                 return Response({**reply(job, True, False, None),
                                  "error": job.error}, 500)
-            if job.reply is None:
+            final = job.reply
+            if final is None or (not final["continue"] and
+                                 len(final["result"]) > max_chunk):
                 job.reply = self._final_reply(job, max_chunk)
             return job.reply
 
@@ -464,8 +463,7 @@ class WorkerPool(WorkerPoolAliases):
 
     def waiting(self) -> int:
         """The number of requests waiting (long-polling) for a job."""
-        with self._lock:
-            return self._waiting
+        return self.polls.waiting
 
     def held_bytes(self) -> int:
         """The bytes of finished results (and their parts) held for
