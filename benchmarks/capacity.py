@@ -51,7 +51,6 @@ POLL_WAIT = 30  # seconds a long-poll may be held (the protocol's cap)
 
 SERVER = r'''
 import json, os, sys, threading, time
-if os.environ.get("QS_SWITCH"): sys.setswitchinterval(float(os.environ["QS_SWITCH"]))
 import quick_server
 port, config = int(sys.argv[1]), json.loads(sys.argv[2])
 server = quick_server.create_server(("127.0.0.1", port))  # adopts the fd
