@@ -38,6 +38,7 @@ class JobApi:
         worker_executor: Any
         max_chunk_size: int
         base_path: str
+        _coroutines: Any  # where `async def` handlers and jobs run
 
         def add_route(self, method: str, kind: str, mask: str,
                       handler: ReqF, argc: int | None = None, *,
@@ -103,8 +104,7 @@ class JobApi:
                     return to_json(value)
                 return self.workers.submit(
                     fn, (payload,), route=mask, encode=encode,
-                    runner=self.workers.runners.get(
-                        executor or self.worker_executor))
+                    runner=self._runner_for(fn, executor))
 
             self._add_worker_route(mask, start,
                                    getattr(fn, "__name__", "worker"))
@@ -175,8 +175,16 @@ class JobApi:
         ran is the exception itself, or a `JobFailed` with its type and
         message."""
         return self.workers.submit_future(
-            fn, args, self.workers.runners.get(
-                executor or self.worker_executor))
+            fn, args, self._runner_for(fn, executor))
+
+    def _runner_for(self, fn: Callable[..., Any], executor: Any) -> Any:
+        """Where `fn`'s jobs run: `executor` (default
+        `server.worker_executor`); an `async def` function's on the
+        server's asyncio event loop."""
+        from .jobs.executors import is_async
+        if is_async(fn):
+            return self.workers.runners.for_coroutines(self._coroutines)
+        return self.workers.runners.get(executor or self.worker_executor)
 
     def start_job_processes(self) -> None:
         """Forks the "process" executor's template process now. The server

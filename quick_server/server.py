@@ -13,6 +13,7 @@ import socket
 import socketserver
 import threading
 import time
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import log
@@ -20,8 +21,6 @@ from .http.sockio import is_tls
 from .http.accepting import Acceptor
 from .http.connection import accept_connections
 from .http.event_loop import EventLoop
-from .http.request import Request
-from .http.responses import Response
 from .route_api import CacheIdF, route_api
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
@@ -33,6 +32,7 @@ from .stats import RequestStats
 from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
+from .cors_proxy_api import CorsProxyApi
 from .job_api import JobApi
 from .rpc_api import RpcApi
 from .tokens import TokenApi, TokenHandler, TokenStore
@@ -53,7 +53,7 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
+class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
                   socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
@@ -103,6 +103,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         adopt_shutdown_hooks(self.add_shutdown_hook)
         self._acceptor = Acceptor()
         self._loop = EventLoop(self._connection_failed)
+        self._async: Any = None  # the asyncio loop's runner, on first use
         self._stop_serving = threading.Event()
         self._serve_lock = threading.Lock()
         self._stopped = threading.Event()  # serve_forever ended for good
@@ -164,12 +165,23 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
         self._loop.close()  # the connections still open end
+        if self._async is not None:
+            self._async.close()
         close = getattr(self._tokens.handler, "close", None)
         if close is not None:
             close()  # a store that holds a file or a connection
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.log_exception(f"error on the connection from {client_address}:")
+
+    @property
+    def _coroutines(self) -> Any:
+        """Where `async def` handlers run (`http.coroutines`): an asyncio
+        event loop on a thread of its own, started on first use."""
+        if self._async is None:
+            from .http.coroutines import CoroutineRunner
+            self._async = CoroutineRunner(log.msg)
+        return self._async
 
     def _connection_failed(self, conn: Any) -> None:
         """A connection's code raised: say so, and end the connection."""
@@ -279,9 +291,15 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
         from .jobs.caching import cached
         middlewares, inner = split_middleware(handler)
 
+        def compute(req: Any, args: ReqArgs) -> Any:
+            value = inner(req, args)
+            if isinstance(value, CoroutineType):  # a cached async handler
+                value = self._coroutines.submit(value).result()  # waits
+            return value
+
         def answer(req: Any, args: ReqArgs) -> Any:
             return cached(self.cache, lambda: cache_id(args),
-                          lambda: inner(req, args), section, method)
+                          lambda: compute(req, args), section, method)
         answer.__name__ = getattr(inner, "__name__", "handler")
         return with_middleware(middlewares, answer)
 
@@ -450,39 +468,6 @@ class QuickServer(JobApi, RpcApi, TokenApi, ServerAliases,
             log.msg(jobs[0].stats.summary())
         self.commands.save_history()
         log.msg(self.stats.summary())
-
-    # -- CORS and the proxy ------------------------------------------------
-
-    def _cors_policy(self) -> CorsPolicy:
-        self._cors = self._cors.current(self.settings.http.cross_origin)
-        return self._cors
-
-    def _cors_headers(self, req: Request
-                     ) -> list[tuple[str, str]]:
-        """CORS headers for a response; none unless `cross_origin`."""
-        return self._cors_policy().headers(req.headers)
-
-    def _preflight_headers(self, req: Request
-                          ) -> list[tuple[str, str]]:
-        """What a CORS preflight (`OPTIONS`) answer adds."""
-        return self._cors_policy().preflight(req.headers)
-
-    def bind_proxy(self, name: str, url: str) -> None:
-        """Forwards requests under prefix `name` that no route or file
-        answers to the server at `url`."""
-        # a new tuple: requests being matched keep the old one
-        self._proxies = tuple(sorted(self._proxies + (Proxy(name, url),),
-                                     key=lambda p: len(p.prefix),
-                                     reverse=True))
-
-    def _forward(self, req: Request, path: str,
-                 query: str) -> Response | None:
-        """The proxied answer when a bound proxy prefix matches."""
-        for proxy in self._proxies:
-            target = proxy.target_path(path)
-            if target is not None:
-                return proxy.forward(req, target, query, self.proxy_timeout)
-        return None
 
 
 def create_server(server_address: tuple[str, int], parallel: bool = True,

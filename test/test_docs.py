@@ -153,6 +153,10 @@ def check_readme(port: int, folder: Any) -> None:
     result = worker_request(f"http://127.0.0.1:{port}/primes", {"n": 100})
     assert result == {"n": 100, "primes": 25}
     assert get(port, "/js/worker.js")[0] == 200
+    status, _, body = get(port, "/api/weather?city=Oslo")
+    assert json.loads(body) == {"city": "Oslo", "sky": "clear"}
+    assert worker_request(f"http://127.0.0.1:{port}/slow_sum",
+                          {"n": 10}) == {"sum": 45}
     status, _, body = get(port, "/api/visits", "POST",
                           b'{"token": "abc"}')
     assert (status, json.loads(body)) == (200, {"visits": 1})

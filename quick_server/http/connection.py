@@ -256,7 +256,8 @@ class Connection(ResponseWriter, ParkedAnswers):
                                 if expect == "100-continue" else None)
             response = dispatch(self.server, request)
             if isinstance(response, WaitingResponse):
-                request.wait_by_design(response.seconds)
+                if response.by_design:
+                    request.wait_by_design(response.seconds)
                 seconds = self._park_answer(request, response)
                 if seconds is None:
                     return True  # parked: the loop goes on with it

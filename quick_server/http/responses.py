@@ -127,6 +127,7 @@ class WaitingResponse(Response):
     `on_close` runs once it is over, answered or not (its client went)."""
 
     kind = "json"
+    by_design = True  # its waiting is no slowness (an async handler's is)
 
     def __init__(self, answer: Callable[[float], Any], seconds: float, *,
                  signal: Any = None, keys: Iterable[Any] = (),

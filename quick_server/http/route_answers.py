@@ -2,6 +2,7 @@
 handler, and turn its return value into the `Response`."""
 from __future__ import annotations
 
+from types import CoroutineType
 from typing import Any
 
 from .file_answers import file_answer
@@ -26,11 +27,24 @@ def run_route(request: Request, route: Route, query: str, fragment: str,
     args = request.request_args(query, fragment, paths, segments)
     with request.server._serial(route):
         result = route.handler(request, args)
-    if request.answer is not None:  # send_error, or written by hand
-        if isinstance(result, Response):
-            result.release()
-        return request.answer
+    if isinstance(result, CoroutineType):  # an `async def` handler
+        waiting = request.server._coroutines.awaiting(
+            result, lambda value: _answered(request, value))
+        waiting.kind = route.kind
+        return waiting
+    if request.answer is not None:
+        return _answered(request, result)
     return to_response(request, route.kind, result)
+
+
+def _answered(request: Request, result: Any) -> Any:
+    """What answers: the answer a handler made itself (`send_error`, or
+    written by hand), else its `result`."""
+    if request.answer is None:
+        return result
+    if isinstance(result, Response):
+        result.release()
+    return request.answer
 
 
 def to_response(request: Request, kind: str, result: Any) -> Response:

@@ -9,6 +9,7 @@ only other methods handle is a 405, not a 404."""
 from __future__ import annotations
 
 import threading
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable, TypedDict
 from urllib.parse import unquote
 
@@ -170,8 +171,11 @@ def with_middleware(middlewares: list[MiddlewareF], handler: ReqF) -> ReqF:
         return handler
 
     def chained(req: Any, args: ReqArgs) -> Any:
-        for middleware in chain:
+        for pos, middleware in enumerate(chain):
             result = middleware(req, args, NEXT)
+            if isinstance(result, CoroutineType):  # async from here on
+                return _chained_async(result, chain[pos + 1:], inner, req,
+                                      args)
             if result is not NEXT:
                 return result
         return inner(req, args)
@@ -180,6 +184,25 @@ def with_middleware(middlewares: list[MiddlewareF], handler: ReqF) -> ReqF:
     chained.__doc__ = inner.__doc__
     setattr(chained, _PARTS, (chain, inner))
     return chained
+
+
+async def _chained_async(first: Any, rest: list[MiddlewareF], inner: ReqF,
+                         req: Any, args: ReqArgs) -> Any:
+    """The rest of a chain after an `async def` middleware: each result
+    awaited when it is a coroutine, the handler's too."""
+    result = await first
+    for middleware in rest:
+        if result is not NEXT:
+            return result
+        result = middleware(req, args, NEXT)
+        if isinstance(result, CoroutineType):
+            result = await result
+    if result is not NEXT:
+        return result
+    result = inner(req, args)
+    if isinstance(result, CoroutineType):
+        result = await result
+    return result
 
 
 _PARTS = "__quick_server_middleware__"

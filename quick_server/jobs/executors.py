@@ -281,6 +281,59 @@ class FuturesRunner:
             self._inbox.close()  # the executor itself is the user's
 
 
+# -- async def jobs -----------------------------------------------------------
+
+ASYNC_JOBS = 1000  # `async def` jobs running at once (they hold no thread)
+
+
+def is_async(fn: Any) -> bool:
+    """Whether `fn` is an `async def` function (or a partial of one)."""
+    while hasattr(fn, "func"):  # functools.partial
+        fn = fn.func
+    code = getattr(fn, "__code__", None)
+    return code is not None and bool(code.co_flags & _CO_COROUTINE)
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+
+
+class CoroutineJobRunner:
+    """`async def` jobs, each a task on the server's asyncio event loop
+    (`http.coroutines`): one that awaits holds no thread; cancelling one
+    cancels its task (`CancelledError` at its current `await`, so its
+    `finally` blocks run)."""
+
+    capacity = ASYNC_JOBS
+
+    def __init__(self, coroutines: Any) -> None:
+        self._coroutines = coroutines
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone
+            ) -> concurrent.futures.Future[Any]:
+        return self._coroutines.submit(
+            _async_job(fn, args, on_progress, on_done))
+
+    def cancel(self, handle: concurrent.futures.Future[Any]) -> None:
+        handle.cancel()
+
+    def close(self) -> None:
+        pass
+
+
+async def _async_job(fn: Callable[..., Any], args: tuple[Any, ...],
+                     on_progress: OnProgress, on_done: OnDone) -> None:
+    import asyncio  # loaded already: this runs on its event loop
+    use_channel(on_progress)  # this task's own (a context of its own)
+    try:
+        outcome: Outcome = ("done", await fn(*args))
+    except asyncio.CancelledError:
+        outcome = ("cancelled",)
+    except Exception as err:  # pylint: disable=broad-except
+        outcome = error_outcome(err)
+    on_done(outcome)
+
+
 class Runners:
     """The runner for each executor setting of a server: "thread",
     "process", or an executor instance (one runner per instance)."""
@@ -291,6 +344,7 @@ class Runners:
         self.threads = ThreadRunner(settings)
         self._processes: ProcessRunner | None = None
         self._futures: dict[int, FuturesRunner] = {}
+        self._coroutine_jobs: CoroutineJobRunner | None = None
         self._deliver = deliver
         self._lock = threading.Lock()
 
@@ -314,6 +368,14 @@ class Runners:
                 return runner
         raise ValueError(f"executor must be 'thread', 'process' or a "
                          f"concurrent.futures.Executor, not {spec!r}")
+
+    def for_coroutines(self, coroutines: Any) -> CoroutineJobRunner:
+        """The runner of `async def` jobs, on `coroutines` (the server's
+        `http.coroutines.CoroutineRunner`), whatever the executor."""
+        with self._lock:
+            if self._coroutine_jobs is None:
+                self._coroutine_jobs = CoroutineJobRunner(coroutines)
+            return self._coroutine_jobs
 
     def start_processes(self) -> None:
         """Forks the process pool's template now (before serving, while

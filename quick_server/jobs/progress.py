@@ -15,6 +15,7 @@ import math
 import socket
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,13 +38,25 @@ class Progress:
 
 
 Channel = Callable[[Progress], None]
-_CURRENT = threading.local()
+
+
+class _Reporting:
+    """Where the current job's reports go, and when the last one went."""
+    __slots__ = ("channel", "last")
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel, self.last = channel, 0.0
+
+
+# per thread, and per asyncio task (each runs in a copy of the context)
+_CURRENT: ContextVar[_Reporting | None] = ContextVar(
+    "quick_server_progress", default=None)
 
 
 def use_channel(channel: Channel | None) -> None:
-    """Reports of the calling thread go to `channel` (None: nowhere)."""
-    _CURRENT.channel = channel
-    _CURRENT.last = 0.0
+    """Reports of the calling thread (or asyncio task) go to `channel`
+    (None: nowhere)."""
+    _CURRENT.set(None if channel is None else _Reporting(channel))
 
 
 def make_progress(done: Any, total: Any = None, message: Any = None
@@ -74,16 +87,16 @@ def report_progress(done: float, total: float | None = None,
     it back; outside a job it does nothing. Reports closer together than
     `MIN_INTERVAL` seconds are dropped, except the final one."""
     progress = make_progress(done, total, message)
-    channel: Channel | None = getattr(_CURRENT, "channel", None)
-    if channel is None:
+    reporting = _CURRENT.get()
+    if reporting is None:
         return
     now = time.monotonic()
     final = total is not None and done >= total
-    if not final and now - _CURRENT.last < MIN_INTERVAL:
+    if not final and now - reporting.last < MIN_INTERVAL:
         return
-    _CURRENT.last = now
+    reporting.last = now
     try:
-        channel(progress)
+        reporting.channel(progress)
     except Exception:  # pylint: disable=broad-except
         pass  # progress is a courtesy: it never fails the job
 

@@ -389,8 +389,8 @@ class WorkerPool(WorkerPoolAliases):
             final = job.reply
             if final is None or (not final["continue"] and
                                  len(final["result"]) > max_chunk):
-                job.reply = self._final_reply(job, max_chunk)
-            return job.reply
+                final = job.reply = self._final_reply(job, max_chunk)
+            return final
 
     def _wait(self, job: Job, seconds: float) -> None:
         """Holds a long-poll until the job ends, reports progress, or

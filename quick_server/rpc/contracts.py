@@ -102,6 +102,15 @@ class Contract:
                              "field": err.path, "expected": err.expected},
                             400)
         result = self.fn(request)
+        if isinstance(result, types.CoroutineType):  # an `async def` rpc
+            return self._encoded_when_done(result)
+        return self._encoded(result)
+
+    async def _encoded_when_done(self, result: Any) -> Any:
+        return self._encoded(await result)
+
+    def _encoded(self, result: Any) -> Any:
+        """The function's answer, checked and encoded."""
         if self.sends_files and isinstance(result, FileResponse):
             return result
         try:

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Async JSON (issue 20): a small JSON answer from a plain route and from
+an `async def` route of quick_server, beside uvicorn + starlette's async
+endpoint (the shared harness' `servers/uvicorn_app.py`), in one run, with
+`wrk` at 1 and 32 connections; ratios to uvicorn.
+
+    python3 benchmarks/async_json.py [--duration 3] [--checkout DIR]
+        [--venv /tmp/qs-bench-venv]
+
+Each server gets a socket bound here on 127.0.0.1 (quick_server adopts it
+through QUICK_SERVER_FDS, uvicorn through `fd=`), is loaded after a 0.5 s
+warm-up, and is stopped by its PID. The venv is the shared harness' (its
+`setup.sh` installs uvicorn and starlette)."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+
+QS_APP = r'''
+import asyncio, sys
+from quick_server import create_server
+server = create_server(("127.0.0.1", int(sys.argv[1])))
+server.suppress_noise = True
+server.no_command_loop = True
+
+@server.json_get("/api/ping")
+def ping(req, args):
+    return {"ok": True}
+
+@server.json_get("/api/aping")
+async def aping(req, args):
+    await asyncio.sleep(0)
+    return {"ok": True}
+
+server.serve_forever()
+'''
+
+UVICORN_APP = r'''
+import sys
+import uvicorn
+sys.path.insert(0, sys.argv[2])
+from uvicorn_app import make_app
+uvicorn.run(make_app(sys.argv[3]), fd=int(sys.argv[1]), access_log=False,
+            log_level="warning", loop="uvloop", http="httptools")
+'''
+
+
+def start(argv: list[str], env: dict[str, str], listener: socket.socket
+          ) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=env, pass_fds=[listener.fileno()],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server for {url} exited ({proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                answer.read()
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within 20 s")
+
+
+def wrk(url: str, connections: int, seconds: float) -> tuple[float, str]:
+    """req/s and the p99 latency wrk reports."""
+    threads = min(2, connections)
+    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d0.5s",
+                    url], capture_output=True, timeout=30, check=False)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}",
+                          f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True,
+                         timeout=seconds + 30, check=False).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+(\S+)", out)
+    return (float(rps.group(1)) if rps else 0.0,
+            p99.group(1) if p99 else "?")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--checkout", default=ROOT)
+    parser.add_argument("--venv", default=os.environ.get(
+        "QS_BENCH_VENV", "/tmp/qs-bench-venv"))
+    parser.add_argument("--servers", default=os.path.join(
+        os.path.dirname(ROOT), "shared", "bench", "servers"))
+    options = parser.parse_args()
+    venv_python = os.path.join(options.venv, "bin", "python")
+    if not os.path.exists(venv_python):
+        print(f"async_json.py: no venv at {options.venv} (run the shared "
+              f"harness' setup.sh)", file=sys.stderr)
+        return 2
+    rows: list[tuple[str, int, float, str]] = []
+    cases = [("quick_server plain", "qs", "/api/ping"),
+             ("quick_server async def", "qs", "/api/aping"),
+             ("uvicorn+starlette async", "uvicorn", "/api/ping")]
+    for name, system, path in cases:
+        listener = socket.create_server((HOST, 0), backlog=1024)
+        port = listener.getsockname()[1]
+        if system == "qs":
+            env = {**os.environ, "PYTHONPATH": options.checkout,
+                   "QUICK_SERVER_FDS": str(listener.fileno())}
+            argv = [sys.executable, "-c", QS_APP, str(port)]
+        else:
+            env = dict(os.environ)
+            argv = [venv_python, "-c", UVICORN_APP, str(listener.fileno()),
+                    options.servers, options.checkout]
+        proc = start(argv, env, listener)
+        listener.close()
+        try:
+            url = f"http://{HOST}:{port}{path}"
+            ready(url, proc)
+            for connections in (1, 32):
+                rps, p99 = wrk(url, connections, options.duration)
+                rows.append((name, connections, rps, p99))
+        finally:
+            stop(proc)
+    peer = {c: r for n, c, r, _ in rows if n.startswith("uvicorn")}
+    print("| server | connections | req/s | p99 | vs uvicorn async |")
+    print("|---|---:|---:|---:|---:|")
+    for name, connections, rps, p99 in rows:
+        ratio = rps / peer[connections] if peer.get(connections) else 0
+        print(f"| {name} | {connections} | {rps:,.0f} | {p99} | "
+              f"{ratio:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
