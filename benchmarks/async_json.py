@@ -8,7 +8,7 @@ endpoint (the shared harness' `servers/uvicorn_app.py`), in one run, with
         [--venv /tmp/qs-bench-venv]
 
 Each server gets a socket bound here on 127.0.0.1 (quick_server adopts it
-through QUICK_SERVER_FDS, uvicorn through `fd=`), is loaded after a 0.5 s
+through QUICK_SERVER_FDS, uvicorn as `Server.run(sockets=)`), is loaded after a 1 s
 warm-up, and is stopped by its PID. The venv is the shared harness' (its
 `setup.sh` installs uvicorn and starlette)."""
 from __future__ import annotations
@@ -46,12 +46,14 @@ server.serve_forever()
 '''
 
 UVICORN_APP = r'''
-import sys
+import socket, sys
 import uvicorn
 sys.path.insert(0, sys.argv[2])
 from uvicorn_app import make_app
-uvicorn.run(make_app(sys.argv[3]), fd=int(sys.argv[1]), access_log=False,
-            log_level="warning", loop="uvloop", http="httptools")
+sock = socket.socket(fileno=int(sys.argv[1]))  # AF_INET, as bound
+config = uvicorn.Config(make_app(sys.argv[3]), access_log=False,
+                        log_level="warning", loop="uvloop", http="httptools")
+uvicorn.Server(config).run(sockets=[sock])
 '''
 
 
@@ -80,14 +82,14 @@ def ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 def wrk(url: str, connections: int, seconds: float) -> tuple[float, str]:
     """req/s and the p99 latency wrk reports."""
     threads = min(2, connections)
-    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d0.5s",
+    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d1s",
                     url], capture_output=True, timeout=30, check=False)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}",
-                          f"-d{seconds}s", "--latency", url],
+                          f"-d{max(1, round(seconds))}s", "--latency", url],
                          capture_output=True, text=True,
                          timeout=seconds + 30, check=False).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     return (float(rps.group(1)) if rps else 0.0,
             p99.group(1) if p99 else "?")
 
@@ -103,7 +105,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--duration", type=int, default=3,
+                        help="seconds per case (after a 1 s warm-up)")
     parser.add_argument("--checkout", default=ROOT)
     parser.add_argument("--venv", default=os.environ.get(
         "QS_BENCH_VENV", "/tmp/qs-bench-venv"))
