@@ -24,9 +24,9 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Hashable, Protocol
+from typing import Any, Callable, Protocol
 
-from .waiting import Parked, Signal
+from .loop_parking import LoopParking
 
 HANDOFF_AFTER = 0.004  # seconds a handler runs inline before the loop
 # moves to another thread (between one and two of these)
@@ -38,15 +38,16 @@ WATCHDOG_NAP = 1.0  # idle this long, the watchdog sleeps until woken
 class Conn(Protocol):
     fd: int
     events: int  # what it waits for in the loop (EVENT_READ or _WRITE)
-
     parked_until: float
+    looping: bool  # the loop runs it now
+    delivering: bool  # a firing thread answers its long-poll now
 
     def on_ready(self, events: int) -> None: ...
 
     def expire(self, now: float) -> None: ...
 
 
-class EventLoop:
+class EventLoop(LoopParking):
     """Runs the connections of one server. `accept()` runs on the loop
     whenever the listening socket is readable."""
 
@@ -81,11 +82,7 @@ class EventLoop:
         self._closed = False
         self._watchdog_asleep = False
         self._watchdog_wake = threading.Event()
-        self._parked = Parked()  # answers waiting for a signal
-        self._signals: list[Signal] = []
-        self._fired: set[Hashable] = set()
-        self._fired_all = False
-        self._to_poke: list[Conn] = []  # left when the loop moved on
+        self._init_parking()
         self.handovers = 0  # times the loop moved to another thread
 
     # -- starting and stopping ---------------------------------------------
@@ -205,50 +202,9 @@ class EventLoop:
         busy = self._busy
         return busy is not None and busy[0] is conn
 
-    def park(self, conn: Conn, signal: Signal, keys: tuple[Hashable, ...],
-             deadline: float) -> None:
-        """Parks the answer of `conn` (which the loop runs: `runs`): it
-        gets `on_ready(0)` when `signal` fires one of `keys` or at
-        `deadline` (`conn.parked_until`)."""
-        if self.runs(conn):
-            self._park(conn, signal, keys, deadline)
-        else:  # (a stream's own thread, after a hand-over)
-            self.call_soon(lambda: self._park(conn, signal, keys, deadline))
-
-    def _park(self, conn: Conn, signal: Signal, keys: tuple[Hashable, ...],
-              deadline: float) -> None:
-        self.listen(signal)
-        conn.parked_until = deadline
-        self._parked.add(conn, keys, deadline)
-
-    def listen(self, signal: Signal) -> None:
-        """Subscribes the loop to `signal` (once)."""
-        if not any(s is signal for s in self._signals):
-            self._signals.append(signal)
-            signal.subscribe(self._on_signal)
-
     def unwatch(self, conn: Conn) -> None:
         """Stops watching a connection's socket (it stays open)."""
         self._unregister(conn.fd)
-
-    def unpark(self, conn: Conn, keys: tuple[Hashable, ...]) -> None:
-        conn.parked_until = 0.0
-        self._parked.remove(conn, keys)
-
-    @property
-    def parked(self) -> int:
-        """The number of parked answers."""
-        return self._parked.count
-
-    def _on_signal(self, keys: tuple[Hashable, ...]) -> None:
-        with self._lock:
-            wake = not self._fired and not self._fired_all
-            if keys:
-                self._fired.update(keys)
-            else:
-                self._fired_all = True
-        if wake:
-            self._wake()
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Runs `fn` on the loop's thread (from any thread)."""
@@ -313,37 +269,21 @@ class EventLoop:
             self._leading = False
             self._cond.notify_all()
 
-    def _poke_parked(self, epoch: int, now: float) -> bool:
-        """Runs the parked answers whose signal fired (and that are ready)
-        or whose deadline passed; False once the loop was handed over."""
-        with self._lock:
-            fired, self._fired = self._fired, set()
-            fired_all, self._fired_all = self._fired_all, False
-            due, self._to_poke = self._to_poke, []
-        due.extend(self._parked.due(now))
-        if fired or fired_all:
-            named = self._parked.named(() if fired_all else tuple(fired))
-            due.extend(c for c in named if c.parked_until and
-                       c.parked_ready())  # type: ignore[attr-defined]
-        for index, conn in enumerate(due):
-            if conn.parked_until and \
-                    not self._run_inline(conn, 0, epoch):
-                with self._lock:  # for the next leader
-                    self._to_poke.extend(due[index + 1:])
-                self._wake()
-                return False
-        return True
-
     def _run_inline(self, conn: Conn, events: int, epoch: int) -> bool:
         """Runs `conn` on the leading thread; False once the loop was
         handed over meanwhile (the thread then finished `conn` out of
         the loop and follows again)."""
-        self._busy = (conn, next(self._serial))
+        with self._lock:
+            if conn.delivering:  # a firing thread answers it now
+                return True
+            conn.looping = True
+            self._busy = (conn, next(self._serial))
         try:
             conn.on_ready(events)
         except Exception:  # pylint: disable=broad-except
             self._on_error(conn)
         with self._lock:
+            conn.looping = False
             if self._epoch == epoch:
                 self._busy = None
                 return True

@@ -37,6 +37,8 @@ class ParkedAnswers:
     _sent: int
 
     parked_until = 0.0
+    looping = False  # the loop runs it now (set by the loop)
+    delivering = False  # a firing thread answers its long-poll now
     _waiter: WaitingResponse | EventStream | None = None
     _parked_request: Request | None = None
     _framing = "chunked"
@@ -69,6 +71,41 @@ class ParkedAnswers:
         self._framing = framing
         self._park(request, stream, time.monotonic() + stream.ping_every)
         return True
+
+    def deliverable(self) -> bool:
+        """Whether its parked answer is a long-poll that is ready."""
+        waiter = self._waiter
+        return isinstance(waiter, WaitingResponse) and waiter.ready()
+
+    def parked_keys(self) -> tuple[Any, ...]:
+        return () if self._waiter is None else self._waiter.keys
+
+    def deliver(self) -> None:
+        """Answers the parked long-poll on the calling thread (the loop
+        claimed it for this thread: `delivering`), then hands the
+        connection back to the loop for its next request."""
+        request, waiter = self._parked_request, self._waiter
+        assert isinstance(waiter, WaitingResponse) and request is not None
+        self._waiter = self._parked_request = None
+        try:
+            if self._toggle:
+                self.sock.settimeout(max(self._http.idle_timeout, 0.001))
+            try:
+                self._send(request, resolve(self.server, request, waiter,
+                                            0))
+            except ClientDisconnected:
+                request.close_connection = True
+            self._end(request)
+        finally:
+            self.delivering = False
+            if request.close_connection or self.closed:
+                self._close()  # type: ignore[attr-defined]
+            else:
+                if self._unwatched:
+                    self._unwatched = False
+                    self._loop.call_soon(lambda: self._loop.watch(
+                        self, selectors.EVENT_READ))
+                self._loop.poke(self)  # its next request: the loop's
 
     def parked_ready(self) -> bool:
         waiter = self._waiter

@@ -17,9 +17,13 @@ import threading
 from typing import Any, Callable, Hashable, Iterable
 
 class Signal:
-    """Tells subscribers what changed (`fire(*keys)`)."""
+    """Tells subscribers what changed (`fire(*keys)`). `direct`: it is
+    only fired with no lock held, so a parked long-poll it names may be
+    answered right there, on the firing thread (no hand-off to the
+    loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, direct: bool = False) -> None:
+        self.direct = direct
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[tuple[Hashable, ...]], None]] = []
 
@@ -44,7 +48,8 @@ class Signal:
 
 
 class Parked:
-    """The parked answers of one event loop, by key and by deadline."""
+    """The parked answers of one event loop, by key and by deadline (the
+    caller holds the loop's lock around each call)."""
 
     def __init__(self) -> None:
         self._by_key: dict[Hashable, set[Any]] = {}

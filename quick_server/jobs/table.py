@@ -50,7 +50,9 @@ class WorkerPool(WorkerPoolAliases):
         self._lock = threading.Lock()
         # notified on every change of any job, for polls that watch many
         self._any_change = threading.Condition(self._lock)
-        self.signal = Signal()  # fired with a job's token when it changed
+        # fired with a job's token when it changed, with no lock held: a
+        # long-poll waiting for it may be answered on the firing thread
+        self.signal = Signal(direct=True)
         self.polls = LongPolls(self.signal)  # requests waiting for news
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, Job] = {}  # progress key -> running job
@@ -155,6 +157,7 @@ class WorkerPool(WorkerPoolAliases):
             job.progress = progress
             job.changes += 1
             self._notify_locked(job)
+        self.signal.fire(job.token)
 
     def _count_end_locked(self, job: Job, kind: str) -> None:
         if not job.counted:
@@ -165,8 +168,7 @@ class WorkerPool(WorkerPoolAliases):
     def _notify_locked(self, job: Job) -> None:
         if job.changed is not None:
             job.changed.notify_all()
-        self._any_change.notify_all()
-        self.signal.fire(job.token)
+        self._any_change.notify_all()  # (the caller fires `signal` after)
 
     def _progress_by_key(self, key: str, progress: Progress) -> None:
         """Progress that arrived on a channel shared by many jobs."""
@@ -224,6 +226,7 @@ class WorkerPool(WorkerPoolAliases):
                     self._release_locked(job)
             self._notify_locked(job)
             self._count_end_locked(job, kind)
+        self.signal.fire(job.token)
         job.finished.set()
         self._launch()
 
@@ -320,6 +323,7 @@ class WorkerPool(WorkerPoolAliases):
                 self._count_end_locked(job, CANCELLED)
             self._release_locked(job)
             self._notify_locked(job)
+        self.signal.fire(job.token)
         job.finished.set()
         if handle is not None:
             job.runner.cancel(handle)
