@@ -80,6 +80,12 @@ class HttpSettings(Group):
     max_connections = Setting(32768, "open connections held at once (past "
                               "it, new ones wait in the backlog)",
                               checks.count(1))
+    switch_interval = Setting(0.0002, "seconds a thread keeps the GIL "
+                              "while another waits for it, while serving "
+                              "(``sys.setswitchinterval``; Python's own is "
+                              "0.005): with a job computing on a thread, "
+                              "the event loop gets its turn within it",
+                              checks.seconds())
 
 
 class StaticSettings(Group):
