@@ -57,9 +57,12 @@ uvicorn.Server(config).run(sockets=[sock])
 '''
 
 
-def start(argv: list[str], env: dict[str, str], listener: socket.socket
-          ) -> subprocess.Popen[bytes]:
+def start(argv: list[str], env: dict[str, str], listener: socket.socket,
+          cwd: str) -> subprocess.Popen[bytes]:
+    # (`python -c` puts the working folder first on the path: the
+    # checkout's, so that it is the package imported)
     return subprocess.Popen(argv, env=env, pass_fds=[listener.fileno()],
+                            cwd=cwd,
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -133,7 +136,7 @@ def main() -> int:
             env = dict(os.environ)
             argv = [venv_python, "-c", UVICORN_APP, str(listener.fileno()),
                     options.servers, options.checkout]
-        proc = start(argv, env, listener)
+        proc = start(argv, env, listener, options.checkout)
         listener.close()
         try:
             url = f"http://{HOST}:{port}{path}"

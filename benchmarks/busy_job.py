@@ -31,7 +31,10 @@ from quick_server import create_server
 server = create_server(("127.0.0.1", int(sys.argv[1])))
 server.suppress_noise = True
 server.no_command_loop = True
-server.settings.http.switch_interval = float(sys.argv[2])
+try:
+    server.settings.http.switch_interval = float(sys.argv[2])
+except AttributeError:  # a checkout from before the setting
+    sys.setswitchinterval(float(sys.argv[2]))
 
 @server.json_get("/api/ping")
 def ping(req, args):
@@ -65,7 +68,7 @@ def measure(checkout: str, interval: float, seconds: int
     env = {**os.environ, "PYTHONPATH": checkout,
            "QUICK_SERVER_FDS": str(listener.fileno())}
     proc = subprocess.Popen([sys.executable, "-c", APP, str(port),
-                             str(interval)], env=env,
+                             str(interval)], env=env, cwd=checkout,
                             pass_fds=[listener.fileno()],
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL,
