@@ -200,3 +200,23 @@ def test_the_test_client_drives_async_handlers(make_server):
 
     client = TestClient(server)
     assert client.get("/api/hello?name=ada").json() == {"hello": "ada"}
+
+
+def test_load_script_drives_an_async_script(tmp_path):
+    from quick_server.testing import load_script
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import asyncio\n"
+        "from quick_server import create_server\n"
+        "server = create_server(('127.0.0.1', 0))\n"
+        "@server.json_get('/api/later')\n"
+        "async def later(req, args):\n"
+        "    await asyncio.sleep(0.01)\n"
+        "    return {'later': True}\n"
+        "server.serve_forever()\n")
+    server = load_script(script)
+    try:
+        assert TestClient(server).get("/api/later").json() == \
+            {"later": True}
+    finally:
+        server._coroutines.close()
