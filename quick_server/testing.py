@@ -295,12 +295,18 @@ class TestClient:
 
 @contextlib.contextmanager
 def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    old = getattr(obj, name)
+    """`obj.name` is `value` for the block; then what it was (an
+    inherited one is not left behind as `obj`'s own)."""
+    own = vars(obj)
+    had, old = name in own, own.get(name)
     setattr(obj, name, value)
     try:
         yield
     finally:
-        setattr(obj, name, old)
+        if had:
+            setattr(obj, name, old)
+        else:
+            delattr(obj, name)
 
 
 def _run_as_module(script: str) -> None:
