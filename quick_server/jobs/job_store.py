@@ -1,0 +1,251 @@
+"""The job store (issue 21, its first part): what a restarted server must
+know of its jobs, kept in SQLite (standard library), in WAL mode with
+`synchronous=NORMAL` (a `kill -9` loses nothing committed; power loss is
+out of scope). Each state change is committed before the caller goes on
+(before it is acknowledged to a client); progress reports are batched
+(`flush`, at most every `PROGRESS_EVERY` seconds, and with every state
+change). The file is bounded (`max_bytes` of payloads and results: the
+oldest finished jobs go first). A store of another schema version, or
+one SQLite cannot read, is moved aside (said in the log) and the server
+starts empty.
+
+Not wired to the job table yet: `WorkerPool` keeps its jobs in memory;
+the next step records through this store and reloads from it."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from typing import Callable, NamedTuple
+
+SCHEMA_VERSION = 1
+PROGRESS_EVERY = 0.5  # seconds between commits of progress reports
+ENDED = ("done", "error", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    token TEXT PRIMARY KEY,
+    route TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    progress TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    handed_out REAL,
+    size INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (state, updated);
+"""
+
+
+class StoredJob(NamedTuple):
+    """A job as the store holds it (JSON texts as they were given)."""
+    token: str
+    route: str
+    state: str
+    payload: str
+    result: str | None
+    error: str | None
+    progress: str | None
+    created: float
+    updated: float
+    handed_out: float | None
+
+
+def store_path(script: str, port: int, cache: str | None = None) -> str:
+    """The default store of a script serving on a port: one file per
+    script and port in the user's cache folder (so that two copies of a
+    script never take each other's jobs)."""
+    base = cache or os.environ.get("XDG_CACHE_HOME") or \
+        os.path.join(os.path.expanduser("~"), ".cache")
+    digest = hashlib.sha256(os.path.abspath(script).encode()).hexdigest()
+    name = f"jobs-{os.path.basename(script)}-{digest[:12]}-{port}.sqlite3"
+    return os.path.join(base, "quick_server", name)
+
+
+class JobStore:
+    """The jobs of one server, in one SQLite file. Thread-safe."""
+
+    def __init__(self, path: str, max_bytes: int,
+                 log: Callable[[str], None] = lambda text: None) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._log = log
+        self._lock = threading.Lock()
+        self._progress: dict[str, str] = {}  # token -> JSON, not yet saved
+        self._flushed = time.monotonic()
+        self._db = self._open()
+
+    # -- opening -------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        try:
+            return self._connect()
+        except (sqlite3.DatabaseError, _OtherVersion) as err:
+            aside = f"{self.path}.set-aside-{int(time.time())}"
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.replace(self.path + suffix, aside + suffix)
+            self._log(f"the job store {self.path} could not be used "
+                      f"({err}); it was moved to {aside}, and the server "
+                      f"starts with no stored jobs")
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)  # made with 0600 before SQLite opens it
+        db = sqlite3.connect(self.path, check_same_thread=False,
+                             isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = "
+                             "'version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('version', ?)",
+                           (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise _OtherVersion(f"schema version {row[0]}, this "
+                                    f"quick_server writes {SCHEMA_VERSION}")
+            db.execute("SELECT count(*) FROM jobs").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            self._flush_locked()
+            self._db.close()
+
+    # -- what changes --------------------------------------------------------
+
+    def queued(self, token: str, route: str, payload: str) -> None:
+        """A new job (committed before its `start` is answered)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO jobs (token, route, state, payload,"
+                " created, updated, size) VALUES (?, ?, 'queued', ?, ?, ?,"
+                " ?)", (token, route, payload, now, now, len(payload)))
+
+    def started(self, token: str) -> None:
+        self._set_state(token, "running")
+
+    def progress(self, token: str, progress: str) -> None:
+        """A progress report (JSON): saved with the next flush."""
+        with self._lock:
+            self._progress[token] = progress
+            if time.monotonic() - self._flushed >= PROGRESS_EVERY:
+                self._flush_locked()
+
+    def ended(self, token: str, state: str, result: str | None = None,
+              error: str | None = None) -> None:
+        """A job that ended (`state` one of `ENDED`), with its result's
+        JSON text or its error's JSON; the oldest finished jobs are
+        deleted while the store holds more than `max_bytes`."""
+        if state not in ENDED:
+            raise ValueError(f"a job ends done, error or cancelled, not "
+                             f"{state!r}")
+        with self._lock:
+            self._flush_locked()
+            self._db.execute(
+                "UPDATE jobs SET state = ?, result = ?, error = ?, "
+                "updated = ?, size = length(payload) + ? WHERE token = ?",
+                (state, result, error, time.time(),
+                 len(result or "") + len(error or ""), token))
+            self._bound_locked()
+
+    def handed_out(self, token: str) -> None:
+        """The final reply went out (its redelivery time starts)."""
+        with self._lock:
+            self._db.execute("UPDATE jobs SET handed_out = ? WHERE token "
+                             "= ? AND handed_out IS NULL",
+                             (time.time(), token))
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._progress.pop(token, None)
+            self._db.execute("DELETE FROM jobs WHERE token = ?", (token,))
+
+    def expire(self, finished_before: float) -> int:
+        """Deletes the jobs that ended before `finished_before` (wall
+        clock); how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM jobs WHERE state IN ('done', 'error', "
+                "'cancelled') AND updated < ?", (finished_before,))
+            return cursor.rowcount
+
+    def clear(self) -> int:
+        """Deletes every stored job (the `jobs clear` command)."""
+        with self._lock:
+            self._progress.clear()
+            return self._db.execute("DELETE FROM jobs").rowcount
+
+    def flush(self) -> None:
+        """Saves the progress reports not saved yet."""
+        with self._lock:
+            self._flush_locked()
+
+    def _set_state(self, token: str, state: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE jobs SET state = ?, updated = ? WHERE "
+                             "token = ?", (state, time.time(), token))
+
+    def _flush_locked(self) -> None:
+        self._flushed = time.monotonic()
+        if not self._progress:
+            return
+        rows = [(progress, token) for token, progress in
+                self._progress.items()]
+        self._progress.clear()
+        self._db.execute("BEGIN")
+        self._db.executemany("UPDATE jobs SET progress = ? WHERE token = ?",
+                             rows)
+        self._db.execute("COMMIT")
+
+    def _bound_locked(self) -> None:
+        total = self._db.execute("SELECT coalesce(sum(size), 0) FROM jobs"
+                                 ).fetchone()[0]
+        while total > self.max_bytes:
+            row = self._db.execute(
+                "SELECT token, size FROM jobs WHERE state IN ('done', "
+                "'error', 'cancelled') ORDER BY updated LIMIT 1").fetchone()
+            if row is None:
+                return  # only jobs still to run: they are kept
+            self._db.execute("DELETE FROM jobs WHERE token = ?", (row[0],))
+            total -= row[1]
+
+    # -- what a restarted server reads ----------------------------------------
+
+    def load(self) -> list[StoredJob]:
+        """Every stored job, oldest first."""
+        with self._lock:
+            self._flush_locked()
+            rows = self._db.execute(
+                "SELECT token, route, state, payload, result, error, "
+                "progress, created, updated, handed_out FROM jobs ORDER BY "
+                "created").fetchall()
+        return [StoredJob(*row) for row in rows]
+
+    def summary(self) -> dict[str, int]:
+        """How many jobs the store holds, by state (the `jobs` command)."""
+        with self._lock:
+            rows = self._db.execute("SELECT state, count(*) FROM jobs GROUP "
+                                    "BY state").fetchall()
+        return {state: count for state, count in rows}
+
+
+class _OtherVersion(Exception):
+    """A store written by another schema version."""
+
