@@ -91,6 +91,15 @@ class Connection(ResponseWriter, ParkedAnswers):
         if self._waiter is not None:
             self._on_parked(events)
             return
+        if self.unsent:  # the rest of an answer delivered elsewhere
+            try:
+                self._write(b"")
+            except ClientDisconnected:
+                self._close()
+                return
+            if self.close_after_unsent:
+                self._close()
+                return
         if self.handshaking:
             if not self._handshake():
                 return
@@ -113,6 +122,7 @@ class Connection(ResponseWriter, ParkedAnswers):
             if len(line) > 1:  # what was read, for the log
                 self.requestline = line[0].rstrip(b"\r")[:200] \
                     .decode("latin-1")
+            self.writes_wait = False  # (the sweep's: it must not wait)
             self._refuse(HTTPError(408, close=True))  # its head came late
         self._close()
 

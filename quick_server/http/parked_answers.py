@@ -38,6 +38,7 @@ class ParkedAnswers:
 
     parked_until = 0.0
     looping = False  # the loop runs it now (set by the loop)
+    close_after_unsent = False  # (a delivered answer's connection ends)
     delivering = False  # a firing thread answers its long-poll now
     _waiter: WaitingResponse | EventStream | None = None
     _parked_request: Request | None = None
@@ -46,11 +47,11 @@ class ParkedAnswers:
 
     def _park_answer(self, request: Request, waiting: WaitingResponse
                      ) -> float | None:
-        """Parks a long-poll when the loop runs this connection: None.
-        Else the seconds a thread waits for it: 0 when it is ready
-        already, its own wait off the loop's thread when it cannot
-        park."""
-        if waiting.signal is None or not self._loop.runs(self):
+        """Parks a long-poll (from the loop, or from a thread the loop
+        was handed over from: the loop takes it): None. Else the seconds
+        a thread waits for it: 0 when it is ready already, its own wait
+        off the loop's thread when it has no signal."""
+        if waiting.signal is None:
             self._step_aside()
             return waiting.seconds
         self._loop.listen(waiting.signal)  # before `ready`: no fire lost
@@ -58,6 +59,9 @@ class ParkedAnswers:
             return 0.0
         self._park(request, waiting, time.monotonic() + waiting.seconds)
         return None
+
+    def _listen(self, signal: Any) -> None:
+        self._loop.listen(signal)
 
     def _can_park(self) -> bool:
         """Whether the loop runs this connection (an answer can park)."""
@@ -73,9 +77,11 @@ class ParkedAnswers:
         return True
 
     def deliverable(self) -> bool:
-        """Whether its parked answer is a long-poll that is ready."""
+        """Whether its parked answer is a long-poll that is ready (on a
+        plain socket: a TLS one is answered by the loop)."""
         waiter = self._waiter
-        return isinstance(waiter, WaitingResponse) and waiter.ready()
+        return not self._toggle and isinstance(waiter, WaitingResponse) \
+            and waiter.ready()
 
     def parked_keys(self) -> tuple[Any, ...]:
         return () if self._waiter is None else self._waiter.keys
@@ -87,18 +93,24 @@ class ParkedAnswers:
         request, waiter = self._parked_request, self._waiter
         assert isinstance(waiter, WaitingResponse) and request is not None
         self._waiter = self._parked_request = None
+        self.unsent = b""  # what the socket did not take at once
+        self.writes_wait = False  # this thread never waits for a client
         try:
-            if self._toggle:
-                self.sock.settimeout(max(self._http.idle_timeout, 0.001))
             try:
                 self._send(request, resolve(self.server, request, waiter,
                                             0))
             except ClientDisconnected:
                 request.close_connection = True
+            self.writes_wait = True
             self._end(request)
         finally:
+            self.writes_wait = True
             self.delivering = False
-            if request.close_connection or self.closed:
+            if self.unsent and not self.closed:
+                # the loop sends the rest (waiting, as for any answer)
+                self.close_after_unsent = request.close_connection
+                self._loop.poke(self)
+            elif request.close_connection or self.closed:
                 self._close()  # type: ignore[attr-defined]
             else:
                 if self._unwatched:

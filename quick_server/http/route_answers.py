@@ -53,6 +53,8 @@ def to_response(request: Request, kind: str, result: Any) -> Response:
     code, ctype = 200, None
     headers: list[tuple[str, str]] | tuple[()] = ()
     if isinstance(result, Response):
+        if result.already_sent:  # written by hand (in an async handler)
+            return result
         if isinstance(result, FileResponse):
             return file_answer(request, result)
         if isinstance(result, WaitingResponse):

@@ -24,9 +24,17 @@ SMALL_BODY = 1 << 16
 NO_BODY_CODES = (204, 304)
 
 
+_NOWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
 class ResponseWriter:
     """Writes the answers of one connection (a mixin of `Connection`,
-    which provides what is declared here)."""
+    which provides what is declared here). `writes_wait` false: writes
+    never wait for the client (what the socket does not take is kept in
+    `unsent` and sent by the next write that may wait)."""
+
+    writes_wait = True
+    unsent = b""
 
     sock: socket.socket
     server: Any
@@ -34,11 +42,14 @@ class ResponseWriter:
     _http: Any
     _status: int
     _sent: int
+    _toggle: bool
 
     if TYPE_CHECKING:  # provided by the connection
         def _step_aside(self) -> None: ...
 
         def _can_park(self) -> bool: ...
+
+        def _listen(self, signal: Any) -> None: ...
 
         def _park_stream(self, request: Request, stream: EventStream,
                          framing: str) -> bool: ...
@@ -77,6 +88,7 @@ class ResponseWriter:
                 self._write(head)
             elif isinstance(response, EventStream) and self._can_park():
                 request.wait_by_design(math.inf)
+                self._listen(response.signal)  # no event lost meanwhile
                 self._write(head + _framed(response.first, framing))
                 self._sent = len(response.first)
                 parked = self._park_stream(request, response, framing)
@@ -162,10 +174,29 @@ class ResponseWriter:
 
     def _write(self, data: bytes) -> None:
         try:
+            if not self.writes_wait:  # on a thread that must not wait
+                self._write_now(data)
+                return
+            if self.unsent:  # left by a write that could not wait
+                self.unsent, rest = b"", self.unsent
+                self.sock.sendall(rest)
             self.sock.sendall(data)
         except (OSError, ValueError) as err:
             raise ClientDisconnected(f"writing the response: {err}") \
                 from err
+
+    def _write_now(self, data: bytes) -> None:
+        """Sends what the socket takes at once; keeps the rest in
+        `unsent`, which the next waiting write sends first."""
+        if self.unsent:
+            self.unsent += data
+            return
+        try:  # (a TLS socket takes no flags: it waits its own timeout)
+            sent = self.sock.send(data) if self._toggle else \
+                self.sock.send(data, _NOWAIT)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        self.unsent = data[sent:]
 
 
 def _framed(block: bytes, framing: str) -> bytes:

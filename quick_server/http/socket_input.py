@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 
 RECV_SIZE = 1 << 16
+MAX_BUFFERED = 1 << 18  # bytes read ahead (pipelined requests) at most
 # a plain socket stays in blocking mode (its timeouts are the kernel's);
 # one read without waiting is a flag, not two mode switches
 _NOWAIT = getattr(socket, "MSG_DONTWAIT", 0)
@@ -57,9 +58,9 @@ class SocketInput:
                 return added
             self.buf += data
             added += len(data)
-            if len(data) < RECV_SIZE and \
-                    (self._pending is None or not self._pending()):
-                return added
+            if len(self.buf) >= MAX_BUFFERED or (len(data) < RECV_SIZE and (
+                    self._pending is None or not self._pending())):
+                return added  # (the rest: when these are answered)
 
     def take(self, count: int) -> bytes:
         """The first `count` buffered bytes, removed."""

@@ -113,11 +113,13 @@ def head_end(buf: bytes) -> int:
     blank line (one stray CRLF before it included); -1 while incomplete.
     Lines may end with CRLF or a bare LF."""
     start = 2 if buf[:2] == b"\r\n" else 1 if buf[:1] == b"\n" else 0
-    crlf = buf.find(b"\n\r\n", start)
-    lf = buf.find(b"\n\n", start)
-    if crlf < 0:
-        return lf + 2 if lf >= 0 else -1
-    return crlf + 3 if lf < 0 or crlf < lf else lf + 2
+    crlf = buf.find(b"\n\r\n", start)  # found early in a usual head
+    # a bare-LF end before it (searched only up to it: pipelined requests
+    # behind a head are never scanned)
+    lf = buf.find(b"\n\n", start, crlf if crlf >= 0 else len(buf))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
 
 
 def split_head(buf: bytes, limits: Limits, *, ended: bool = False,
