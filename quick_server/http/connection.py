@@ -201,8 +201,8 @@ class Connection(ResponseWriter, ParkedAnswers):
         self.closed = True
         self._loop.remove(self)
         try:
-            if self._linger:
-                sockio.discard_input(self.sock)
+            if self._linger and sockio.linger_elsewhere(self.sock):
+                return  # a lingering thread reads the rest, then closes
             try:
                 self.sock.shutdown(socket.SHUT_WR)
             except (OSError, ValueError):

@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import Iterator
 
@@ -90,6 +91,28 @@ def discard_input(sock: socket.socket) -> None:
             left -= len(data)
     except (OSError, ValueError):
         return
+
+
+LINGERING = threading.BoundedSemaphore(16)  # sockets lingering at once
+
+
+def linger_elsewhere(sock: socket.socket) -> bool:
+    """Closes `sock` after `discard_input`, on a thread of its own so that
+    no thread of the event loop waits for a client that goes on sending
+    (at most 16 at once); False when all are busy (the caller closes at
+    once)."""
+    if not LINGERING.acquire(blocking=False):
+        return False
+
+    def linger() -> None:
+        try:
+            discard_input(sock)
+            sock.close()
+        finally:
+            LINGERING.release()
+    threading.Thread(target=linger, name="quick_server-linger",
+                     daemon=True).start()
+    return True
 
 
 @contextlib.contextmanager
