@@ -364,6 +364,9 @@ def test_a_worker_answers_with_a_download_url(file_worker, tmp_path):
 
 
 def test_an_unfetched_file_answer_expires(file_worker, tmp_path):
+    # (the server may be checking its settings as they change: each step
+    # keeps redeliver_timeout <= result_timeout)
+    file_worker.workers.redeliver_timeout = 0.1
     file_worker.workers.result_timeout = 0.3
     res = _start(file_worker.port, {"n": 1, "once": True})
     url = json.loads(res["result"])["file"]["url"]
