@@ -234,7 +234,9 @@ def test_a_background_server_stops_and_closes_its_port(make_server):
     try:
         wait_for(lambda: server._inflight == 1, what="the request in flight")
         server.shutdown()
-        assert _refused(server.port)
+        # (seen once in ~10 full runs, only within the whole suite: a
+        # connect still accepted right after; waited for, with a deadline)
+        wait_for(lambda: _refused(server.port), 2, "the port closed")
     finally:
         release.set()
         held.join(10)
