@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from bench import wrk_load  # (run as a script: benchmarks/ is on the path)
+from live import stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
@@ -82,28 +83,13 @@ def ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not answer within 20 s")
 
 
-def wrk(url: str, connections: int, seconds: float) -> tuple[float, str]:
-    """req/s and the p99 latency wrk reports."""
-    threads = min(2, connections)
-    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d1s",
-                    url], capture_output=True, timeout=30, check=False)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}",
-                          f"-d{max(1, round(seconds))}s", "--latency", url],
-                         capture_output=True, text=True,
-                         timeout=seconds + 30, check=False).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
-    return (float(rps.group(1)) if rps else 0.0,
-            p99.group(1) if p99 else "?")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def load(port: int, path: str, connections: int, seconds: int
+         ) -> tuple[float, str]:
+    """req/s and p99 of `wrk` (bench.py's), after a 1 s warm-up."""
+    wrk_load(port, path, connections, False, 1)
+    found = wrk_load(port, path, connections, False, max(1, seconds))
+    p99 = found["p99_ms"]
+    return found["rps"], "?" if p99 is None else f"{p99:.2f}ms"
 
 
 def main() -> int:
@@ -139,10 +125,9 @@ def main() -> int:
         proc = start(argv, env, listener, options.checkout)
         listener.close()
         try:
-            url = f"http://{HOST}:{port}{path}"
-            ready(url, proc)
+            ready(f"http://{HOST}:{port}{path}", proc)
             for connections in (1, 32):
-                rps, p99 = wrk(url, connections, options.duration)
+                rps, p99 = load(port, path, connections, options.duration)
                 rows.append((name, connections, rps, p99))
         finally:
             stop(proc)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from bench import wrk_load  # (run as a script: benchmarks/ is on the path)
+from live import stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,14 +52,11 @@ server.serve_forever()
 '''
 
 
-def wrk(url: str, seconds: int) -> tuple[float, str]:
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency",
-                          url], capture_output=True, text=True,
-                         timeout=seconds + 30, check=False).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
-    return (float(rps.group(1)) if rps else 0.0,
-            p99.group(1) if p99 else "?")
+def load(port: int, seconds: int) -> tuple[float, str]:
+    """req/s and p99 of `wrk` (bench.py's) on the JSON route."""
+    found = wrk_load(port, "/api/ping", 32, False, seconds)
+    p99 = found["p99_ms"]
+    return found["rps"], "?" if p99 is None else f"{p99:.2f}ms"
 
 
 def measure(checkout: str, interval: float, seconds: int
@@ -85,21 +83,16 @@ def measure(checkout: str, interval: float, seconds: int
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.1)
-        rows = [wrk(base + "/api/ping", seconds)]
+        rows = [load(port, seconds)]
         start = urllib.request.Request(
             base + "/job", json.dumps({"action": "start", "payload": {
                 "seconds": seconds + 2}}).encode(),
             {"Content-Type": "application/json"})
         urllib.request.urlopen(start, timeout=10).read()
-        rows.append(wrk(base + "/api/ping", seconds))
+        rows.append(load(port, seconds))
         return rows
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def main() -> int:

@@ -14,12 +14,13 @@ and is stopped by its PID."""
 from __future__ import annotations
 
 import argparse
-import re
-import signal
 import socket
 import subprocess
 import sys
 import time
+
+from bench import wrk_load  # (run as a script: benchmarks/ is on the path)
+from live import stop
 
 BODY = b'{"ok":true}'
 ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -87,16 +88,10 @@ asyncio.run(main())
 '''
 
 
-def wrk(port: int, connections: int, seconds: int) -> float:
-    url = f"http://127.0.0.1:{port}/"
-    threads = min(2, connections)
-    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d1s", url],
-                   capture_output=True, timeout=30, check=False)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}",
-                          f"-d{seconds}s", url], capture_output=True,
-                         text=True, timeout=seconds + 30, check=False).stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(found.group(1)) if found else 0.0
+def load(port: int, connections: int, seconds: int) -> float:
+    """req/s of `wrk` (bench.py's), after a 1 s warm-up."""
+    wrk_load(port, "/", connections, False, 1)
+    return float(wrk_load(port, "/", connections, False, seconds)["rps"])
 
 
 def main() -> int:
@@ -119,15 +114,10 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.05)
-            results[name] = {c: wrk(port, c, options.duration)
+            results[name] = {c: load(port, c, options.duration)
                              for c in (1, 32)}
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     print("| loop | 1 connection | 32 connections |")
     print("|---|---:|---:|")
     base = results["selectors"]
