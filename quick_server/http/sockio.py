@@ -7,7 +7,6 @@ would cost a poll() before every recv and send."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import socket
 import struct
@@ -43,32 +42,6 @@ def set_timeouts(sock: socket.socket, seconds: float) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
     except OSError:
         sock.settimeout(seconds)  # elsewhere: Python's own timeouts
-
-
-@functools.lru_cache(maxsize=64)  # a few settings' values
-def timeval(seconds: float) -> bytes:
-    """`seconds` as the kernel's struct timeval (for `set_read_timeout`)."""
-    seconds = max(seconds, 0.001)
-    return struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
-
-
-def set_read_timeout(sock: socket.socket, seconds: bytes) -> None:
-    """Bounds each read of `sock` by `seconds` (a `timeval`; the kernel's
-    timeout: only for a socket that `set_timeouts` gave kernel
-    timeouts)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, seconds)
-
-
-def open_and_idle(sock: socket.socket) -> bool:
-    """Whether `sock` is still open with nothing to read (neither a
-    request's bytes nor the client's close)."""
-    try:
-        socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except (BlockingIOError, InterruptedError):
-        return True
-    except (OSError, ValueError):
-        return False
-    return False
 
 
 def discard_input(sock: socket.socket) -> None:
