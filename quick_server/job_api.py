@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import log
 from .browser import WORKER_JS, script_answer, serve_hub, worker_js
@@ -24,6 +24,16 @@ WorkerF = TypeVar("WorkerF", bound=Callable[["WorkerArgs"], Any])
 _MADE = threading.Lock()  # the job table is made once
 
 
+class WorkerRoute(NamedTuple):
+    """A worker path: its function (None for services), executor, how its
+    jobs start (`start(payload, token=None)`), and whether a job that was
+    running when the server restarted may run again."""
+    fn: Any
+    executor: Any
+    start: Callable[..., Any]
+    restartable: bool
+
+
 class JobApi:
     """`json_worker`, `bind_services`, `service_worker`, `submit`,
     `start_job_processes`, `link_worker_js` and `mirror_worker_js`."""
@@ -33,7 +43,7 @@ class JobApi:
     if TYPE_CHECKING:  # what the server provides
         settings: Settings
         _services: ServiceHub | None
-        _worker_routes: list[tuple[str, Any, Any]]
+        _worker_routes: dict[str, WorkerRoute]
         cache: Any
         worker_executor: Any
         max_chunk_size: int
@@ -72,30 +82,32 @@ class JobApi:
                     cache_id: Callable[[WorkerArgs], Any] | None = None,
                     cache_method: str | None = None,
                     cache_section: str | None = None,
-                    executor: Any = None
+                    executor: Any = None, restartable: bool = False
                     ) -> Callable[[WorkerF], WorkerF]:
         """Registers `fn(payload)` as a worker at `mask` (POST, the worker
         protocol). `executor` says where its jobs run: "thread",
         "process", or a `concurrent.futures.Executor` (default:
         `server.worker_executor`). With `server.cache` and
         `cache_id(payload)` set, a result is computed once per cache
-        key."""
+        key. `restartable=True`: a job that was running when the server
+        restarted runs again from its start (else it fails with
+        `JobLost`)."""
         if executor is not None:
             self.workers.runners.get(executor)  # ValueError when unknown
 
         from .jobs.caching import cache_key, cache_lookup, cache_store
 
         def register(fn: WorkerF) -> WorkerF:
-            self._worker_routes.append((mask, fn, executor))
-
-            def start(payload: WorkerArgs) -> Any:
+            def start(payload: WorkerArgs, token: str | None = None) -> Any:
                 key = cache_key(self.cache, None if cache_id is None
                                 else (lambda: cache_id(payload)))
                 if key is not None:
                     found, value = cache_lookup(self.cache, key,
                                                 cache_section, cache_method)
                     if found:
-                        return self.workers.finished_job(to_json(value), mask)
+                        return self.workers.finished_job(
+                            to_json(value), mask, token=token,
+                            payload=payload)
 
                 def encode(value: Any, seconds: float) -> str:
                     if key is not None:
@@ -104,8 +116,11 @@ class JobApi:
                     return to_json(value)
                 return self.workers.submit(
                     fn, (payload,), route=mask, encode=encode,
-                    runner=self._runner_for(fn, executor))
+                    runner=self._runner_for(fn, executor), token=token,
+                    kept=True)
 
+            self._worker_routes[mask] = WorkerRoute(fn, executor, start,
+                                                    restartable)
             self._add_worker_route(mask, start,
                                    getattr(fn, "__name__", "worker"))
             self.add_route(
@@ -153,17 +168,21 @@ class JobApi:
     def service_worker(self, mask: str, name: str) -> None:
         """Serves the worker protocol at `mask` with the services called
         `name` (`bind_services` first): browsers and `worker_request` see
-        an ordinary worker."""
+        an ordinary worker. Across a restart of the server a job a
+        service holds stays with it, and one that waits for a service
+        waits again."""
         if self._services is None:
             raise ValueError("call bind_services() before service_worker()")
         hub = self._services
         from .jobs.services_hub import ServiceRunner
         runner = ServiceRunner(hub, name)
 
-        def start(payload: WorkerArgs) -> Any:
+        def start(payload: WorkerArgs, token: str | None = None) -> Any:
             hub.check_room(len(to_json(payload)))
             return self.workers.submit(_run_on_a_service, (payload,),
-                                       route=mask, runner=runner)
+                                       route=mask, runner=runner,
+                                       token=token, kept=True)
+        self._worker_routes[mask] = WorkerRoute(None, "service", start, True)
         self._add_worker_route(mask, start, f"service {name}")
 
     def submit(self, fn: Callable[..., Any], *args: Any,
@@ -206,8 +225,8 @@ class JobApi:
                 not self.settings.is_set("jobs.max_processes"):
             return
         import pickle
-        for mask, fn, executor in self._worker_routes:
-            if (executor or self.worker_executor) != "process":
+        for mask, (fn, executor, _, _) in self._worker_routes.items():
+            if fn is None or (executor or self.worker_executor) != "process":
                 continue
             self.workers.runners.get("process")
             try:

@@ -34,7 +34,8 @@ from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .cors_proxy_api import CorsProxyApi
-from .job_api import JobApi
+from .job_api import JobApi, WorkerRoute
+from .kept_jobs import KeptJobs
 from .rpc_api import RpcApi
 from .tokens import TokenApi, TokenHandler, TokenStore
 from .http.compress import gzip_filter
@@ -54,8 +55,8 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
-                  socketserver.TCPServer):
+class QuickServer(JobApi, KeptJobs, RpcApi, TokenApi, CorsProxyApi,
+                  ServerAliases, socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -92,7 +93,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
         self._filters: list[AnswerFilter] = [
             error_filter, script_filter, gzip_filter, cors_filter]
         self._tokens = TokenStore(token_handler)
-        self._worker_routes: list[tuple[str, Any, Any]] = []
+        self._worker_routes: dict[str, WorkerRoute] = {}
         self._services: ServiceHub | None = None
         self.commands = CommandLoop(self.settings)
         self.draining = False  # stopping: answers close their connection
@@ -365,6 +366,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
 
         for fn in (help, restart, quit, workers):
             self.commands.add(fn, 0)
+        self._add_job_commands()
 
     def stop(self, reason: str = "quit") -> None:
         """Asks `serve_forever` to end (from any thread, or a signal);
@@ -394,6 +396,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
         self._stopped.clear()
         self._stop_reason = "quit"
         self._start_job_processes()  # forks: before any thread of ours
+        self._open_job_store()  # and puts back the jobs it kept
         previous = self._install_signals()
         if not self.no_command_loop and usable_stdin():
             self.commands.start(lambda: self._running)
@@ -462,10 +465,7 @@ class QuickServer(JobApi, RpcApi, TokenApi, CorsProxyApi, ServerAliases,
     def _graceful_stop(self) -> None:
         log.end_prompt()
         jobs = self._jobs  # None: no job was ever made
-        if jobs is not None:
-            jobs[0].close()  # answers waiting long-polls at once
-        if self._services is not None:
-            self._services.close()  # and services waiting for jobs
+        self._close_jobs(self._stop_reason)  # answers waiting polls at once
         self.draining = True
         if not self.reloader.drain(self.shutdown_grace):
             log.msg("stopping with requests still running")

@@ -148,6 +148,9 @@ class JobSettings(Group):
                            "was set", checks.seconds(above=False))
     cache: Setting[Any] = Setting(None, "a ``quick_cache.QuickCache`` for "
                                   "``cache_id``", checks.cache)
+    max_store_bytes = Setting(512 * MIB, "the job store's payloads, "
+                              "results and errors, in all (the oldest "
+                              "finished jobs go first)", checks.size())
 
 
 class ServiceSettings(Group):

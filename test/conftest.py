@@ -1,14 +1,17 @@
 """Fixtures: real servers on free loopback ports, and raw HTTP helpers."""
 from __future__ import annotations
 
+import atexit
 import http.client
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -17,6 +20,13 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
+
+# what servers keep in the user's cache folder (job stores, the dev
+# certificate) goes to a folder of this test run, also for the servers
+# the tests start as processes
+_CACHE = tempfile.mkdtemp(prefix="quick-server-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 from quick_server import QuickServer, create_server  # noqa: E402
 

@@ -106,9 +106,9 @@ def test_an_unusable_store_is_moved_aside(tmp_path, damage):
 
 
 def test_the_store_is_private_and_named_per_script_and_port(tmp_path):
-    path = store_path("/srv/app.py", 8000, cache=str(tmp_path))
-    assert path != store_path("/srv/app.py", 8001, cache=str(tmp_path))
-    assert path != store_path("/other/app.py", 8000, cache=str(tmp_path))
+    path = store_path("/srv/app.py", 8000, str(tmp_path / "quick_server"))
+    assert path != store_path("/srv/app.py", 8001, str(tmp_path / "quick_server"))
+    assert path != store_path("/other/app.py", 8000, str(tmp_path / "quick_server"))
     store = JobStore(path, 1 << 20)
     store.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

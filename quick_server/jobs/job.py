@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..http.files import FileResponse
+from ..http.responses import HTTPError
 from .executors import Runner
 from .progress import Progress
 
@@ -80,6 +81,7 @@ class Job:
     reply: dict[str, Any] | None = None  # the final answer, once built
     handed_out: float | None = None  # when the last piece was first sent
     size: int = 0  # bytes of the result held for the client
+    kept: bool = False  # recorded in the job store (a worker's job)
 
 
 def may_move(job: Job, state: str) -> bool:
@@ -110,3 +112,12 @@ def reply(job: Job, done: bool, cont: bool, result: Any) -> dict[str, Any]:
     return {"token": job.token, "done": done, "continue": cont,
             "result": result,
             "progress": None if progress is None else progress.as_json()}
+
+
+def check_token(token: Any, kind: str = "worker") -> str:
+    """The `token` of a request; HTTPError 400 saying what is wrong when
+    it is missing or not a string."""
+    if not isinstance(token, str):
+        raise HTTPError(400, f"Missing {kind} token" if token is None else
+                        f"{kind.capitalize()} token must be a string")
+    return token

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     updated REAL NOT NULL,
     handed_out REAL,
-    size INTEGER NOT NULL DEFAULT 0
+    size INTEGER NOT NULL DEFAULT 0,
+    file TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (state, updated);
 """
@@ -55,17 +56,16 @@ class StoredJob(NamedTuple):
     created: float
     updated: float
     handed_out: float | None
+    file: str | None  # how to rebuild a file answer (JSON)
 
 
-def store_path(script: str, port: int, cache: str | None = None) -> str:
-    """The default store of a script serving on a port: one file per
-    script and port in the user's cache folder (so that two copies of a
-    script never take each other's jobs)."""
-    base = cache or os.environ.get("XDG_CACHE_HOME") or \
-        os.path.join(os.path.expanduser("~"), ".cache")
+def store_path(script: str, port: int, folder: str) -> str:
+    """The default store of a script serving on a port, in `folder` (the
+    user's cache folder): one file per script and port, so that two
+    copies of a script never take each other's jobs."""
     digest = hashlib.sha256(os.path.abspath(script).encode()).hexdigest()
     name = f"jobs-{os.path.basename(script)}-{digest[:12]}-{port}.sqlite3"
-    return os.path.join(base, "quick_server", name)
+    return os.path.join(folder, name)
 
 
 class JobStore:
@@ -78,6 +78,7 @@ class JobStore:
         self._log = log
         self._lock = threading.Lock()
         self._progress: dict[str, str] = {}  # token -> JSON, not yet saved
+        self._forgotten: list[str] = []  # tokens to delete with next commit
         self._flushed = time.monotonic()
         self._db = self._open()
 
@@ -123,9 +124,12 @@ class JobStore:
         return db
 
     def close(self) -> None:
+        """Writes what is pending and closes the file; what comes later
+        (a job thread that ends as the process exits) is not written."""
         with self._lock:
             self._flush_locked()
             self._db.close()
+            self._db = _Closed()  # type: ignore[assignment]
 
     # -- what changes --------------------------------------------------------
 
@@ -149,20 +153,31 @@ class JobStore:
                 self._flush_locked()
 
     def ended(self, token: str, state: str, result: str | None = None,
-              error: str | None = None) -> None:
+              error: str | None = None, file: str | None = None, *,
+              route: str = "", payload: str | None = None) -> None:
         """A job that ended (`state` one of `ENDED`), with its result's
-        JSON text or its error's JSON; the oldest finished jobs are
-        deleted while the store holds more than `max_bytes`."""
+        JSON text or its error's JSON; a job not stored before (a cached
+        result) is added when its `route` and `payload` are given. The
+        oldest finished jobs are deleted while the store holds more than
+        `max_bytes`."""
         if state not in ENDED:
             raise ValueError(f"a job ends done, error or cancelled, not "
                              f"{state!r}")
+        now = time.time()
+        size = len(result or "") + len(error or "")
         with self._lock:
             self._flush_locked()
-            self._db.execute(
-                "UPDATE jobs SET state = ?, result = ?, error = ?, "
-                "updated = ?, size = length(payload) + ? WHERE token = ?",
-                (state, result, error, time.time(),
-                 len(result or "") + len(error or ""), token))
+            changed = self._db.execute(
+                "UPDATE jobs SET state = ?, result = ?, error = ?, file = ?,"
+                " updated = ?, size = length(payload) + ? WHERE token = ?",
+                (state, result, error, file, now, size, token)).rowcount
+            if not changed and payload is not None:
+                self._db.execute(
+                    "INSERT INTO jobs (token, route, state, payload, result,"
+                    " error, file, created, updated, size) VALUES (?, ?, ?,"
+                    " ?, ?, ?, ?, ?, ?, ?)", (token, route, state, payload,
+                                              result, error, file, now, now,
+                                              size + len(payload)))
             self._bound_locked()
 
     def handed_out(self, token: str) -> None:
@@ -173,9 +188,17 @@ class JobStore:
                              (time.time(), token))
 
     def forget(self, token: str) -> None:
+        """Deletes a job now (a client cancelled it)."""
         with self._lock:
             self._progress.pop(token, None)
             self._db.execute("DELETE FROM jobs WHERE token = ?", (token,))
+
+    def forget_later(self, token: str) -> None:
+        """Deletes a job with the next commit (its result expired: a
+        crash before then only keeps it a little longer)."""
+        with self._lock:
+            self._progress.pop(token, None)
+            self._forgotten.append(token)
 
     def expire(self, finished_before: float) -> int:
         """Deletes the jobs that ended before `finished_before` (wall
@@ -204,19 +227,23 @@ class JobStore:
 
     def _flush_locked(self) -> None:
         self._flushed = time.monotonic()
-        if not self._progress:
+        if not self._progress and not self._forgotten:
             return
         rows = [(progress, token) for token, progress in
                 self._progress.items()]
+        gone = [(token,) for token in self._forgotten]
         self._progress.clear()
+        self._forgotten.clear()
         self._db.execute("BEGIN")
         self._db.executemany("UPDATE jobs SET progress = ? WHERE token = ?",
                              rows)
+        self._db.executemany("DELETE FROM jobs WHERE token = ?", gone)
         self._db.execute("COMMIT")
 
     def _bound_locked(self) -> None:
-        total = self._db.execute("SELECT coalesce(sum(size), 0) FROM jobs"
-                                 ).fetchone()[0]
+        row = self._db.execute("SELECT coalesce(sum(size), 0) FROM jobs"
+                               ).fetchone()
+        total = 0 if row is None else row[0]
         while total > self.max_bytes:
             row = self._db.execute(
                 "SELECT token, size FROM jobs WHERE state IN ('done', "
@@ -234,7 +261,8 @@ class JobStore:
             self._flush_locked()
             rows = self._db.execute(
                 "SELECT token, route, state, payload, result, error, "
-                "progress, created, updated, handed_out FROM jobs ORDER BY "
+                "progress, created, updated, handed_out, file FROM jobs "
+                "ORDER BY "
                 "created").fetchall()
         return [StoredJob(*row) for row in rows]
 
@@ -244,6 +272,26 @@ class JobStore:
             rows = self._db.execute("SELECT state, count(*) FROM jobs GROUP "
                                     "BY state").fetchall()
         return {state: count for state, count in rows}
+
+
+class _Closed:
+    """Stands for the database once the store is closed: writes nothing,
+    reads nothing."""
+    rowcount = 0
+
+    def execute(self, *args: object) -> _Closed:
+        return self
+
+    executemany = execute
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        pass
 
 
 class _OtherVersion(Exception):

@@ -13,10 +13,13 @@ the answer (a job stuck for good, a broken `ProcessPoolExecutor`, a Dask
 future that never settles)."""
 from __future__ import annotations
 
+import concurrent.futures
 import pickle
 import sys
 import traceback
 from typing import Any
+
+from ..http.files import FileResponse
 
 Outcome = tuple[Any, ...]
 
@@ -129,3 +132,22 @@ class Shipment:
             return self.outcome
         assert self.packed is not None
         return unpack(self.packed)
+
+
+def settle_future(future: concurrent.futures.Future[Any], kind: str,
+                  outcome: Outcome, error: dict[str, str] | None) -> None:
+    """Hands a `submit` job's outcome (`kind`: done, error or cancelled)
+    to its future; a file it answered with is released when nobody takes
+    the future any more."""
+    if not future.set_running_or_notify_cancel():  # nobody takes it
+        if kind == "done" and isinstance(outcome[1], FileResponse):
+            outcome[1].release()  # (removes a delete=True file)
+        return
+    if kind == "done":
+        future.set_result(outcome[1])
+    elif kind == "error" and error is not None:
+        original = outcome[4] if len(outcome) > 4 else None
+        future.set_exception(original if isinstance(original, BaseException)
+                             else JobFailed(error["type"], error["message"]))
+    else:
+        future.set_exception(concurrent.futures.CancelledError())

@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from ..http.responses import HTTPError, Response, WaitingResponse
 from .job import Job, has_news
-from .table import WorkerArgs, WorkerPool, check_token
+from .job import check_token
+from .table import WorkerArgs, WorkerPool
 
 MAX_POLL_TOKENS = 1000  # jobs one poll may watch
 MAX_POLL_ID = 64  # characters of a poll's id

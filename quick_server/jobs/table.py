@@ -24,9 +24,10 @@ from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
 from .job_queue import JobQueue
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
-                  Job, has_news, may_move, move, reply)
-from .outcomes import JobFailed, Outcome
+                  Job, check_token, has_news, may_move, move, reply)
+from .outcomes import Outcome, settle_future
 from .progress import Progress
+from .recording import NoRecorder, Recorder
 
 __all__ = ["WorkerArgs", "WorkerPool"]
 
@@ -61,30 +62,40 @@ class WorkerPool(WorkerPoolAliases):
         self._results = HeldResults()
         self._last_sweep = time.monotonic()
         self.closed = False
+        self.recorder: Recorder = NoRecorder()  # the job store, if any
 
     # -- lifecycle ---------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *,
                runner: Runner | None = None, route: str = "(job)",
                encode: Callable[[Any, float], str] | None = None,
-               future: concurrent.futures.Future[Any] | None = None) -> Job:
+               future: concurrent.futures.Future[Any] | None = None,
+               token: str | None = None, kept: bool = False) -> Job:
         """Queues `fn(*args)` on `runner` (threads by default). A worker
         job gives `encode`, which turns the value into the JSON text of the
         result (given the value and the seconds the job ran); a
-        `submit_future` job gives the `future` to settle."""
+        `submit_future` job gives the `future` to settle. A `kept` job
+        (its payload is `args[0]`) is in the job store, committed before
+        this returns; `token` is a restored job's own."""
         self._sweep()
-        job = Job(secrets.token_urlsafe(24), fn, args,
-                  runner or self.runners.threads, route, encode, future)
+        job = Job(token or secrets.token_urlsafe(24), fn, args,
+                  runner or self.runners.threads, route, encode, future,
+                  kept=kept)
         job.changed = threading.Condition(self._lock)
-        with self._lock:
-            if self.closed:
-                raise HTTPError(503, "Server is shutting down")
-            if not self._has_room_locked(job.runner) and \
-                    len(self._pending) >= self.settings.jobs.max_queue:
-                raise HTTPError(503, "Too many queued jobs",
-                                headers=[("Retry-After", "1")])
-            self._jobs[job.token] = job
-            self._pending.append(job)
+        self.recorder.queued(job)  # before any other thread sees it
+        try:
+            with self._lock:
+                if self.closed:
+                    raise HTTPError(503, "Server is shutting down")
+                if not self._has_room_locked(job.runner) and \
+                        len(self._pending) >= self.settings.jobs.max_queue:
+                    raise HTTPError(503, "Too many queued jobs",
+                                    headers=[("Retry-After", "1")])
+                self._jobs[job.token] = job
+                self._pending.append(job)
+        except HTTPError:
+            self.recorder.cancelled(job)
+            raise
         self._launch()
         return job
 
@@ -99,19 +110,29 @@ class WorkerPool(WorkerPoolAliases):
         self.submit(fn, args, runner=runner, route=route, future=future)
         return future
 
-    def finished_job(self, text: str, route: str) -> Job:
-        """A job that is done already (a cached result), as `submit` would
-        make it."""
-        job = Job(secrets.token_urlsafe(24), lambda: None, (),
-                  self.runners.threads, route, state=DONE, result=text)
+    def finished_job(self, text: str | None, route: str, *,
+                     token: str | None = None, payload: Any = None,
+                     error: dict[str, str] | None = None,
+                     file: FileResponse | None = None) -> Job:
+        """A job that is done already, as `submit` would make it: a cached
+        result (`text`), or a restored result, `error` or `file` answer
+        (with its `token`)."""
+        job = Job(token or secrets.token_urlsafe(24), lambda: None,
+                  (payload,), self.runners.threads, route,
+                  state=DONE if error is None else ERROR, result=text,
+                  error=error, kept=True, file=file)
         job.changed = threading.Condition(self._lock)
         job.finished.set()
         with self._lock:
             if self.closed:
                 raise HTTPError(503, "Server is shutting down")
             self._jobs[job.token] = job
-            self._hold_locked(job)
-        self.stats.cached(route)
+            if error is None:
+                self._hold_locked(job)
+                self._ready_reply_locked(job)
+        if token is None:
+            self.stats.cached(route)
+        self.recorder.ended(job)
         return job
 
     def _has_room_locked(self, runner: Runner) -> bool:
@@ -131,6 +152,7 @@ class WorkerPool(WorkerPoolAliases):
                     self._running.get(id(job.runner), 0) + 1
                 self._by_key[job.key] = job
             self.stats.started(job.route)
+            self.recorder.started(job)
             try:
                 handle = job.runner.run(
                     job.fn, job.args, job.key,
@@ -157,6 +179,7 @@ class WorkerPool(WorkerPoolAliases):
             job.progress = progress
             job.changes += 1
             self._notify_locked(job)
+        self.recorder.progress(job)
         self.signal.fire(job.token)
 
     def _count_end_locked(self, job: Job, kind: str) -> None:
@@ -196,14 +219,15 @@ class WorkerPool(WorkerPoolAliases):
                     text = to_json({"file": job.file.info(
                         download_path(job.route, job.token))})
                 else:
-                    encode = job.encode or _json_text
-                    text = encode(outcome[1], elapsed)
+                    text = job.encode(outcome[1], elapsed) if job.encode \
+                        else to_json(outcome[1])
             except Exception as err:  # pylint: disable=broad-except
                 log.log_exception(f"the result of worker job "
                                   f"{job.token[:6]} cannot be sent:")
                 kind, error = "error", {"type": type(err).__name__,
                                         "message": str(err)}
-        self._settle_future(job, kind, outcome, error)
+        if job.future is not None:
+            settle_future(job.future, kind, outcome, error)
         with self._lock:
             self._running[id(job.runner)] -= 1
             self._by_key.pop(job.key, None)
@@ -226,28 +250,10 @@ class WorkerPool(WorkerPoolAliases):
                     self._release_locked(job)
             self._notify_locked(job)
             self._count_end_locked(job, kind)
+        self.recorder.ended(job)  # committed before the first reply
         self.signal.fire(job.token)
         job.finished.set()
         self._launch()
-
-    @staticmethod
-    def _settle_future(job: Job, kind: str, outcome: Outcome,
-                       error: dict[str, str] | None) -> None:
-        future = job.future
-        if future is None:
-            return
-        if not future.set_running_or_notify_cancel():  # nobody takes it
-            if kind == "done" and isinstance(outcome[1], FileResponse):
-                outcome[1].release()  # (removes a delete=True file)
-            return
-        if kind == "done":
-            future.set_result(outcome[1])
-        elif kind == "error" and error is not None:
-            original = outcome[4] if len(outcome) > 4 else None
-            future.set_exception(original if isinstance(original, BaseException)
-                                 else JobFailed(error["type"], error["message"]))
-        else:
-            future.set_exception(concurrent.futures.CancelledError())
 
     def _hold_locked(self, job: Job) -> None:
         """Counts a finished result against `max_result_bytes`, releasing
@@ -284,6 +290,7 @@ class WorkerPool(WorkerPoolAliases):
         cancelled when it settles)."""
         self._jobs.pop(job.token, None)
         self._results.forget(job)
+        self.recorder.released(job)  # (deleted with the next commit)
         job.reply = None
         if job.file is not None:
             job.file.release()  # removes a delete=True file
@@ -323,22 +330,33 @@ class WorkerPool(WorkerPoolAliases):
                 self._count_end_locked(job, CANCELLED)
             self._release_locked(job)
             self._notify_locked(job)
+        self.recorder.cancelled(job)
         self.signal.fire(job.token)
         job.finished.set()
         if handle is not None:
             job.runner.cancel(handle)
         return True
 
-    def close(self) -> None:
-        """Cancels every job (server shutdown): every request waiting on
-        one is answered at once with the cancelled reply, and new jobs
-        are refused."""
+    def close(self, keep: bool = False) -> None:
+        """Server shutdown: new jobs are refused, and every job is
+        cancelled, its waiting requests answered at once with the
+        cancelled reply. With `keep` (the job store keeps them for the
+        next process) nothing is cancelled: waiting requests are answered
+        `continue: true` (come back), and the store holds what it holds."""
         with self._lock:
             self.closed = True
             tokens = list(self._jobs)
-        for token in tokens:
-            self.cancel(token)
+            self._any_change.notify_all()
+            for job in self._jobs.values():
+                if job.changed is not None:
+                    job.changed.notify_all()
+        if keep:
+            self.signal.fire(*tokens)
+        else:
+            for token in tokens:
+                self.cancel(token)
         self.runners.close()
+        self.recorder.close()
 
     # -- protocol ----------------------------------------------------------
 
@@ -360,7 +378,8 @@ class WorkerPool(WorkerPoolAliases):
             return self.answer(job, 0, max_chunk)
         return self.polls.hold(
             lambda seconds: self.answer(job, seconds, max_chunk), wait,
-            (job.token,), lambda: job.changed is None or has_news(job))
+            (job.token,), lambda: self.closed or job.changed is None or
+            has_news(job))
 
     def answer(self, job: Job, wait: float, max_chunk: int
                ) -> dict[str, Any] | Response:
@@ -401,7 +420,8 @@ class WorkerPool(WorkerPoolAliases):
         `seconds` pass."""
         with self._lock:
             if job.changed is not None:
-                job.changed.wait_for(lambda: has_news(job), seconds)
+                job.changed.wait_for(lambda: self.closed or has_news(job),
+                                     seconds)
 
     def wait_any(self, jobs: list[Job], seconds: float,
                  stop: Callable[[], bool]) -> list[Job]:
@@ -474,16 +494,3 @@ class WorkerPool(WorkerPoolAliases):
         clients; at most `max_result_bytes`."""
         with self._lock:
             return self._results.bytes
-
-
-def _json_text(value: Any, seconds: float) -> str:
-    return to_json(value)
-
-
-def check_token(token: Any, kind: str = "worker") -> str:
-    """The `token` of a request; HTTPError 400 saying what is wrong when
-    it is missing or not a string."""
-    if not isinstance(token, str):
-        raise HTTPError(400, f"Missing {kind} token" if token is None else
-                        f"{kind.capitalize()} token must be a string")
-    return token

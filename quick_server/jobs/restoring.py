@@ -1,0 +1,93 @@
+"""What a restarted server makes of the jobs its store kept: finished
+results and errors are held again for their clients, queued jobs are
+queued again, a job that was running runs again from its start when its
+worker is `restartable`, and fails with `JobLost` otherwise; a job whose
+worker is gone fails with `JobLost` too. Every job keeps its token: a
+client that polls after the restart gets its answer, never a 404."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Callable, Mapping, Protocol
+
+from .. import log
+from ..http.responses import HTTPError
+from .job import DONE, ERROR, QUEUED, RUNNING
+from .job_store import JobStore, StoredJob
+from .recording import file_answer
+from .table import WorkerPool
+
+LOST = "JobLost"
+
+
+class WorkerEntry(Protocol):
+    """How a restarted server starts a worker route's job again:
+    `start(payload, token)` queues it (the worker's own checks, cache and
+    executor), and whether a job that was running may run again."""
+
+    @property
+    def start(self) -> Callable[[Any, str], Any]: ...
+
+    @property
+    def restartable(self) -> bool: ...
+
+
+def restore(pool: WorkerPool, store: JobStore,
+            workers: Mapping[str, WorkerEntry]) -> Counter[str]:
+    """Puts the jobs `store` kept back into `pool` (which records in
+    `store`); how many of each outcome ("held", "queued", "lost")."""
+    counts: Counter[str] = Counter()
+    for job in store.load():
+        try:
+            outcome = _restore_one(pool, job, workers.get(job.route))
+        except (ValueError, TypeError, KeyError) as err:  # unreadable row
+            log.msg("stored job {0} cannot be restored: {1}", job.token[:6],
+                    err)
+            outcome = "dropped"
+        if outcome == "dropped":
+            store.forget(job.token)
+        counts[outcome] += 1
+    return counts
+
+
+def _restore_one(pool: WorkerPool, job: StoredJob,
+                 entry: WorkerEntry | None) -> str:
+    payload = json.loads(job.payload)
+    if job.state == DONE:
+        file = None
+        if job.file is not None:
+            try:
+                file = file_answer(job.file)
+            except OSError:
+                return _lost(pool, job, payload, "the file it answered "
+                             "with is gone since the server restarted")
+        pool.finished_job(job.result, job.route, token=job.token,
+                          payload=payload, file=file)
+        return "held"
+    if job.state == ERROR:
+        pool.finished_job(None, job.route, token=job.token, payload=payload,
+                          error=json.loads(job.error or "{}"))
+        return "held"
+    if job.state not in (QUEUED, RUNNING):
+        return "dropped"
+    if entry is None:
+        return _lost(pool, job, payload, f"the server restarted and has no "
+                     f"worker at {job.route} any more")
+    if job.state == RUNNING and not entry.restartable:
+        return _lost(pool, job, payload, "the server restarted while the "
+                     "job ran (a worker registered with restartable=True "
+                     "would run it again)")
+    try:
+        entry.start(payload, job.token)
+    except HTTPError as err:
+        return _lost(pool, job, payload, f"the server restarted and could "
+                     f"not queue the job again: {err.message}")
+    return "queued"
+
+
+def _lost(pool: WorkerPool, job: StoredJob, payload: Any, message: str
+          ) -> str:
+    pool.finished_job(None, job.route, token=job.token, payload=payload,
+                      error={"type": LOST, "message": message})
+    return "lost"
+
