@@ -178,7 +178,7 @@
           }
           kind = 'protocol';
         }
-        const delay = RETRY_DELAYS[attempt];
+        const delay = POLL_RETRY_DELAYS[attempt];  // through a restart
         attempt += 1;
         if (delay === undefined || kind === 'protocol' ||
             (kind === 'http' && !TRANSIENT.includes(resp.status))) {

@@ -1,6 +1,48 @@
   // -- live reload: a page reloads when a file it was served changes -----
 
   const LIVE_STREAM = '/__quick_server__/live-reload';
+  const WAITING_ID = 'quick_server-reload-waiting';
+  let reloadWaits = false;
+
+  /** Reloads the page once the jobs it watches ended (pageJobs): a reload
+   * would cancel them. Meanwhile a note in a corner says a reload waits. */
+  function reloadWhenIdle() {
+    const jobs = pageJobs();
+    if (jobs.count <= 0) {
+      location.reload();
+      return;
+    }
+    if (reloadWaits) {
+      return;
+    }
+    reloadWaits = true;
+    const note = document.createElement('div');
+    note.id = WAITING_ID;
+    note.setAttribute('role', 'status');
+    Object.assign(note.style, {
+      position: 'fixed', right: '8px', bottom: '8px', zIndex: '2147483647',
+      padding: '3px 8px', borderRadius: '4px', pointerEvents: 'none',
+      font: '12px/1.4 sans-serif', color: '#fff', background: 'rgba(0,0,0,.7)',
+    });
+    const show = (n) => {
+      const running = n === 1 ? '1 job' : `${n} jobs`;
+      note.textContent = `reload waiting: ${running} running`;
+    };
+    show(jobs.count);
+    (document.body || document.documentElement).appendChild(note);
+    jobs.listeners.add(function update() {
+      // after the callbacks of a job that ended (which may start another)
+      setTimeout(() => {
+        if (jobs.count > 0) {
+          show(jobs.count);
+          return;
+        }
+        jobs.listeners.delete(update);
+        note.textContent = 'reloading';
+        location.reload();
+      });
+    });
+  }
 
   /** Swaps the stylesheets at `paths` (every one when none is named) for
    * fresh copies, without reloading the page. */
@@ -8,7 +50,7 @@
     const links = Array.from(
       document.querySelectorAll('link[rel~="stylesheet"][href]'));
     if (!links.length) {
-      location.reload();
+      reloadWhenIdle();
       return;
     }
     const named = links.filter(
@@ -29,7 +71,8 @@
    * Listens to the live-reload stream of the quick_server at `server`
    * (default: the server this script came from), through the browser's
    * hub: the page reloads when a served file changes or the server
-   * restarts, and swaps a changed stylesheet in place. Returns the
+   * restarts (once the jobs it watches ended: until then a note says a
+   * reload waits), and swaps a changed stylesheet in place. Returns the
    * listener ({url, readyState: 1 once the stream said hello}), or null
    * when the page listens already.
    */
@@ -48,12 +91,12 @@
       }
       if (msg.name === 'hello') {
         if (live.instance !== null && live.instance !== msg.data) {
-          location.reload();  // a new server process
+          reloadWhenIdle();  // a new server process
         }
         live.instance = msg.data;
         live.readyState = 1;
       } else if (msg.name === 'reload') {
-        location.reload();
+        reloadWhenIdle();
       } else if (msg.name === 'css') {
         swapStylesheets(JSON.parse(msg.data));
       }

@@ -11,7 +11,8 @@
  * A post with the name of a running one replaces it (the old callbacks are
  * never called again). Jobs are stopped when the page unloads (one whose
  * start was not answered yet has no token to stop it by: the server
- * cancels it when nobody asks for it, after abandon_timeout). Results
+ * cancels it when nobody asks for it, after abandon_timeout); live reload
+ * waits for the page's jobs to end before it reloads. Results
  * split in parts ("cargo") are joined here. The server holds each poll
  * until the job is done, reports progress, or `wait` seconds passed
  * (long-poll), so results and progress arrive as soon as they exist.
@@ -86,6 +87,9 @@
   }
 
   const RETRY_DELAYS = [250, 500, 1000, 2000, 4000];  // milliseconds
+  // a poll or a part of a result (asked again without harm) is retried
+  // for about 30 s in all, the last delay repeated: through a restart
+  const POLL_RETRY_DELAYS = RETRY_DELAYS.concat(Array(6).fill(4000));
   // not ready yet: a full queue, a server restarting (or whose restarted
   // program failed to start), or a dev proxy that cannot reach it
   const TRANSIENT = [502, 503, 504];
@@ -95,6 +99,25 @@
 
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** The page's running jobs, counted across its Workers and the copies of
+   * this script it loaded (worker.js and the live-reload script each carry
+   * one): `count`, and `listeners` called with it when it changes. Live
+   * reload waits for it to be 0. */
+  function pageJobs() {
+    if (!globalThis.quickServerJobs) {
+      globalThis.quickServerJobs = { count: 0, listeners: new Set() };
+    }
+    return globalThis.quickServerJobs;
+  }
+
+  function countJobs(delta) {
+    const jobs = pageJobs();
+    jobs.count += delta;
+    for (const fn of jobs.listeners) {
+      notify(fn, jobs.count);
+    }
   }
 
   /** Calls a user's callback; what it throws is reported as uncaught
@@ -167,6 +190,7 @@
       if (delta > 0) {
         this._failed = false;
       }
+      countJobs(delta);
       this._report();
     }
 
@@ -196,9 +220,8 @@
           return;
         }
         this._forget(job);
-        this._active -= 1;
         this._failed = true;
-        this._report();
+        this._setActive(-1);
         if (onError) {
           notify(onError, err);
         } else {
@@ -263,12 +286,15 @@
      * delay, a start too (the server did not answer it; a job it started
      * all the same is cancelled when nobody asks for it). A network error
      * is asked again after the back-off, except for a start, which may
-     * have reached the server (get and cargo can be repeated). Throws a
-     * WorkerError (or the AbortError of a cancelled job).
+     * have reached the server (get and cargo can be repeated, and are for
+     * longer: POLL_RETRY_DELAYS). Throws a WorkerError (or the AbortError
+     * of a cancelled job).
      */
     async _send(url, body, extra) {
+      const delays = body.action === 'get' || body.action === 'cargo' ?
+        POLL_RETRY_DELAYS : RETRY_DELAYS;
       for (let attempt = 0; ; attempt += 1) {
-        const delay = RETRY_DELAYS[attempt];
+        const delay = delays[attempt];
         let resp;
         let text;
         try {

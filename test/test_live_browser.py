@@ -1,16 +1,19 @@
 """Live reload in a real headless Chromium (conftest's `chromium`:
 Debian's /usr/bin/chromium driven by Playwright): an edited page shows
 within 1 s, an edited stylesheet is swapped without reloading the page,
-and a page reloads after the server restarted for an edited module."""
+a page reloads after the server restarted for an edited module, and a page
+watching a running job waits for its end before it reloads."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
 
 from conftest import (listening_socket, run_in_thread, start_process,
                       stop_process)
+from quick_server import report_progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -160,3 +163,66 @@ def test_a_failed_start_shows_in_the_page_until_the_fix(tab, tmp_path):
         code, out = stop_process(proc)
     assert "failed to start" in out, out
     assert code == 0, out
+
+
+JOB_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<script src="/js/worker.js"></script></head><body><h1 id="title">{title}</h1>
+<progress id="bar" max="2" value="0"></progress><script>
+const work = new quick_server.Worker();
+window.start = () => work.post('job', '/job', {{}}, (result) => {{
+  sessionStorage.setItem('result', JSON.stringify(result));
+}}, (progress) => {{
+  document.getElementById('bar').value = progress.done;
+}}, (err) => {{ sessionStorage.setItem('error', err.message); }});
+</script></body></html>"""
+
+WAITING_NOTE = ("document.getElementById('quick_server-reload-waiting') && "
+                "document.getElementById('quick_server-reload-waiting')"
+                ".textContent")
+
+
+def test_a_page_watching_a_job_reloads_once_it_ended(make_server, tmp_path,
+                                                      tab):
+    """An edit while the page's job runs: the page is not reloaded (the
+    reload would cancel the job) but shows that a reload waits; the job
+    delivers its result, then the page reloads. The page runs two copies
+    of the script (worker.js and the live-reload script): they share the
+    count of its jobs."""
+    (tmp_path / "index.html").write_text(JOB_PAGE.format(title="first"))
+    release = threading.Event()
+    server = make_server(start=False)
+    server.bind_path("/", str(tmp_path))
+    server.link_worker_js("/js/worker.js")
+    server.live_reload = True
+
+    @server.json_worker("/job")
+    def _job(payload):
+        report_progress(1, 2)
+        if not release.wait(20):
+            raise TimeoutError("not released")
+        return {"finished": True}
+
+    run_in_thread(server)
+    tab.goto(f"http://127.0.0.1:{server.port}/")
+    listening(tab)
+    try:
+        tab.evaluate("sessionStorage.clear(); window.notReloaded = true; "
+                     "start()")
+        tab.wait_for_function("document.getElementById('bar').value === 1",
+                              timeout=10000)
+        (tmp_path / "index.html").write_text(JOB_PAGE.format(title="second"))
+        tab.wait_for_function(f"{WAITING_NOTE} === "
+                              "'reload waiting: 1 job running'",
+                              timeout=10000)
+        assert tab.evaluate("window.notReloaded") is True
+        assert tab.text_content("#title") == "first"
+        assert server.workers.active() == 1  # not cancelled
+    finally:
+        release.set()
+    tab.wait_for_function("document.getElementById('title') && "
+                          "document.getElementById('title').textContent "
+                          "=== 'second'", timeout=10000)
+    assert tab.evaluate("sessionStorage.getItem('error')") is None
+    assert tab.evaluate("sessionStorage.getItem('result')") == \
+        '{"finished":true}'
+    assert tab.evaluate(WAITING_NOTE) is None  # a fresh page
