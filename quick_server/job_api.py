@@ -26,7 +26,8 @@ _MADE = threading.Lock()  # the job table is made once
 
 class WorkerRoute(NamedTuple):
     """A worker path: its function (None for services), executor, how its
-    jobs start (`start(payload, token=None)`), and whether a job that was
+    jobs start (`start(payload, token=None, key=None)`: a restored job
+    has its own), and whether a job that was
     running when the server restarted may run again."""
     fn: Any
     executor: Any
@@ -98,7 +99,8 @@ class JobApi:
         from .jobs.caching import cache_key, cache_lookup, cache_store
 
         def register(fn: WorkerF) -> WorkerF:
-            def start(payload: WorkerArgs, token: str | None = None) -> Any:
+            def start(payload: WorkerArgs, token: str | None = None,
+                      job_key: str | None = None) -> Any:
                 key = cache_key(self.cache, None if cache_id is None
                                 else (lambda: cache_id(payload)))
                 if key is not None:
@@ -117,7 +119,7 @@ class JobApi:
                 return self.workers.submit(
                     fn, (payload,), route=mask, encode=encode,
                     runner=self._runner_for(fn, executor), token=token,
-                    kept=True)
+                    kept=True, key=job_key)
 
             self._worker_routes[mask] = WorkerRoute(fn, executor, start,
                                                     restartable)
@@ -148,11 +150,13 @@ class JobApi:
         `services.py`): each call needs `Authorization: Bearer <key>`. A
         service silent for `service_timeout` seconds is dead (None:
         `settings.services.service_timeout`, which a value sets). Without
-        a `key` one is made (and logged); the key is returned."""
+        a `key` one is made (and logged; the job store keeps it for a
+        restarted server, see `persist_jobs`); the key is returned."""
         if self._services is not None:
             raise ValueError("services are bound already")
         if service_timeout is not None:
             self.settings.services.service_timeout = service_timeout
+        made = key is None
         if key is None:
             import secrets  # loaded on first use
             key = secrets.token_urlsafe(24)
@@ -160,9 +164,9 @@ class JobApi:
         elif not key:
             raise ValueError("the services key must not be empty")
         from .jobs.services_hub import ServiceHub
-        from .jobs.services_hub import bind_routes as bind_service_routes
-        self._services = ServiceHub(self.settings)
-        bind_service_routes(self, self._services, prefix, key)
+        from .jobs.services_http import bind_routes as bind_service_routes
+        self._services = ServiceHub(self.settings, key, made)
+        bind_service_routes(self, self._services, prefix)
         return key
 
     def service_worker(self, mask: str, name: str) -> None:
@@ -177,11 +181,12 @@ class JobApi:
         from .jobs.services_hub import ServiceRunner
         runner = ServiceRunner(hub, name)
 
-        def start(payload: WorkerArgs, token: str | None = None) -> Any:
+        def start(payload: WorkerArgs, token: str | None = None,
+                  key: str | None = None) -> Any:
             hub.check_room(len(to_json(payload)))
             return self.workers.submit(_run_on_a_service, (payload,),
                                        route=mask, runner=runner,
-                                       token=token, kept=True)
+                                       token=token, kept=True, key=key)
         self._worker_routes[mask] = WorkerRoute(None, "service", start, True)
         self._add_worker_route(mask, start, f"service {name}")
 

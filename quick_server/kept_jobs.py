@@ -78,7 +78,7 @@ class KeptJobs:
                 self._services is not None or os.path.exists(path)):
             return  # no jobs here: no store
         from .jobs.job_store import JobStore
-        from .jobs.recording import StoreRecorder
+        from .jobs.recording import ServiceRecorder, StoreRecorder
         from .jobs.restoring import restore
         try:
             store = JobStore(path, self.settings.jobs.max_store_bytes,
@@ -88,9 +88,22 @@ class KeptJobs:
                     "be opened: {1}", path, err)
             return
         self._store = store
+        stored = store.load()
+        hub = self._services
+        if hub is not None:  # first: jobs go back to services
+            hub.recorder = ServiceRecorder(store)
+            if hub.key_made:  # services go on with the key they have
+                kept = store.kept("services key", hub.key)
+                if kept != hub.key:
+                    hub.key = kept
+                    log.msg("services key (kept by the job store): {0}",
+                            kept)
+            hub.restore(store.services(), {
+                job.key: job.service for job in stored
+                if job.service is not None and job.state == "running"})
         pool = self.workers
         pool.recorder = StoreRecorder(store)
-        counts = restore(pool, store, self._worker_routes)
+        counts = restore(pool, store, stored, self._worker_routes)
         if counts:
             log.msg("jobs restored from {0}: {1}", path, ", ".join(
                 f"{count} {what}" for what, count in sorted(counts.items())))

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Callable, NamedTuple
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROGRESS_EVERY = 0.5  # seconds between commits of progress reports
 ENDED = ("done", "error", "cancelled")
 
@@ -38,10 +38,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     handed_out REAL,
     size INTEGER NOT NULL DEFAULT 0,
-    file TEXT
+    file TEXT,
+    key TEXT NOT NULL DEFAULT '',
+    service TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (state, updated);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (key);
+CREATE TABLE IF NOT EXISTS services (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL
+);
 """
+
+
+_SELECT = ("SELECT token, route, state, payload, result, error, progress, "
+           "created, updated, handed_out, file, key, service FROM jobs")
 
 
 class StoredJob(NamedTuple):
@@ -57,6 +69,8 @@ class StoredJob(NamedTuple):
     updated: float
     handed_out: float | None
     file: str | None  # how to rebuild a file answer (JSON)
+    key: str  # the job's key where it runs (a service's job id)
+    service: str | None  # the id of the service that holds it
 
 
 def store_path(script: str, port: int, folder: str) -> str:
@@ -117,7 +131,7 @@ class JobStore:
             elif row[0] != str(SCHEMA_VERSION):
                 raise _OtherVersion(f"schema version {row[0]}, this "
                                     f"quick_server writes {SCHEMA_VERSION}")
-            db.execute("SELECT count(*) FROM jobs").fetchone()
+            db.execute(_SELECT + " LIMIT 1").fetchall()  # every column
         except BaseException:
             db.close()
             raise
@@ -133,14 +147,16 @@ class JobStore:
 
     # -- what changes --------------------------------------------------------
 
-    def queued(self, token: str, route: str, payload: str) -> None:
+    def queued(self, token: str, route: str, payload: str,
+               key: str = "") -> None:
         """A new job (committed before its `start` is answered)."""
         now = time.time()
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO jobs (token, route, state, payload,"
-                " created, updated, size) VALUES (?, ?, 'queued', ?, ?, ?,"
-                " ?)", (token, route, payload, now, now, len(payload)))
+                " created, updated, size, key) VALUES (?, ?, 'queued', ?, ?,"
+                " ?, ?, ?)", (token, route, payload, now, now, len(payload),
+                              key))
 
     def started(self, token: str) -> None:
         self._set_state(token, "running")
@@ -210,9 +226,11 @@ class JobStore:
             return cursor.rowcount
 
     def clear(self) -> int:
-        """Deletes every stored job (the `jobs clear` command)."""
+        """Deletes every stored job and service (the `jobs clear`
+        command); how many jobs."""
         with self._lock:
             self._progress.clear()
+            self._db.execute("DELETE FROM services")
             return self._db.execute("DELETE FROM jobs").rowcount
 
     def flush(self) -> None:
@@ -259,12 +277,47 @@ class JobStore:
         """Every stored job, oldest first."""
         with self._lock:
             self._flush_locked()
-            rows = self._db.execute(
-                "SELECT token, route, state, payload, result, error, "
-                "progress, created, updated, handed_out, file FROM jobs "
-                "ORDER BY "
-                "created").fetchall()
+            rows = self._db.execute(_SELECT + " ORDER BY created").fetchall()
         return [StoredJob(*row) for row in rows]
+
+    # -- services --------------------------------------------------------------
+
+    def service_saved(self, service_id: str, name: str,
+                      description: str) -> None:
+        """A service registered (it goes on after a restart)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO services VALUES (?, ?, "
+                             "?)", (service_id, name, description))
+
+    def service_gone(self, service_id: str) -> None:
+        """A service died: a restarted server does not know it."""
+        with self._lock:
+            self._db.execute("DELETE FROM services WHERE id = ?",
+                             (service_id,))
+
+    def service_took(self, key: str, service_id: str | None) -> None:
+        """The service `service_id` holds the job with `key` now (None:
+        the job waits for a service again)."""
+        with self._lock:
+            self._db.execute("UPDATE jobs SET service = ? WHERE key = ? AND "
+                             "key != ''", (service_id, key))
+
+    def services(self) -> list[tuple[str, str, str]]:
+        """The services registered: (id, name, description)."""
+        with self._lock:
+            return list(self._db.execute("SELECT id, name, description FROM "
+                                         "services").fetchall())
+
+    def kept(self, name: str, value: str) -> str:
+        """The value kept under `name` (the services key a server made):
+        the one stored, else `value`, stored now."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?",
+                                   (name,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            self._db.execute("INSERT INTO meta VALUES (?, ?)", (name, value))
+            return value
 
     def summary(self) -> dict[str, int]:
         """How many jobs the store holds, by state (the `jobs` command)."""

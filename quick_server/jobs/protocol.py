@@ -124,7 +124,8 @@ class Polls:
         keys = tuple(job.token for job in jobs) + (("poll", poll_id),)
         return self.pool.polls.hold(
             answer, wait, keys,
-            lambda: superseded() or any(map(has_news, jobs)), done)
+            lambda: superseded() or self.pool.closed or
+            any(map(has_news, jobs)), done)
 
     def _register(self, poll_id: str | None) -> int | None:
         """Makes this the newest poll with `poll_id` (the older one

@@ -14,6 +14,7 @@ from ..http.files import FileResponse
 from ..http.responses import to_json
 from .job import CANCELLED, DONE, ERROR, Job
 from .job_store import JobStore
+from .services_hub import HubRecorder, Service, ServiceJob
 
 
 class NoRecorder:
@@ -54,7 +55,8 @@ class StoreRecorder(NoRecorder):
 
     def queued(self, job: Job) -> None:
         if job.kept:
-            self.store.queued(job.token, job.route, to_json(job.args[0]))
+            self.store.queued(job.token, job.route, to_json(job.args[0]),
+                              job.key)
 
     def started(self, job: Job) -> None:
         if job.kept:
@@ -90,6 +92,25 @@ class StoreRecorder(NoRecorder):
 
     def close(self) -> None:
         self.store.close()
+
+
+class ServiceRecorder(HubRecorder):
+    """Records the services of a hub, and which holds which job, in
+    `store`."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def registered(self, service: Service) -> None:
+        self.store.service_saved(service.id, service.name,
+                                 service.description)
+
+    def gone(self, service: Service) -> None:
+        self.store.service_gone(service.id)
+
+    def took(self, job: ServiceJob, service: Service | None) -> None:
+        self.store.service_took(job.id, None if service is None
+                                else service.id)
 
 
 def _file_of(job: Job) -> str | None:

@@ -22,22 +22,25 @@ LOST = "JobLost"
 
 class WorkerEntry(Protocol):
     """How a restarted server starts a worker route's job again:
-    `start(payload, token)` queues it (the worker's own checks, cache and
-    executor), and whether a job that was running may run again."""
+    `start(payload, token, key)` queues it (the worker's own checks,
+    cache and executor) with its token and key, and whether a job that
+    was running may run again."""
 
     @property
-    def start(self) -> Callable[[Any, str], Any]: ...
+    def start(self) -> Callable[[Any, str, str], Any]: ...
 
     @property
     def restartable(self) -> bool: ...
 
 
-def restore(pool: WorkerPool, store: JobStore,
+def restore(pool: WorkerPool, store: JobStore, stored: list[StoredJob],
             workers: Mapping[str, WorkerEntry]) -> Counter[str]:
-    """Puts the jobs `store` kept back into `pool` (which records in
-    `store`); how many of each outcome ("held", "queued", "lost")."""
+    """Puts the jobs `store` kept (`stored`) back into `pool` (which
+    records in `store`); how many of each outcome ("held", "queued",
+    "lost"). A job a service held goes back to it when the services hub
+    was told (`ServiceHub.restore`) first."""
     counts: Counter[str] = Counter()
-    for job in store.load():
+    for job in stored:
         try:
             outcome = _restore_one(pool, job, workers.get(job.route))
         except (ValueError, TypeError, KeyError) as err:  # unreadable row
@@ -78,7 +81,7 @@ def _restore_one(pool: WorkerPool, job: StoredJob,
                      "job ran (a worker registered with restartable=True "
                      "would run it again)")
     try:
-        entry.start(payload, job.token)
+        entry.start(payload, job.token, job.key)
     except HTTPError as err:
         return _lost(pool, job, payload, f"the server restarted and could "
                      f"not queue the job again: {err.message}")

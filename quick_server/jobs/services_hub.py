@@ -6,32 +6,12 @@ pulls the next job of its name itself; a worker path bound with
 `server.service_worker(path, name)` queues its jobs for those services,
 so browsers and `worker_request` use the worker protocol unchanged.
 
-HTTP API under `prefix` (every call needs `Authorization: Bearer <key>`,
-else 401 and nothing happens):
-
-- `POST {prefix}` `{"name", "description"}` -> `{"id", "service_timeout"}`
-- `PATCH {prefix}/<id>` (no body): heartbeat -> 200; 409 with
-  `{"withdrawn": [job ids]}` when a client stopped jobs it runs; 404 for
-  an unknown (or timed out) service, which registers again
-- `GET {prefix}/<id>/next?wait=S` -> `{"job", "payload"}`, or 204 when no
-  job came within `S` seconds (at most `MAX_WAIT`)
-- `POST {prefix}/<id>/jobs/<job>` `{"result": ...}`, `{"error": "...",
-  "type": "..."}` or `{"progress": {"done", "total", "message"}}` -> 200;
-  409 when the job is no longer this service's (withdrawn, or handed to
-  another service after this one timed out); anything else is a 400 and
-  ends the job with a `ServiceError` (it would never end otherwise)
-- `GET {prefix}` -> `[{"id", "name", "description", "alive",
-  "last_seen", "dead_since", "running", "done"}]`, the dead ones too
-  (the `max_dead` most recent, for `dead_for` seconds)
-
-Request bodies are JSON (any other `Content-Type`: 415). A service silent
+The HTTP API is `services_http` (docs/services.rst). A service silent
 for `service_timeout` seconds is dead (a pending `next` is not silence):
 its running jobs go back to the front of their queue (a job held by
 `MAX_TRIES` services that died fails with `ServiceLost`)."""
 from __future__ import annotations
 
-import hmac
-import math
 import secrets
 import threading
 import time
@@ -40,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import log
-from ..http.media import require_json
 from .processes import Outcome
 from .progress import Progress, make_progress
 from ..http.responses import HTTPError, Response, WaitingResponse, to_json
@@ -90,6 +69,20 @@ class Service:
         return self.dead_since is not None
 
 
+class HubRecorder:
+    """What the hub tells the job store (this one: nothing), with its
+    lock held: which services there are, and which holds which job."""
+
+    def registered(self, service: Service) -> None:
+        """A service registered."""
+
+    def gone(self, service: Service) -> None:
+        """A service died (timed out)."""
+
+    def took(self, job: ServiceJob, service: Service | None) -> None:
+        """`service` holds `job` now (None: it waits for one again)."""
+
+
 class ServiceRunner:
     """The runner (see `executors.py`) of the jobs of one service name:
     `run` queues a job for the services of that name."""
@@ -107,28 +100,13 @@ class ServiceRunner:
             key: str, on_progress: OnProgress, on_done: OnDone
             ) -> ServiceJob:
         return self.hub.enqueue(self.name, args[0] if args else None,
-                                on_progress, on_done)
+                                on_progress, on_done, key)
 
     def cancel(self, handle: ServiceJob) -> None:
         self.hub.withdraw(handle)
 
     def close(self) -> None:
         pass
-
-
-def _check_key(key: str) -> Callable[[Any], None]:
-    """A route guard (it runs before the body is read) that lets only
-    `Authorization: Bearer <key>` pass."""
-    expected = f"Bearer {key}".encode("utf-8")
-
-    def check(req: Any) -> None:
-        given = (req.headers.get("authorization") or "").encode(
-            "utf-8", "replace")
-        if not hmac.compare_digest(given, expected):
-            raise HTTPError(
-                401, "A service needs 'Authorization: Bearer <key>'",
-                headers=[("WWW-Authenticate", 'Bearer realm="services"')])
-    return check
 
 
 class ServiceHub:
@@ -142,8 +120,11 @@ class ServiceHub:
     max_dead = Alias(ServiceSettings.max_dead)
     dead_for = Alias(ServiceSettings.dead_for)
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key: str = "",
+                 key_made: bool = False) -> None:
         self.settings = settings
+        self.key = key  # what services authenticate with
+        self.key_made = key_made  # made by the server, not the user
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.signal = Signal()  # fired with a name when its queue grew
@@ -154,6 +135,8 @@ class ServiceHub:
         self._closed = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._bytes = 0  # JSON bytes of the payloads of jobs held here
+        self.recorder = HubRecorder()  # the job store, if any
+        self._held: dict[str, str] = {}  # restored job id -> service id
 
     def _start_sweeper_locked(self) -> None:
         """The sweeper starts with the first service or job (not before
@@ -177,17 +160,38 @@ class ServiceHub:
                                 headers=[("Retry-After", "5")])
 
     def enqueue(self, name: str, payload: Any, on_progress: OnProgress,
-                on_done: OnDone) -> ServiceJob:
-        job = ServiceJob(secrets.token_urlsafe(18), name, payload,
+                on_done: OnDone, job_id: str | None = None) -> ServiceJob:
+        """Queues a job for the services called `name`; a job restored
+        with the id a service held it by goes back to that service."""
+        job = ServiceJob(job_id or secrets.token_urlsafe(18), name, payload,
                          on_progress, on_done, size=len(to_json(payload)))
         with self._lock:
             self._start_sweeper_locked()
             self._bytes += job.size
             self._jobs[job.id] = job
+            holder = self._services.get(self._held.pop(job.id, ""))
+            if holder is not None:
+                job.service = holder
+                holder.running[job.id] = job
+                return job
             self._queues.setdefault(name, deque()).append(job)
             self._changed.notify_all()
         self.signal.fire(name)
         return job
+
+    def restore(self, services: list[tuple[str, str, str]],
+                held: dict[str, str]) -> None:
+        """A restarted server's services (id, name, description), alive
+        as of now (the time the server was down does not count), and
+        which job (by id) each held: `enqueue` gives it back."""
+        now = time.monotonic()
+        with self._lock:
+            for service_id, name, description in services:
+                self._services[service_id] = Service(
+                    service_id, name, description, now)
+            self._held.update(held)
+            if services:
+                self._start_sweeper_locked()
 
     def withdraw(self, job: ServiceJob) -> None:
         """The client stopped the job: out of its queue, or its service is
@@ -228,6 +232,7 @@ class ServiceHub:
                               description, time.monotonic())
             self._services[service.id] = service
             self._start_sweeper_locked()
+            self.recorder.registered(service)
         log.msg("service {0} ({1}) registered", service.name,
                 service.id[:6])
         return {"id": service.id, "service_timeout": self.timeout}
@@ -283,6 +288,7 @@ class ServiceHub:
                 if job is not None:
                     job.service = service
                     service.running[job.id] = job
+                    self.recorder.took(job, service)
             if job is None:
                 return Response(b"", 204)
             return {"job": job.id, "payload": job.payload}
@@ -304,6 +310,7 @@ class ServiceHub:
         failed = []
         for job in service.running.values():
             job.service = None
+            self.recorder.took(job, None)
             job.deaths += died
             if job.deaths >= MAX_TRIES:
                 self._end_locked(job)
@@ -394,6 +401,7 @@ class ServiceHub:
                     continue
                 del self._services[service.id]
                 service.dead_since = wall
+                self.recorder.gone(service)
                 self._dead.append(service)
                 log.msg("service {0} ({1}) timed out, holding {2} job(s)",
                         service.name, service.id[:6], len(service.running))
@@ -424,45 +432,3 @@ def _outcome(post: Any) -> tuple[Outcome, str | None]:
             "result nor an error", "", None), \
         ("Post {\"result\": ...}, {\"error\": \"...\"} or {\"progress\": "
          "{...}}; the job ended with an error")
-
-
-def bind_routes(server: Any, hub: ServiceHub, prefix: str, key: str) -> None:
-    """The HTTP API of `hub` under `prefix` on `server`."""
-    check = _check_key(key)
-
-    def check_body(req: Any) -> None:
-        check(req)
-        require_json(req, "Services' requests")
-
-    base = prefix.rstrip("/")
-    routes: list[tuple[str, str, Callable[[Any, Any], Any]]] = [
-        ("POST", base, lambda req, args: hub.register(args["post"])),
-        ("GET", base, lambda req, args: hub.describe()),
-        ("PATCH", base + "/:id",
-         lambda req, args: hub.heartbeat(args["segments"]["id"])),
-        ("GET", base + "/:id/next", lambda req, args: _next(hub, req, args)),
-        ("POST", base + "/:id/jobs/:job",
-         lambda req, args: hub.post(args["segments"]["id"],
-                                    args["segments"]["job"], args["post"])),
-    ]
-    for method, mask, handler in routes:
-        server.add_route(method, "json", mask, handler, 0, exclusive=False,
-                         guard=check_body if method == "POST" else check)
-
-
-def _next(hub: ServiceHub, req: Any, args: Any) -> Any:
-    wait = _wait(args["query"])
-    if wait > 0:  # a long-poll the service asked for
-        return hub.waiting_next(args["segments"]["id"], wait)
-    return hub.next_job(args["segments"]["id"], wait)
-
-
-def _wait(query: dict[str, Any]) -> float:
-    raw = query.get("wait", 0)
-    try:
-        wait = float(raw)
-    except (TypeError, ValueError):
-        wait = math.nan
-    if not math.isfinite(wait):
-        raise HTTPError(400, "'wait' is a number of seconds")
-    return wait

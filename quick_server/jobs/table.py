@@ -70,17 +70,19 @@ class WorkerPool(WorkerPoolAliases):
                runner: Runner | None = None, route: str = "(job)",
                encode: Callable[[Any, float], str] | None = None,
                future: concurrent.futures.Future[Any] | None = None,
-               token: str | None = None, kept: bool = False) -> Job:
+               token: str | None = None, kept: bool = False,
+               key: str | None = None) -> Job:
         """Queues `fn(*args)` on `runner` (threads by default). A worker
         job gives `encode`, which turns the value into the JSON text of the
         result (given the value and the seconds the job ran); a
         `submit_future` job gives the `future` to settle. A `kept` job
         (its payload is `args[0]`) is in the job store, committed before
-        this returns; `token` is a restored job's own."""
+        this returns; `token` and `key` are a restored job's own."""
         self._sweep()
         job = Job(token or secrets.token_urlsafe(24), fn, args,
                   runner or self.runners.threads, route, encode, future,
                   kept=kept)
+        job.key = key or job.key
         job.changed = threading.Condition(self._lock)
         self.recorder.queued(job)  # before any other thread sees it
         try:
@@ -429,7 +431,8 @@ class WorkerPool(WorkerPoolAliases):
         `stop()` is true or `seconds` pass; the jobs that changed."""
         with self._lock:
             self._any_change.wait_for(
-                lambda: stop() or any(map(has_news, jobs)), seconds)
+                lambda: stop() or self.closed or any(map(has_news, jobs)),
+                seconds)
             return [job for job in jobs if has_news(job)]
 
     def wake(self) -> None:
