@@ -5,7 +5,7 @@ result not fetched yet is there, a file answer too); a job whose worker
 the edit removed fails saying so; a service holding a job posts its
 result to the restarted server without registering again; with
 `persist_jobs`, a job queued for a service survives `quit` and `kill -9`
-and a new start of the script."""
+and a new start of the script; `worker_request` rides over a restart."""
 from __future__ import annotations
 
 import http.client
@@ -336,3 +336,28 @@ def test_with_persist_jobs_quit_answers_a_waiting_poll_come_back(
     status, error = result(second.port, token)  # it was running: lost
     assert status == 500 and error["type"] == "JobLost"
     assert second.stop() == 0
+
+
+def test_worker_request_rides_over_a_restart(app, tmp_path):
+    from quick_server import worker_request
+    server = app(auto=False)
+    old_boot = server.value()[1]
+    got = []
+
+    def run():
+        try:
+            got.append(worker_request(
+                f"http://127.0.0.1:{server.port}/again",
+                {"go": "go", "n": 4}, wait=2))
+        except Exception as err:  # pylint: disable=broad-except
+            got.append(err)
+    client = threading.Thread(target=run)
+    client.start()
+    wait_for(lambda: call(server.port, "GET", "/waiting")[1] == 1, 10,
+             "the client's long-poll")
+    server.edit(2, command=True)  # the poll is answered: come back
+    (tmp_path / "go").write_text("")
+    client.join(30)
+    assert len(got) == 1 and isinstance(got[0], dict), got
+    assert got[0]["n"] == 4 and got[0]["boot"] != old_boot
+    assert server.stop() == 0
