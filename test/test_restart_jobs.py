@@ -62,6 +62,11 @@ if mod.WORKERS:
         wait_for_file(payload["go"])
         return {{"n": payload["n"], "boot": BOOT}}
 
+    @server.json_worker("/process", executor="process")
+    def _process(payload):
+        wait_for_file(payload["go"])
+        return {{"n": payload["n"]}}
+
     @server.json_worker("/file")
     def _file(payload):
         with open("answer.txt", "w") as handle:
@@ -208,6 +213,7 @@ def test_jobs_keep_their_tokens_across_a_restart(app, tmp_path, how):
     again = start(server.port, "/again", {"go": "go", "n": 1})
     lost = start(server.port, "/job", {"go": "go", "n": 2})
     finished = start(server.port, "/job", {"go": "go-now", "n": 3})
+    in_process = start(server.port, "/process", {"go": "go", "n": 6})
     (tmp_path / "go-now").write_text("")
     server.store_has("1 done")  # the finished job (not fetched)
     server.edit(2, command=how == "command")
@@ -221,6 +227,8 @@ def test_jobs_keep_their_tokens_across_a_restart(app, tmp_path, how):
     assert status == 500 and error["type"] == "JobLost"
     assert "restarted" in error["message"]
     assert result(server.port, finished) == (200, {"n": 3})
+    status, error = result(server.port, in_process)  # its process was
+    assert status == 500 and error["type"] == "JobLost"  # killed: no error
     assert server.stop() == 0
 
 

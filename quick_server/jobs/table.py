@@ -348,11 +348,10 @@ class WorkerPool(WorkerPoolAliases):
         with self._lock:
             self.closed = True
             tokens = list(self._jobs)
-            self._any_change.notify_all()
             for job in self._jobs.values():
-                if job.changed is not None:
-                    job.changed.notify_all()
-        if keep:
+                self._notify_locked(job)  # (a poll that waits answers)
+        if keep:  # what ends from now on (killed, say) is not recorded
+            self.recorder.close()
             self.signal.fire(*tokens)
         else:
             for token in tokens:
