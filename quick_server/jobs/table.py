@@ -15,16 +15,17 @@ from typing import Any, Callable
 
 from .. import log
 from ..http.files import FileResponse, download_path
-from ..http.responses import HTTPError, Response, WaitingResponse, to_json
+from ..http.responses import HTTPError, to_json
 from ..http.waiting import Signal
-from .long_polls import MAX_WAIT, LongPolls
+from .long_polls import LongPolls
 from ..settings import Settings, WorkerPoolAliases
 from ..stats import JobStats
 from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
+from .job_answers import JobAnswers
 from .job_queue import JobQueue
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
-                  Job, check_token, has_news, may_move, move, reply)
+                  Job, may_move, move, reply)
 from .outcomes import Outcome, settle_future
 from .progress import Progress
 from .recording import NoRecorder, Recorder
@@ -32,10 +33,9 @@ from .recording import NoRecorder, Recorder
 __all__ = ["WorkerArgs", "WorkerPool"]
 
 WorkerArgs = dict[str, Any]
-UNKNOWN_TOKEN = "Unknown or expired worker token"
 
 
-class WorkerPool(WorkerPoolAliases):
+class WorkerPool(JobAnswers, WorkerPoolAliases):
     """The job table: starts jobs on their executors (each runs at most
     its `capacity` at once; at most `settings.jobs.max_queue` more wait
     here), keeps results until they are fetched (or expire, or the results
@@ -300,19 +300,6 @@ class WorkerPool(WorkerPoolAliases):
         if may_move(job, RELEASED):
             move(job, RELEASED)
 
-    def download(self, token: str) -> FileResponse:
-        """The file a finished job answered with, for its download URL
-        (`<worker path>/file/<token>`); HTTPError 404 once the job is
-        released. Each download keeps the file `result_timeout` s more."""
-        with self._lock:
-            job = self._jobs.get(token)
-            if job is None or job.file is None or job.state != DONE:
-                raise HTTPError(404, UNKNOWN_TOKEN)
-            job.seen = time.monotonic()
-            found = job.file
-        return FileResponse(found.path, found.filename, found.content_type,
-                            found.inline)
-
     def cancel(self, token: str) -> bool:
         """Cancels a queued or running job, or releases a finished one
         (and the parts of its result), and forgets it; requests waiting
@@ -358,106 +345,6 @@ class WorkerPool(WorkerPoolAliases):
                 self.cancel(token)
         self.runners.close()
         self.recorder.close()
-
-    # -- protocol ----------------------------------------------------------
-
-    def lookup(self, token: Any) -> Job:
-        token = check_token(token)
-        self._sweep()
-        with self._lock:
-            job = self._jobs.get(token)
-            if job is None:
-                raise HTTPError(404, UNKNOWN_TOKEN)
-            job.seen = time.monotonic()
-        return job
-
-    def waiting_answer(self, job: Job, wait: float, max_chunk: int
-                       ) -> dict[str, Any] | Response | WaitingResponse:
-        """The reply about `job`, now (`wait` 0 or news already) or as a
-        long-poll parked until the job has news or `wait` passes."""
-        if wait <= 0:
-            return self.answer(job, 0, max_chunk)
-        return self.polls.hold(
-            lambda seconds: self.answer(job, seconds, max_chunk), wait,
-            (job.token,), lambda: self.closed or job.changed is None or
-            has_news(job))
-
-    def answer(self, job: Job, wait: float, max_chunk: int
-               ) -> dict[str, Any] | Response:
-        """Waits up to `wait` s for the job and builds the reply. The final
-        reply is kept `redeliver_timeout` s after it was first handed out,
-        so a client whose connection dropped can ask again."""
-        if wait > 0:
-            self._wait(job, min(wait, MAX_WAIT))
-        final = job.reply  # made as the job ended: no lock to take
-        if final is not None and job.state == DONE and \
-                not job.cancelled and len(final["result"]) <= max_chunk:
-            job.seen = now = time.monotonic()
-            if job.handed_out is None:
-                job.handed_out = now
-            return final
-        with self._lock:
-            now = time.monotonic()
-            job.seen = now
-            if job.cancelled:
-                return reply(job, False, False, None)
-            if job.state in ACTIVE:
-                return reply(job, False, True, None)
-            if job.state == RELEASED:
-                raise HTTPError(404, UNKNOWN_TOKEN)
-            if job.handed_out is None:
-                job.handed_out = now
-            if job.state == ERROR:
-                return Response({**reply(job, True, False, None),
-                                 "error": job.error}, 500)
-            final = job.reply
-            if final is None or (not final["continue"] and
-                                 len(final["result"]) > max_chunk):
-                final = job.reply = self._final_reply(job, max_chunk)
-            return final
-
-    def _wait(self, job: Job, seconds: float) -> None:
-        """Holds a long-poll until the job ends, reports progress, or
-        `seconds` pass."""
-        with self._lock:
-            if job.changed is not None:
-                job.changed.wait_for(lambda: self.closed or has_news(job),
-                                     seconds)
-
-    def wait_any(self, jobs: list[Job], seconds: float,
-                 stop: Callable[[], bool]) -> list[Job]:
-        """Holds a poll until one of `jobs` changed (as for `get`),
-        `stop()` is true or `seconds` pass; the jobs that changed."""
-        with self._lock:
-            self._any_change.wait_for(
-                lambda: stop() or self.closed or any(map(has_news, jobs)),
-                seconds)
-            return [job for job in jobs if has_news(job)]
-
-    def wake(self) -> None:
-        """Wakes every poll (one of them may have to stop)."""
-        with self._lock:
-            self._any_change.notify_all()
-
-    def _final_reply(self, job: Job, max_chunk: int) -> dict[str, Any]:
-        """The reply to a finished job; a result longer than `max_chunk`
-        is moved into parts fetched with the cargo keys it lists."""
-        text = job.result or "null"
-        if len(text) <= max_chunk:
-            return reply(job, True, False, text)
-        return reply(job, True, True, self._results.split(job, max_chunk))
-
-    def take_cargo(self, token: Any) -> dict[str, Any]:
-        """One part of a split result; like a final reply, it can be
-        fetched again for `redeliver_timeout` s after the last part was
-        first fetched."""
-        token = check_token(token, "cargo")
-        self._sweep()
-        with self._lock:
-            part = self._results.take(token, time.monotonic())
-        if part is None:
-            raise HTTPError(404, "Unknown or expired cargo token")
-        return part
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and releases results nobody fetched."""
