@@ -17,10 +17,11 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     packages=["quick_server", "quick_server.http", "quick_server.jobs",
-              "quick_server.rpc", "quick_server.dev"],
+              "quick_server.rpc", "quick_server.dev",
+              "quick_server.monitor"],
     package_data={"quick_server": ["py.typed", "worker.js", "hub.js",
                                    "live-reload.js", "favicon.ico",
-                                   "demo/*"]},
+                                   "demo/*", "monitor/dashboard.html"]},
     python_requires=">=3.10",
     install_requires=[],
     extras_require={
@@ -32,7 +33,9 @@ setup(
                  # come without setuptools)
                  "setuptools>=61",
                  # the docs/ site is built by the suite (warnings as errors)
-                 "sphinx>=7"],
+                 "sphinx>=7",
+                 # /metrics is read with Prometheus' own parser
+                 "prometheus_client>=0.17"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -29,13 +29,14 @@ from .http.static import DEFAULT_WHITE_LIST, StaticFiles
 from .dev.cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .dev.restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
                       run_shutdown_hooks)
-from .stats import RequestStats
+from .monitor.observations import Observations
 from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .cors_proxy_api import CorsProxyApi
 from .job_api import JobApi, WorkerRoute
 from .kept_jobs import KeptJobs
+from .monitor_api import MonitorApi
 from .rpc_api import RpcApi
 from .tokens import TokenApi, TokenHandler, TokenStore
 from .http.compress import gzip_filter
@@ -55,8 +56,8 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, KeptJobs, RpcApi, TokenApi, CorsProxyApi,
-                  ServerAliases, socketserver.TCPServer):
+class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
+                  CorsProxyApi, ServerAliases, socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -81,7 +82,8 @@ class QuickServer(JobApi, KeptJobs, RpcApi, TokenApi, CorsProxyApi,
         self.parallel = parallel
         self._routes = RouteTable()
         self._static = StaticFiles(self.settings.static)
-        self.stats = RequestStats()
+        self.observed = Observations()  # requests, for the dashboard
+        self.stats = self.observed.counts  # (printed on exit)
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
         self._rpc: dict[str, Any] = {}  # path -> rpc.contracts.Contract
@@ -367,6 +369,7 @@ class QuickServer(JobApi, KeptJobs, RpcApi, TokenApi, CorsProxyApi,
         for fn in (help, restart, quit, workers):
             self.commands.add(fn, 0)
         self._add_job_commands()
+        self._add_status_command()
 
     def stop(self, reason: str = "quit") -> None:
         """Asks `serve_forever` to end (from any thread, or a signal);

@@ -1,8 +1,12 @@
 """Counts of what a server answered, for the summary printed on exit."""
 from __future__ import annotations
 
+import copy
 import threading
-from collections import Counter
+from collections import Counter, deque
+from typing import Any
+
+RECENT_JOBS = 50  # ended jobs kept for the dashboard
 
 
 class RequestStats:
@@ -52,6 +56,7 @@ class JobStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, _RouteJobs] = {}
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_JOBS)
 
     def _route(self, route: str) -> _RouteJobs:
         found = self._routes.get(route)
@@ -68,16 +73,34 @@ class JobStats:
         with self._lock:
             self._route(route).cached += 1
 
-    def ended(self, route: str, outcome: str, seconds: float | None) -> None:
+    def ended(self, route: str, outcome: str, seconds: float | None,
+              view: dict[str, Any] | None = None) -> None:
         """A job ended ("done", "error" or "cancelled") after running
-        `seconds` (None: it never ran)."""
+        `seconds` (None: it never ran); `view`: how a viewer sees it."""
         with self._lock:
+            if view is not None:
+                self._recent.append(view)
             entry = self._route(route)
             entry.ended[outcome] += 1
             if seconds is not None and outcome != "cancelled":
                 entry.timed += 1
                 entry.total_time += seconds
                 entry.max_time = max(entry.max_time, seconds)
+
+    def recent(self) -> list[dict[str, Any]]:
+        """How viewers see the jobs that ended last (copies), newest
+        first."""
+        with self._lock:
+            return [copy.deepcopy(view) for view in reversed(self._recent)]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per route: started, cached, done, error, cancelled."""
+        with self._lock:
+            return {route: {"started": e.started, "cached": e.cached,
+                            "done": e.ended["done"],
+                            "error": e.ended["error"],
+                            "cancelled": e.ended["cancelled"]}
+                    for route, e in sorted(self._routes.items())}
 
     def lines(self) -> list[str]:
         """One line per route, e.g. `/square: started 4, finished 3,

@@ -329,7 +329,7 @@ class Connection(ResponseWriter, ParkedAnswers):
     def _log(self, request: Request) -> None:
         elapsed = time.perf_counter() - self._start
         code, settings = self._status, self.server.settings.log
-        self.server.stats.record(request.route_name, code)
+        self.server.observed.request(request, code, elapsed, self._sent)
         slow = settings.report_slow_requests and \
             elapsed > settings.slow_request + request.by_design
         if settings.suppress_noise and code in (200, 206, 304) and not slow:
@@ -337,9 +337,9 @@ class Connection(ResponseWriter, ParkedAnswers):
         headers, escape = request.headers, log.escape_control
         log.request(settings.log_format, {
             "client": self.client_address[0],
-            "request": escape(self.requestline),
+            "request": escape(request.masked(self.requestline)),
             "method": escape(request.command),
-            "path": escape(request.path), "status": code,
+            "path": escape(request.masked(request.path)), "status": code,
             "size": self.log_size_string(self._sent), "bytes": self._sent,
             "ms": elapsed * 1000,
             "elapsed": self.log_elapsed_time_string(elapsed),

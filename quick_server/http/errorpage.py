@@ -123,6 +123,7 @@ def error_filter(req: Request, response: Response) -> Response:
     """The answer filter that makes the page of a 500 that answers an
     exception (`response.error`)."""
     if response.error is not None and not response.response:
+        req.failure = response.error  # (for the dashboard's list)
         response.response, response.ctype = error_page(req, response.error)
     return response
 

@@ -53,6 +53,17 @@ class Request:
         self.answer: Response | None = None  # send_error's, or by hand
         self._writer = writer
 
+    def hide_in_log(self, secret: str) -> None:
+        """Masks `secret` (a key the client sent in the URL) wherever the
+        request is logged or shown (`masked`)."""
+        self.__dict__["log_secret"] = secret
+
+    def masked(self, text: str) -> str:
+        """`text` (the path, the request line) with the secret that
+        `hide_in_log` named masked."""
+        secret = self.__dict__.get("log_secret") if self.__dict__ else None
+        return text.replace(secret, "***") if secret else text
+
     @property
     def requestline(self) -> str:
         return f"{self.command} {self.path} {self.request_version}"

@@ -82,6 +82,7 @@ class Job:
     handed_out: float | None = None  # when the last piece was first sent
     size: int = 0  # bytes of the result held for the client
     kept: bool = False  # recorded in the job store (a worker's job)
+    traceback: str = ""  # where a failed job raised (for the dashboard)
 
 
 def may_move(job: Job, state: str) -> bool:

@@ -24,6 +24,7 @@ from .executors import Runner, Runners
 from .held_results import HeldResults, expired, text_bytes
 from .job_answers import JobAnswers
 from .job_queue import JobQueue
+from .job_views import describe
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
                   Job, may_move, move, reply)
 from .outcomes import Outcome, settle_future
@@ -187,8 +188,10 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
     def _count_end_locked(self, job: Job, kind: str) -> None:
         if not job.counted:
             job.counted = True
-            self.stats.ended(job.route, kind, time.monotonic() - job.started
-                             if job.started else None)
+            now = time.monotonic()
+            self.stats.ended(job.route, kind, now - job.started
+                             if job.started else None,
+                             describe(job, now, tracebacks=True))
 
     def _notify_locked(self, job: Job) -> None:
         if job.changed is not None:
@@ -212,7 +215,8 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
             job.file = outcome[1]  # released with the job (or if cancelled)
         if kind == "error":
             error = {"type": str(outcome[1]), "message": str(outcome[2])}
-            if len(outcome) > 3 and outcome[3]:
+            job.traceback = str(outcome[3]) if len(outcome) > 3 else ""
+            if job.traceback:
                 log.msg("error in worker job {0} ({1}):\n{2}", job.token[:6],
                         job.route, str(outcome[3]).rstrip())
         elif kind == "done" and job.future is None and not job.cancelled:
@@ -367,6 +371,24 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
         for token in abandoned:
             log.msg("cancelling abandoned worker job {0}...", token[:6])
             self.cancel(token)
+
+    def view(self) -> tuple[list[Job], dict[Runner, int]]:
+        """The jobs the table holds, and the jobs running per runner (a
+        copy, for the dashboard: `jobs/job_views.py`)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            running = {job.runner: 0 for job in jobs}
+            for job in jobs:
+                running[job.runner] += job.state == RUNNING
+        return jobs, running
+
+    def cancel_by_id(self, job_id: str) -> bool:
+        """Cancels the job whose id (its key, not its token, which is its
+        client's secret) is `job_id`, as `cancel` does."""
+        with self._lock:
+            token = next((job.token for job in self._jobs.values()
+                          if job.key == job_id), None)
+        return token is not None and self.cancel(token)
 
     def active(self) -> int:
         """The number of queued and running jobs."""

@@ -1,0 +1,61 @@
+"""The last requests the server answered, in a fixed-size ring, each with
+a serial number so that a live view asks only for what is new. Values are
+kept as the client sent them (data); whatever shows them escapes them."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, NamedTuple
+
+KEPT = 200
+MAX_TEXT = 300  # characters of a path kept
+
+
+class Seen(NamedTuple):
+    """One request as the dashboard lists it."""
+    seq: int
+    time: float  # epoch seconds
+    client: str
+    method: str
+    path: str
+    status: int
+    size: int
+    duration_ms: float
+    traceback: str | None  # a 500's, for viewers who may see it
+
+    def as_json(self, tracebacks: bool) -> dict[str, Any]:
+        row = self._asdict()
+        if not tracebacks or row["traceback"] is None:
+            row.pop("traceback")
+        return row
+
+
+class RecentRequests:
+    """The `KEPT` most recent requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ring: deque[Seen] = deque(maxlen=KEPT)
+        self._seq = 0
+
+    def add(self, client: str, method: str, path: str, status: int,
+            size: int, seconds: float, traceback: str | None = None
+            ) -> None:
+        with self._lock:
+            self._seq += 1
+            self._ring.append(Seen(self._seq, time.time(), client,
+                                   method[:20], path[:MAX_TEXT], status,
+                                   size, round(seconds * 1000, 3),
+                                   traceback))
+
+    def since(self, seq: int = 0) -> list[Seen]:
+        """The requests after serial `seq`, oldest first."""
+        with self._lock:
+            if not self._ring or self._ring[-1].seq <= seq:
+                return []
+            return [seen for seen in self._ring if seen.seq > seq]
+
+    @property
+    def last(self) -> int:
+        return self._seq
