@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="serve HTTPS with a self-signed certificate "
                              "for localhost, made with openssl and kept in "
                              "the user's cache folder (default: HTTP)")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="serve a live dashboard of requests and jobs "
+                             "at /_quick_server, and Prometheus metrics at "
+                             "/_quick_server/metrics, to this machine only "
+                             "(default: off)")
     parser.add_argument("--version", action="version",
                         version=f"quick_server {__version__}")
     args = parser.parse_args(argv)
@@ -87,9 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     server.link_empty_favicon_fallback()
     server.no_command_loop = args.no_command_loop
     server.auto_restart = server.live_reload = args.reload
+    if args.dashboard:
+        server.bind_dashboard("/_quick_server")
+        server.bind_metrics("/_quick_server/metrics")
     host = f"[{args.addr}]" if ":" in args.addr else args.addr
     scheme = "https" if args.https else "http"
     msg("serving {0} at {1}://{2}:{3}/", folder, scheme, host, server.port)
+    if args.dashboard:
+        msg("dashboard at {0}://{1}:{2}/_quick_server", scheme, host,
+            server.port)
     try:
         server.serve_forever()
     finally:

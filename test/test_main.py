@@ -3,6 +3,7 @@ from a real (non-editable) install, the command line's flags, and the
 example server."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -120,6 +121,24 @@ def test_all_files_and_no_listing(site):
         assert get(port, "/sub/a.txt")[2] == b"A"
     finally:
         assert stop(proc)[0] == 0
+
+
+def test_dashboard_flag(site):
+    sock, port = listening_socket()
+    proc = serve(["--www", site, "--dashboard", str(port)], sock)
+    try:
+        get(port, "/sub/a.txt")
+        status, _, body = get(port, "/_quick_server/status.json")
+        assert status == 200
+        assert "/sub/a.txt" in [row["path"] for row in
+                                json.loads(body)["requests"]]
+        status, _, body = get(port, "/_quick_server/metrics")
+        assert status == 200 and b"quick_server_requests_total" in body
+        assert get(port, "/_quick_server")[0] == 200
+    finally:
+        code, out = stop(proc)
+    assert code == 0 and f"dashboard at http://127.0.0.1:{port}/" \
+        "_quick_server" in out
 
 
 @pytest.mark.parametrize("loop", [True, False])
