@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from .. import log
@@ -12,6 +13,26 @@ from ..http.responses import Response
 # every call into it is serialised here. The computation itself runs
 # outside this lock, under the handle of its own key only.
 _CACHE_LOCK = threading.Lock()
+# hits and misses per cache (for the dashboard), counted under the lock
+_COUNTS: weakref.WeakKeyDictionary[Any, list[int]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _count(cache: Any, hit: bool) -> None:
+    try:
+        _COUNTS.setdefault(cache, [0, 0])[0 if hit else 1] += 1
+    except TypeError:  # a cache that cannot be referenced weakly
+        pass
+
+
+def counts(cache: Any) -> tuple[int, int] | None:
+    """(hits, misses) of `cache` so far (None: never asked)."""
+    with _CACHE_LOCK:
+        try:
+            found = _COUNTS.get(cache)
+        except TypeError:
+            return None
+        return None if found is None else (found[0], found[1])
 
 
 def cached(cache: Any, key_of: Callable[[], Any] | None,
@@ -31,6 +52,7 @@ def cached(cache: Any, key_of: Callable[[], Any] | None,
     with handle as hnd:  # waits while another thread computes this key
         with _CACHE_LOCK:
             found = hnd.has()
+            _count(cache, found)
         if found:
             try:
                 with _CACHE_LOCK:
@@ -61,7 +83,9 @@ def cache_lookup(cache: Any, key: Any, section: str | None = None,
         handle = cache.get_hnd(key, section=section, method=method)
     with handle as hnd:
         with _CACHE_LOCK:
-            if not hnd.has():
+            found = hnd.has()
+            _count(cache, found)
+            if not found:
                 return False, None
             try:
                 return True, hnd.read()

@@ -378,7 +378,8 @@ class ServiceHub:
                      "last_seen": wall - (0.0 if s.polls
                                           else now - s.last_seen),
                      "dead_since": s.dead_since,
-                     "running": len(s.running), "done": s.done}
+                     "running": len(s.running), "jobs": list(s.running),
+                     "done": s.done}
                     for s in (*self._services.values(), *self._dead)]
 
     # -- liveness ------------------------------------------------------------

@@ -50,14 +50,12 @@ def dask_info(server: Any) -> dict[str, Any] | None:
 
 
 def cache_info(server: Any) -> dict[str, Any] | None:
-    """The hits and misses of `server.cache` when it counts them."""
+    """The hits and misses of `server.cache` (None without a cache)."""
     cache = server.cache
     if cache is None:
         return None
-    hits = getattr(cache, "hits", None)
-    misses = getattr(cache, "misses", None)
-    if hits is None and misses is None:
-        return {"hits": None, "misses": None}
+    from ..jobs.caching import counts
+    hits, misses = counts(cache) or (0, 0)
     return {"hits": hits, "misses": misses}
 
 
