@@ -162,7 +162,7 @@ class WorkerPool(WorkerPoolAliases):
                     functools.partial(self._settle, job))
             except Exception as err:  # pylint: disable=broad-except
                 # cannot be sent where it would run (not picklable, ...)
-                log.msg("worker job {0} on {1} cannot start: {2}",
+                log.job_error("worker job {0} on {1} cannot start: {2}",
                         job.token[:6], job.route, err)
                 self._settle(job, ("error", type(err).__name__, str(err),
                                    "", None))
@@ -213,7 +213,7 @@ class WorkerPool(WorkerPoolAliases):
         if kind == "error":
             error = {"type": str(outcome[1]), "message": str(outcome[2])}
             if len(outcome) > 3 and outcome[3]:
-                log.msg("error in worker job {0} ({1}):\n{2}", job.token[:6],
+                log.job_error("error in worker job {0} ({1}):\n{2}", job.token[:6],
                         job.route, str(outcome[3]).rstrip())
         elif kind == "done" and job.future is None and not job.cancelled:
             try:
@@ -270,10 +270,10 @@ class WorkerPool(WorkerPoolAliases):
                        f"than max_result_bytes "
                        f"({log.size_string(bound)})")
             job.error = {"type": "ResultTooLarge", "message": message}
-            log.msg("worker job {0}: {1}", job.token[:6], message)
+            log.job_warning("worker job {0}: {1}", job.token[:6], message)
             return
         for oldest in self._results.hold(job, size, bound):
-            log.msg("releasing the result of worker job {0} to stay "
+            log.job_msg("releasing the result of worker job {0} to stay "
                     "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
 
@@ -478,7 +478,7 @@ class WorkerPool(WorkerPoolAliases):
                              jobs.result_timeout):
                     self._release_locked(job)
         for token in abandoned:
-            log.msg("cancelling abandoned worker job {0}...", token[:6])
+            log.job_msg("cancelling abandoned worker job {0}...", token[:6])
             self.cancel(token)
 
     def active(self) -> int:
