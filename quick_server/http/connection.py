@@ -345,7 +345,9 @@ class Connection(ResponseWriter, ParkedAnswers):
             "elapsed": self.log_elapsed_time_string(elapsed),
             "route": escape(request.route_name),
             "user_agent": escape(headers.get("user-agent") or "-"),
-            "referer": escape(headers.get("referer") or "-")}, code, slow)
+            "referer": escape(headers.get("referer") or "-")}, code, slow,
+            method=request.command, path=request.path, seconds=elapsed,
+            line=self.requestline)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.msg(log.escape_control(format % args))

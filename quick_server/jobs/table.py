@@ -163,8 +163,8 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
                     functools.partial(self._settle, job))
             except Exception as err:  # pylint: disable=broad-except
                 # cannot be sent where it would run (not picklable, ...)
-                log.msg("worker job {0} on {1} cannot start: {2}",
-                        job.token[:6], job.route, err)
+                log.job_error("worker job {0} on {1} cannot start: {2}",
+                              job.token[:6], job.route, err)
                 self._settle(job, ("error", type(err).__name__, str(err),
                                    "", None))
                 continue
@@ -217,8 +217,9 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
             error = {"type": str(outcome[1]), "message": str(outcome[2])}
             job.traceback = str(outcome[3]) if len(outcome) > 3 else ""
             if job.traceback:
-                log.msg("error in worker job {0} ({1}):\n{2}", job.token[:6],
-                        job.route, str(outcome[3]).rstrip())
+                log.job_error("error in worker job {0} ({1}):\n{2}",
+                              job.token[:6], job.route,
+                              job.traceback.rstrip())
         elif kind == "done" and job.future is None and not job.cancelled:
             try:
                 if job.file is not None:
@@ -274,11 +275,11 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
                        f"than max_result_bytes "
                        f"({log.size_string(bound)})")
             job.error = {"type": "ResultTooLarge", "message": message}
-            log.msg("worker job {0}: {1}", job.token[:6], message)
+            log.job_warning("worker job {0}: {1}", job.token[:6], message)
             return
         for oldest in self._results.hold(job, size, bound):
-            log.msg("releasing the result of worker job {0} to stay "
-                    "under max_result_bytes", oldest.token[:6])
+            log.job_msg("releasing the result of worker job {0} to stay "
+                        "under max_result_bytes", oldest.token[:6])
             self._release_locked(oldest)
 
     def _ready_reply_locked(self, job: Job) -> None:
@@ -369,7 +370,7 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
                              jobs.result_timeout):
                     self._release_locked(job)
         for token in abandoned:
-            log.msg("cancelling abandoned worker job {0}...", token[:6])
+            log.job_msg("cancelling abandoned worker job {0}...", token[:6])
             self.cancel(token)
 
     def view(self) -> tuple[list[Job], dict[Runner, int]]:
