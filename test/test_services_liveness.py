@@ -152,7 +152,7 @@ def test_the_dead_stay_listed(hub):
     assert services[dead]["last_seen"] < before - 50
     assert set(services[dead]) == set(services[alive]) == {
         "id", "name", "description", "alive", "last_seen", "dead_since",
-        "running", "done"}
+        "running", "jobs", "done"}
     assert call(hub.port, "PATCH", f"/services/{dead}")[0] == 404
     assert call(hub.port, "GET", f"/services/{dead}/next")[0] == 404
     assert call(hub.port, "POST", f"/services/{dead}/jobs/x",
