@@ -15,7 +15,7 @@ Every call needs `Authorization: Bearer <key>`
   another service after this one timed out); anything else is a 400 and
   ends the job with a `ServiceError` (it would never end otherwise)
 - `GET {prefix}` -> `[{"id", "name", "description", "alive",
-  "last_seen", "dead_since", "running", "done"}]`, the dead ones too
+  "last_seen", "dead_since", "running", "jobs", "done"}]`, the dead ones too
   (the `max_dead` most recent, for `dead_for` seconds)
 
 Request bodies are JSON (any other `Content-Type`: 415)."""
