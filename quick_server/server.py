@@ -83,7 +83,7 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
         self._routes = RouteTable()
         self._static = StaticFiles(self.settings.static)
         self.observed = Observations()  # requests, for the dashboard
-        self.stats = self.observed.counts  # (printed on exit)
+        self.stats = self.observed  # (its summary is printed on exit)
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
         self._rpc: dict[str, Any] = {}  # path -> rpc.contracts.Contract
