@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         server.bind_dashboard("/_quick_server")
         server.bind_metrics("/_quick_server/metrics")
     local = announce(server, folder, args)
+    if args.spa and not os.path.isfile(os.path.join(folder, "index.html")):
+        msg(f"--spa: {folder} has no index.html: deep links stay 404s")
     if args.open and not has_been_restarted():  # once, not on each restart
         open_browser(local)
     try:

@@ -56,7 +56,7 @@ def test_spa_deep_link_gets_the_page_and_a_missing_script_a_404(app):
                      "content-type"):
             assert headers[name] == page_headers[name], name
         assert get(port, "/users/3", "HEAD", headers={
-            "Accept": "text/html"})[:2][0] == 200
+            "Accept": "text/html"})[0] == 200
         # a script asks for */*: a missing one is no page
         status, _, body = get(port, "/assets/missing.js",
                               headers={"Accept": "*/*"})
@@ -64,8 +64,11 @@ def test_spa_deep_link_gets_the_page_and_a_missing_script_a_404(app):
         assert get(port, "/users/3")[0] == 404  # no Accept: no page
         assert get(port, "/assets/app.js", headers={"Accept": "*/*"}
                    )[2] == SCRIPT
-    finally:
-        assert stop(proc)[0] == 0
+    except BaseException:
+        stop(proc)
+        raise
+    code, out = stop(proc)
+    assert code == 0 and "has no index.html" not in out
     sock, port = listening_socket()
     proc = serve(["--www", app, str(port)], sock)  # without --spa
     try:
@@ -73,6 +76,19 @@ def test_spa_deep_link_gets_the_page_and_a_missing_script_a_404(app):
                    )[0] == 404
     finally:
         assert stop(proc)[0] == 0
+
+
+def test_spa_without_an_index_page_says_so(tmp_path):
+    sock, port = listening_socket()
+    proc = serve(["--www", str(tmp_path), "--spa", str(port)], sock)
+    try:
+        assert get(port, "/users/3", headers={"Accept": BROWSER}
+                   )[0] == 404
+    finally:
+        code, out = stop(proc)
+    assert code == 0
+    assert f"--spa: {tmp_path} has no index.html: deep links stay 404s" \
+        in out
 
 
 def test_cors_flag(app):
