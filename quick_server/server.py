@@ -417,7 +417,10 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
             # 0.6 s, where it is 7,200 req/s, p99 13 ms)
             sys.setswitchinterval(self.settings.http.switch_interval)
             if self._serve():
-                self._stop_serving.wait()
+                # a signal the kernel hands another thread runs its
+                # handler only once this thread wakes: every poll_interval
+                while not self._stop_serving.wait(max(poll_interval, 0.01)):
+                    pass
         except KeyboardInterrupt:
             self._stop_reason = "interrupt"
         finally:
