@@ -59,6 +59,11 @@ class JobApi:
                       guard: Callable[[Any], None] | None = None
                       ) -> None: ...
 
+        def _js_client_pending(self, path: str, fn: Any,
+                               typed: bool = True) -> None: ...
+
+        def _js_clients_changed(self) -> None: ...
+
     @property
     def workers(self) -> WorkerPool:
         """The job table (made, and the jobs wing imported, when first
@@ -123,6 +128,7 @@ class JobApi:
                     runner=self._runner_for(fn, executor), token=token,
                     kept=True, key=job_key)
 
+            self._js_client_pending(mask, fn, typed=False)
             self._worker_routes[mask] = WorkerRoute(fn, executor, start,
                                                     restartable)
             self._add_worker_route(mask, start,
@@ -131,6 +137,7 @@ class JobApi:
                 "GET", "json", download_path(mask, ":token"),
                 lambda req, args: self.workers.download(
                     args["segments"]["token"]), 0, exclusive=False)
+            self._js_clients_changed()
             return fn
         return register
 
@@ -191,6 +198,7 @@ class JobApi:
                                        token=token, kept=True, key=key)
         self._worker_routes[mask] = WorkerRoute(None, "service", start, True)
         self._add_worker_route(mask, start, f"service {name}")
+        self._js_clients_changed()  # a client that names it has it now
 
     def submit(self, fn: Callable[..., Any], *args: Any,
                executor: Any = None) -> concurrent.futures.Future[Any]:

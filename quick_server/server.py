@@ -35,6 +35,7 @@ from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .cors_proxy_api import CorsProxyApi
 from .job_api import JobApi, WorkerRoute
+from .js_client_api import JsClientApi
 from .kept_jobs import KeptJobs
 from .monitor_api import MonitorApi
 from .rpc_api import RpcApi
@@ -56,8 +57,9 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
-                  CorsProxyApi, ServerAliases, socketserver.TCPServer):
+class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
+                  TokenApi, CorsProxyApi, ServerAliases,
+                  socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
