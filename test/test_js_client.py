@@ -130,7 +130,8 @@ def test_an_rpc_resolves_to_its_typed_answer(site):
     assert tab.evaluate("api.order.name") == "order"
 
 
-def test_a_bad_request_rejects_with_status_field_and_expected(site):
+def test_a_bad_request_rejects_with_status_field_and_expected(
+        site, refused_port):
     tab, _ = site
     err = tab.evaluate("""async () => {
       try {
@@ -146,11 +147,11 @@ def test_a_bad_request_rejects_with_status_field_and_expected(site):
         400, "lines[0].qty", "int")
     assert "expected int" in err["message"]
     # no answer at all: status null
-    err = tab.evaluate("""async () => {
+    err = tab.evaluate("""async (base) => {
       try {
-        await api.order({lines: []}, {baseUrl: 'http://127.0.0.1:9/'});
+        await api.order({lines: []}, {baseUrl: base});
       } catch (err) { return [err.name, err.status, err.field]; }
-    }""")
+    }""", f"http://127.0.0.1:{refused_port}/")
     assert err == ["RpcError", None, None]
 
 
