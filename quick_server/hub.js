@@ -4,7 +4,8 @@
   // tabs. What waits in a page (the live-reload event stream, the
   // long-polls of running jobs) goes through one hub per browser instead,
   // which holds at most one event stream and one long-poll (the `poll`
-  // action, for the jobs of every tab) per server: a SharedWorker running
+  // action, for the jobs of every tab) per server (and set of extra
+  // headers the jobs' requests carry): a SharedWorker running
   // this same script where the browser has one, else the tab elected with
   // the Web Locks API, which passes what it gets to the others over a
   // BroadcastChannel (when it closes, another tab takes over), else a hub
@@ -33,9 +34,9 @@
       this.tabs = new Map();  // id -> {live, watch: {token: {url, wait}}}
       this.stream = null;
       this.hello = null;  // the stream's last `hello`, for tabs that come
-      this.polls = new Map();  // origin -> {key, serial}
+      // one poll per server and extra headers: group -> {key, serial, id}
+      this.polls = new Map();
       this.ended = new Set();  // tokens whose final reply went out
-      this.pollId = randomId();
       setInterval(() => this._expire(), BEAT_MS);
     }
 
@@ -102,13 +103,19 @@
       }
     }
 
-    /** token -> {url, wait, tab} of the jobs that tabs watch. */
+    /** token -> {url, wait, headers, group, tab} of the jobs that tabs
+     * watch; `group`: the poll that watches it (its server's origin and
+     * the extra headers its requests carry). */
     _watched() {
       const watched = new Map();
       for (const [id, tab] of this.tabs) {
         for (const [token, job] of Object.entries(tab.watch)) {
           if (!this.ended.has(token)) {
-            watched.set(token, { url: job.url, wait: job.wait, tab: id });
+            const headers = job.headers || {};
+            const group = JSON.stringify([new URL(job.url).origin].concat(
+              Object.entries(headers).sort()));
+            watched.set(token, { url: job.url, wait: job.wait, headers,
+                                 group, tab: id });
           }
         }
       }
@@ -121,45 +128,48 @@
     }
 
     _updatePolls() {
-      const byOrigin = new Map();
+      const byGroup = new Map();
       for (const [token, job] of this._watched()) {
-        const origin = new URL(job.url).origin;
-        byOrigin.set(origin, (byOrigin.get(origin) || []).concat([token]));
+        byGroup.set(job.group, (byGroup.get(job.group) || []).concat([token]));
       }
-      for (const origin of new Set([...this.polls.keys(), ...byOrigin.keys()])) {
-        const key = (byOrigin.get(origin) || []).sort().join(' ');
-        const poll = this.polls.get(origin) || { key: '', serial: 0 };
+      for (const group of new Set([...this.polls.keys(), ...byGroup.keys()])) {
+        const key = (byGroup.get(group) || []).sort().join(' ');
+        const poll = this.polls.get(group) ||
+          { key: '', serial: 0, id: randomId() };
         if (poll.key !== key) {
           poll.key = key;
           poll.serial += 1;
-          this.polls.set(origin, poll);
+          this.polls.set(group, poll);
           if (key) {
-            this._poll(origin, poll.serial);
+            this._poll(group, poll.serial);
           }
         }
       }
     }
 
-    /** Long-polls the jobs of one server until what is watched there
-     * changes (a newer loop with the same poll id supersedes this one). */
-    async _poll(origin, serial) {
-      const poll = this.polls.get(origin);
+    /** Long-polls the jobs of one server (with the same extra headers)
+     * until what is watched there changes (a newer loop with the same
+     * poll id supersedes this one). */
+    async _poll(group, serial) {
+      const poll = this.polls.get(group);
       for (let attempt = 0; poll.serial === serial;) {
         const jobs = Array.from(this._watched()).filter(
-          ([, job]) => new URL(job.url).origin === origin);
+          ([, job]) => job.group === group);
         if (!jobs.length) {
           return;
         }
         const body = {
           action: 'poll', tokens: jobs.map(([token]) => token),
           wait: Math.min(...jobs.map(([, job]) => job.wait)),
-          poll: this.pollId,
+          poll: poll.id,
         };
         let resp;
         let text;
         try {
           resp = await fetch(jobs[0][1].url, {
-            method: 'POST', headers: { 'Content-Type': 'application/json' },
+            method: 'POST',
+            headers: Object.assign({ 'Content-Type': 'application/json' },
+                                   jobs[0][1].headers),
             body: JSON.stringify(body),
           });
           text = await resp.text();
@@ -267,8 +277,8 @@
       this._sendState();
     }
 
-    watchJob(token, url, wait) {
-      this.watch.set(token, { url, wait });
+    watchJob(token, url, wait, headers) {
+      this.watch.set(token, { url, wait, headers: headers || {} });
       this._sendState();
     }
 

@@ -7,7 +7,9 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import log
-from .browser import WORKER_JS, script_answer, serve_hub, worker_js
+from .browser import (JS_TYPE, TS_TYPE, WORKER_JS, declarations_path,
+                      script_answer, serve_hub, sibling_paths, worker_dts,
+                      worker_js, worker_module, write_if_changed)
 from .http.files import download_path
 from .http.responses import to_json
 from .http.routing import ReqArgs, ReqF
@@ -60,6 +62,11 @@ class JobApi:
                       exclusive: bool = True,
                       guard: Callable[[Any], None] | None = None
                       ) -> None: ...
+
+        def _js_client_pending(self, path: str, fn: Any,
+                               typed: bool = True) -> None: ...
+
+        def _js_clients_changed(self) -> None: ...
 
     @property
     def workers(self) -> WorkerPool:
@@ -133,6 +140,7 @@ class JobApi:
                     job_fn, (payload,), route=mask, encode=encode,
                     runner=runner, token=token, kept=True, key=job_key)
 
+            self._js_client_pending(mask, fn, typed=False)
             self._worker_routes[mask] = WorkerRoute(
                 fn, executor, start, restartable,
                 lambda payload, token, key: start(payload, token, key,
@@ -143,6 +151,7 @@ class JobApi:
                 "GET", "json", download_path(mask, ":token"),
                 lambda req, args: self.workers.download(
                     args["segments"]["token"]), 0, exclusive=False)
+            self._js_clients_changed()
             return fn
         return register
 
@@ -203,6 +212,7 @@ class JobApi:
                                        token=token, kept=True, key=key)
         self._worker_routes[mask] = WorkerRoute(None, "service", start, True)
         self._add_worker_route(mask, start, f"service {name}")
+        self._js_clients_changed()  # a client that names it has it now
 
     def submit(self, fn: Callable[..., Any], *args: Any,
                executor: Any = None) -> concurrent.futures.Future[Any]:
@@ -261,33 +271,48 @@ class JobApi:
         self.workers.runners.start_processes()
 
     def link_worker_js(self, mask: str) -> str:
-        """Serves the browser client `worker.js` at `mask` (and the hub
-        that shares a browser's waiting connections among its tabs)."""
-        self.add_route("GET", "text", mask,
-                       lambda req, args: script_answer(worker_js()), 0,
-                       exclusive=False)
+        """Serves the browser client `worker.js` at `mask` (a classic
+        script), the same client as an ES module beside it (`/js/worker.js`
+        -> `/js/worker.mjs`, with its TypeScript declarations at
+        `/js/worker.d.ts`; a mask not ending in `.js` gets `.mjs` and
+        `.d.ts` appended), and the hub that shares a browser's waiting
+        connections among its tabs."""
+        module_mask, dts_mask = sibling_paths(mask)
+        for path, body, ctype in ((mask, worker_js, JS_TYPE),
+                                  (module_mask, worker_module, JS_TYPE),
+                                  (dts_mask, worker_dts, TS_TYPE)):
+            self.add_route("GET", "text", path,
+                           _script_route(body, ctype), 0, exclusive=False)
         serve_hub(self)
         return WORKER_JS
 
     link_legacy_worker_js = link_worker_js  # the original's names
 
-    def mirror_worker_js(self, path: str) -> None:
-        """Copies `worker.js` to `path` (in a front end's source tree) and
-        keeps the copy current whenever the server starts."""
+    def mirror_worker_js(self, path: str, module: bool = True) -> None:
+        """Copies the worker client to `path` (in a front end's source
+        tree, relative to `base_path`) and keeps the copy current whenever
+        the server starts: the ES module (`import { Worker } from
+        './worker.js'`) with its TypeScript declarations beside it
+        (`worker.d.ts`; `.d.mts` for a `.mjs` path), or with
+        `module=False` the classic script `link_worker_js` serves."""
         target = os.path.join(self.base_path, path)
-        data = worker_js()
         serve_hub(self)  # for pages of this server (else a tab holds it)
-        try:
-            with open(target, "rb") as handle:
-                if handle.read() == data:
-                    return
-        except OSError:
-            pass
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(data)
+        if not module:
+            write_if_changed(target, worker_js())
+            return
+        write_if_changed(target, worker_module())
+        write_if_changed(declarations_path(target), worker_dts())
 
-    mirror_legacy_worker_js = mirror_worker_js
+    def mirror_legacy_worker_js(self, path: str, module: bool = False
+                                ) -> None:
+        """The original quick_server's name: `mirror_worker_js`, writing
+        the classic script by default, as it did."""
+        self.mirror_worker_js(path, module)
+
+
+def _script_route(body: Callable[[], bytes], ctype: str) -> ReqF:
+    """The GET route of one of the browser's scripts."""
+    return lambda req, args: script_answer(body(), ctype)
 
 
 def _run_on_a_service(payload: Any) -> Any:

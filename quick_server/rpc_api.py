@@ -25,6 +25,11 @@ class RpcApi:
                       guard: Callable[[Any], None] | None = None
                       ) -> None: ...
 
+        def _js_client_pending(self, path: str, fn: Any,
+                               typed: bool = True) -> None: ...
+
+        def _js_clients_changed(self) -> None: ...
+
     def rpc(self, path: str) -> Callable[[RpcF], RpcF]:
         """Registers `fn(request: Req) -> Resp` (dataclasses) at `path`:
         `POST` takes a JSON `Req` (a 400 names a field that does not fit)
@@ -38,10 +43,12 @@ class RpcApi:
 
         def register(fn: RpcF) -> RpcF:
             contract = Contract(path, fn)
+            self._js_client_pending(path, fn)  # its name in JS clients
             self.add_route("POST", "json", path, contract.answer, 0)
             self.add_route("GET", "json", path, contract.describe, 0,
                            exclusive=False)
             self._rpc[path] = contract
+            self._js_clients_changed()
             return fn
         return register
 

@@ -36,6 +36,7 @@ from .dev.restart import (adopt_listener, close_unclaimed_listeners,
 from .cors_proxy_api import CorsProxyApi
 from .folder_api import FolderApi
 from .job_api import JobApi, WorkerRoute
+from .js_client_api import JsClientApi
 from .kept_jobs import KeptJobs
 from .monitor_api import MonitorApi
 from .rpc_api import RpcApi
@@ -58,8 +59,8 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
-                  CorsProxyApi, FolderApi, ServerAliases,
+class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
+                  TokenApi, CorsProxyApi, FolderApi, ServerAliases,
                   socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 

@@ -24,6 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 # what servers keep in the user's cache folder (job stores, the dev
 # certificate) goes to a folder of this test run, also for the servers
 # the tests start as processes
+# (the user's own cache folder keeps what test runs share: TypeScript)
+_USER_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+    os.path.expanduser("~"), ".cache")
 _CACHE = tempfile.mkdtemp(prefix="quick-server-test-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, True)
@@ -337,6 +340,53 @@ def chromium() -> Iterator[Any]:
                                        args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+TYPESCRIPT = "5.9.3"  # the compiler the type-checking tests install
+
+
+def _install_typescript() -> str:
+    """tsc of npm's `typescript` package, installed once into the user's
+    cache folder (reused by later runs); a test fails, with what to do,
+    when npm cannot install it."""
+    folder = os.path.join(_USER_CACHE, "quick_server-test",
+                          f"typescript-{TYPESCRIPT}")
+    tsc = os.path.join(folder, "node_modules", "typescript", "bin", "tsc")
+    if os.path.exists(tsc):
+        return tsc
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if npm is None or node is None:
+        pytest.fail("the TypeScript tests need node and npm (test/run.sh "
+                    "installs Debian's nodejs and npm)")
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    building = tempfile.mkdtemp(prefix="typescript-", dir=os.path.dirname(
+        folder))
+    done = subprocess.run(
+        [npm, "install", "--prefix", building, "--no-audit", "--no-fund",
+         "--no-save", "--loglevel=error", f"typescript@{TYPESCRIPT}"],
+        capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(building, True)
+        pytest.fail(f"npm could not install typescript@{TYPESCRIPT} (is "
+                    f"the npm registry reachable?):\n{done.stderr}")
+    try:
+        os.rename(building, folder)  # whole, or not at all
+    except OSError:  # another run installed it meanwhile
+        shutil.rmtree(building, True)
+    return tsc
+
+
+@pytest.fixture(scope="session")
+def tsc() -> Callable[..., subprocess.CompletedProcess]:
+    """`tsc(folder, *args)`: runs TypeScript's compiler in `folder`
+    (`--strict --noEmit` and the files given, or its tsconfig.json)."""
+    compiler = _install_typescript()
+
+    def run(folder: Any, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["node", compiler, *args], cwd=str(folder),
+                              capture_output=True, text=True, timeout=120,
+                              check=False)
+    return run
 
 
 # Part of the server scripts of test_executors and test_dask (defined in

@@ -8,11 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 
-# Debian packages the tests use: chromium (browser tests) and openssl (a
-# certificate made at test time for the HTTPS tests)
+# Debian packages the tests use: chromium (browser tests), openssl (a
+# certificate made at test time for the HTTPS tests), and node with npm
+# (the TypeScript checks of the generated clients: npm installs the
+# `typescript` compiler once into ~/.cache/quick_server-test)
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "test: installing ${missing[*]} (Debian packages)" >&2

@@ -153,6 +153,10 @@ def check_readme(port: int, folder: Any) -> None:
     result = worker_request(f"http://127.0.0.1:{port}/primes", {"n": 100})
     assert result == {"n": 100, "primes": 25}
     assert get(port, "/js/worker.js")[0] == 200
+    status, _, script = get(port, "/api.js")
+    assert status == 200 and b"$count_primes as count_primes" in script
+    assert b"export declare function order(request: OrderRequestInput" in \
+        get(port, "/api.d.ts")[2]
     status, _, body = get(port, "/api/weather?city=Oslo")
     assert json.loads(body) == {"city": "Oslo", "sky": "clear"}
     assert worker_request(f"http://127.0.0.1:{port}/slow_sum",

@@ -439,10 +439,22 @@ def test_bundled_favicon_and_legacy_worker_js_names(make_server, tmp_path):
     server = make_server()
     server.link_empty_favicon_fallback()
     server.link_legacy_worker_js("/js/worker.js")
-    server.mirror_legacy_worker_js(str(tmp_path / "src" / "worker.js"))
+    server.mirror_legacy_worker_js(str(tmp_path / "legacy" / "worker.js"))
+    server.mirror_worker_js(str(tmp_path / "src" / "worker.js"))
     status, headers, icon = get(server.port, "/favicon.ico")
     assert status == 200 and headers["content-type"] == "image/vnd.microsoft.icon"
     assert icon[:4] == b"\0\0\1\0" and len(icon) > 100  # a real icon
     status, _, script = get(server.port, "/js/worker.js")
     assert status == 200 and b"quick_server" in script
-    assert (tmp_path / "src" / "worker.js").read_bytes() == script
+    # the mirror is the ES module served beside the classic script, with
+    # its declarations; module=False mirrors the classic script
+    status, _, module = get(server.port, "/js/worker.mjs")
+    assert status == 200 and b"export { Worker, WorkerError" in module
+    assert (tmp_path / "src" / "worker.js").read_bytes() == module
+    status, _, dts = get(server.port, "/js/worker.d.ts")
+    assert status == 200 and b"export declare class Worker" in dts
+    assert (tmp_path / "src" / "worker.d.ts").read_bytes() == dts
+    server.mirror_worker_js(str(tmp_path / "old" / "worker.js"), module=False)
+    for old in ("old", "legacy"):  # the original's name: the classic one
+        assert (tmp_path / old / "worker.js").read_bytes() == script
+        assert not (tmp_path / old / "worker.d.ts").exists()
