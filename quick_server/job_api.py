@@ -96,41 +96,57 @@ class JobApi:
         if executor is not None:
             self.workers.runners.get(executor)  # ValueError when unknown
 
-        from .jobs.caching import cache_key, cache_lookup, cache_store
-
         def register(fn: WorkerF) -> WorkerF:
-            def start(payload: WorkerArgs, token: str | None = None,
-                      job_key: str | None = None) -> Any:
-                key = cache_key(self.cache, None if cache_id is None
-                                else (lambda: cache_id(payload)))
-                if key is not None:
-                    found, value = cache_lookup(self.cache, key,
-                                                cache_section, cache_method)
-                    if found:
-                        return self.workers.finished_job(
-                            to_json(value), mask, token=token,
-                            payload=payload)
-
-                def encode(value: Any, seconds: float) -> str:
-                    if key is not None:
-                        value = cache_store(self.cache, key, value, seconds,
-                                            cache_section, cache_method)
-                    return to_json(value)
-                return self.workers.submit(
-                    fn, (payload,), route=mask, encode=encode,
-                    runner=self._runner_for(fn, executor), token=token,
-                    kept=True, key=job_key)
-
-            self._worker_routes[mask] = WorkerRoute(fn, executor, start,
-                                                    restartable)
-            self._add_worker_route(mask, start,
-                                   getattr(fn, "__name__", "worker"))
-            self.add_route(
-                "GET", "json", download_path(mask, ":token"),
-                lambda req, args: self.workers.download(
-                    args["segments"]["token"]), 0, exclusive=False)
+            self._register_worker(mask, fn, cache_id, cache_method,
+                                  cache_section, executor, restartable)
             return fn
         return register
+
+    def _register_worker(self, mask: str, fn: Callable[..., Any],
+                         cache_id: Callable[[Any], Any] | None,
+                         cache_method: str | None,
+                         cache_section: str | None, executor: Any,
+                         restartable: bool, typed: Any = None) -> None:
+        """A worker at `mask` (what `json_worker` registers). `typed` (a
+        `rpc.typed_worker.WorkerContract`, for `rpc_worker`) checks each
+        payload into its request type (a 400 when it does not fit), gives
+        `fn` and `cache_id` the typed request, and checks and encodes the
+        result; the job store keeps the JSON payload either way."""
+        from .jobs.caching import cache_key, cache_lookup, cache_store
+
+        def start(payload: WorkerArgs, token: str | None = None,
+                  job_key: str | None = None) -> Any:
+            arg = payload if typed is None else typed.payload_of(payload)
+            key = cache_key(self.cache, None if cache_id is None
+                            else (lambda: cache_id(arg)))
+            if key is not None:
+                found, value = cache_lookup(self.cache, key,
+                                            cache_section, cache_method)
+                if found:
+                    return self.workers.finished_job(
+                        to_json(value), mask, token=token, payload=payload)
+
+            def encode(value: Any, seconds: float) -> str:
+                if typed is not None:
+                    value = typed.result_json(value)
+                if key is not None:
+                    value = cache_store(self.cache, key, value, seconds,
+                                        cache_section, cache_method)
+                return to_json(value)
+            job_fn, args = (fn, (payload,)) if typed is None \
+                else typed.job(payload, arg)
+            return self.workers.submit(
+                job_fn, args, route=mask, encode=encode,
+                runner=self._runner_for(fn, executor), token=token,
+                kept=True, key=job_key)
+
+        self._worker_routes[mask] = WorkerRoute(fn, executor, start,
+                                                restartable)
+        self._add_worker_route(mask, start, getattr(fn, "__name__", "worker"))
+        self.add_route(
+            "GET", "json", download_path(mask, ":token"),
+            lambda req, args: self.workers.download(
+                args["segments"]["token"]), 0, exclusive=False)
 
     def _add_worker_route(self, mask: str,
                           start: Callable[[WorkerArgs], Any],

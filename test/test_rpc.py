@@ -467,7 +467,10 @@ def test_get_serves_the_contract(rpc_server):
     status, headers, data = get(rpc_server.port, "/api/hello")
     assert status == 200
     doc = json.loads(data)
-    assert sorted(doc) == ["request", "response"]
+    assert sorted(doc) == ["description", "kind", "name", "request",
+                           "response"]
+    assert (doc["kind"], doc["name"], doc["description"]) == \
+        ("rpc", "hello", "Says hello.")
     request = doc["request"]
     assert request["$schema"] == DIALECT
     hello = resolve(request, request["$ref"])
