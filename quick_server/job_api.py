@@ -40,6 +40,7 @@ class JobApi:
     `start_job_processes`, `link_worker_js` and `mirror_worker_js`."""
 
     _jobs: tuple[WorkerPool, Polls] | None = None
+    _services_prefix: str | None = None  # where bind_services put its API
 
     if TYPE_CHECKING:  # what the server provides
         settings: Settings
@@ -183,6 +184,7 @@ class JobApi:
         from .jobs.services_http import bind_routes as bind_service_routes
         self._services = ServiceHub(self.settings, key, made)
         bind_service_routes(self, self._services, prefix)
+        self._services_prefix = prefix.rstrip("/")
         return key
 
     def service_worker(self, mask: str, name: str) -> None:

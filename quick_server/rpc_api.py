@@ -1,10 +1,11 @@
 """The typed registration methods of a server (a mixin of `QuickServer`):
-`rpc`, `rpc_worker`, `rpc_contracts` and `typed_routes`.
+`rpc`, `rpc_worker`, `rpc_contracts`, `typed_routes` and `bind_openapi`.
 The rpc wing is imported when one is registered."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from .http.responses import Response
 from .http.routing import ReqArgs, ReqF
 
 if TYPE_CHECKING:
@@ -15,10 +16,12 @@ RpcF = TypeVar("RpcF", bound=Callable[[Any], Any])
 
 
 class RpcApi:
-    """`rpc`, `rpc_worker`, `rpc_contracts` and `typed_routes`."""
+    """`rpc`, `rpc_worker`, `rpc_contracts`, `typed_routes` and
+    `bind_openapi`."""
 
     if TYPE_CHECKING:  # what the server provides
         _typed: dict[str, TypedRoute]
+        _services_prefix: str | None
 
         @property
         def workers(self) -> WorkerPool: ...
@@ -115,3 +118,31 @@ class RpcApi:
         def serve(req: Any, args: ReqArgs) -> Any:
             return contracts_document(self.typed_routes())
         self.add_route("GET", "json", path, serve, 0, exclusive=False)
+
+    def bind_openapi(self, path: str = "/openapi.json", *,
+                     title: str = "API", version: str = "0.1.0",
+                     description: str | None = None,
+                     page: str | None = None) -> None:
+        """Serves, with `GET path`, the OpenAPI 3.1 document of this
+        server's typed surface: its rpc routes and typed workers (also
+        those registered later), and the services API when bound.
+        `page`: a path that serves the contracts as an HTML page."""
+        from .rpc.openapi import openapi_document
+
+        def document() -> dict[str, Any]:
+            return openapi_document(
+                self.typed_routes(), title=title, version=version,
+                description=description, services=self._services_prefix)
+        self.add_route("GET", "json", path,
+                       lambda req, args: document(), 0, exclusive=False)
+        if page is None:
+            return
+        from .rpc.contract_page import contract_page
+
+        def serve_page(req: Any, args: ReqArgs) -> Any:
+            return Response(contract_page(
+                self.typed_routes(), title=title, version=version,
+                description=description, document=path,
+                services=self._services_prefix),
+                ctype="text/html; charset=utf-8")
+        self.add_route("GET", "text", page, serve_page, 0, exclusive=False)
