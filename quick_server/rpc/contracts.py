@@ -4,7 +4,8 @@ on the way in and out and described by JSON Schema at their URL, and
 
 `@server.rpc("/api/hello")` on `def hello(request: HelloRequest) ->
 HelloResponse` answers `POST /api/hello` (a JSON body) and, at the same
-path, `GET` with `{"request": <JSON Schema>, "response": <JSON Schema>}`.
+path, `GET` with its contract (`model.TypedRoute`: `{"kind", "name",
+"description", "request": <JSON Schema>, "response": <JSON Schema>}`).
 A body that does not fit the request type is a 400 whose JSON says where
 and what was expected; an answer that does not fit the response type is a
 500 (`RpcAnswerError`, shown like any handler error) that says what to
