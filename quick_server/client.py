@@ -307,26 +307,38 @@ def worker_request(url: str, payload: Any, *, wait: float = 25.0,
     in one), `context` is the `ssl.SSLContext` for HTTPS."""
     sent = dict(headers or {})
     check_headers(sent)
-    want = None
-    if result_type is not None or \
-            hasattr(type(payload), "__dataclass_fields__"):
-        from .rpc.typed_json import codec_of
-        if hasattr(type(payload), "__dataclass_fields__"):
-            payload = codec_of(type(payload)).encode(payload)
-        if result_type is not None:
-            want = codec_of(result_type)  # TypeError before any job
-    result = run_job(
+    payload, typed = typed_job(payload, result_type)
+    return typed(url, run_job(
         lambda obj, seconds: _post(url, obj, seconds, sent, context),
-        payload, wait=wait, timeout=timeout, on_progress=on_progress)
-    if want is None:
-        return result
+        payload, wait=wait, timeout=timeout, on_progress=on_progress))
+
+
+def typed_job(payload: Any, result_type: Any
+              ) -> tuple[Any, Callable[[str, Any], Any]]:
+    """What `worker_request` sends for `payload` (a dataclass as its
+    JSON, checked first: ValidationError), and what makes a result
+    `result_type`'s (`typed(url, result)`; WorkerError naming the field
+    when it does not fit; None: the JSON as it is). TypeError for a type
+    with no JSON form, before any job."""
+    if result_type is None and \
+            not hasattr(type(payload), "__dataclass_fields__"):
+        return payload, lambda url, result: result
     from .rpc.codec import ValidationError
-    try:
-        return want.decode(result)
-    except ValidationError as err:
-        raise WorkerError(f"{url}: the result does not fit {want.name}: "
-                          f"{err.describe('result')}", field=err.path,
-                          expected=err.expected) from None
+    from .rpc.typed_json import codec_of
+    if hasattr(type(payload), "__dataclass_fields__"):
+        payload = codec_of(type(payload)).encode(payload)
+    if result_type is None:
+        return payload, lambda url, result: result
+    want = codec_of(result_type)
+
+    def typed(url: str, result: Any) -> Any:
+        try:
+            return want.decode(result)
+        except ValidationError as err:
+            raise WorkerError(f"{url}: the result does not fit {want.name}: "
+                              f"{err.describe('result')}", field=err.path,
+                              expected=err.expected) from None
+    return payload, typed
 
 
 Send = Callable[[dict[str, Any], float], dict[str, Any]]
