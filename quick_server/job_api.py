@@ -27,12 +27,16 @@ _MADE = threading.Lock()  # the job table is made once
 class WorkerRoute(NamedTuple):
     """A worker path: its function (None for services), executor, how its
     jobs start (`start(payload, token=None, key=None)`: a restored job
-    has its own), and whether a job that was
-    running when the server restarted may run again."""
+    has its own), whether a job that was running when the server
+    restarted may run again, and how such a job takes up its task where
+    it still runs (`resume(payload, token, key)`: the job, or None when
+    its executor keeps no task across a restart; a Dask executor
+    does)."""
     fn: Any
     executor: Any
     start: Callable[..., Any]
     restartable: bool
+    resume: Callable[[Any, str, str], Any] | None = None
 
 
 class JobApi:
@@ -93,7 +97,8 @@ class JobApi:
         `cache_id(payload)` set, a result is computed once per cache
         key. `restartable=True`: a job that was running when the server
         restarted runs again from its start (else it fails with
-        `JobLost`)."""
+        `JobLost`); on a Dask executor it goes on where it runs, when the
+        scheduler still has its task."""
         if executor is not None:
             self.workers.runners.get(executor)  # ValueError when unknown
 
@@ -116,8 +121,17 @@ class JobApi:
         from .jobs.caching import cache_key, cache_lookup, cache_store
 
         def start(payload: WorkerArgs, token: str | None = None,
-                  job_key: str | None = None) -> Any:
+                  job_key: str | None = None, resume: bool = False) -> Any:
+            runner = self._runner_for(fn, executor)
+            keeps_tasks = getattr(runner, "keeps_tasks", False)  # Dask
+            if resume and not keeps_tasks:
+                return None  # its task died with the old process
             arg = payload if typed is None else typed.payload_of(payload)
+            job_fn, args = (fn, (payload,)) if typed is None \
+                else typed.job(payload, arg)
+            if keeps_tasks:
+                from .jobs.dask_tasks import KeptJob
+                job_fn = KeptJob(job_fn, resume, restartable)
             key = cache_key(self.cache, None if cache_id is None
                             else (lambda: cache_id(arg)))
             if key is not None:
@@ -134,15 +148,14 @@ class JobApi:
                     value = cache_store(self.cache, key, value, seconds,
                                         cache_section, cache_method)
                 return to_json(value)
-            job_fn, args = (fn, (payload,)) if typed is None \
-                else typed.job(payload, arg)
             return self.workers.submit(
-                job_fn, args, route=mask, encode=encode,
-                runner=self._runner_for(fn, executor), token=token,
-                kept=True, key=job_key)
+                job_fn, args, route=mask, encode=encode, runner=runner,
+                token=token, kept=True, key=job_key)
 
-        self._worker_routes[mask] = WorkerRoute(fn, executor, start,
-                                                restartable)
+        self._worker_routes[mask] = WorkerRoute(
+            fn, executor, start, restartable,
+            lambda payload, token, key: start(payload, token, key,
+                                              resume=True))
         self._add_worker_route(mask, start, getattr(fn, "__name__", "worker"))
         self.add_route(
             "GET", "json", download_path(mask, ":token"),
@@ -248,7 +261,8 @@ class JobApi:
                 not self.settings.is_set("jobs.max_processes"):
             return
         import pickle
-        for mask, (fn, executor, _, _) in self._worker_routes.items():
+        for mask, route in self._worker_routes.items():
+            fn, executor = route.fn, route.executor
             if fn is None or (executor or self.worker_executor) != "process":
                 continue
             self.workers.runners.get("process")

@@ -34,6 +34,7 @@ from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
 from .cors_proxy_api import CorsProxyApi
+from .folder_api import FolderApi
 from .job_api import JobApi, WorkerRoute
 from .kept_jobs import KeptJobs
 from .monitor_api import MonitorApi
@@ -43,6 +44,7 @@ from .http.compress import gzip_filter
 from .http.cors import CorsPolicy, cors_filter
 from .http.dispatch import AnswerFilter
 from .http.errorpage import error_filter
+from .http.extra_headers import extra_headers_filter
 from .http.livescript import script_filter
 from .http.proxy import Proxy
 from .settings import LimitsView, ServerAliases, Settings, check_together
@@ -57,7 +59,8 @@ _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
 class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
-                  CorsProxyApi, ServerAliases, socketserver.TCPServer):
+                  CorsProxyApi, FolderApi, ServerAliases,
+                  socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -83,7 +86,7 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
         self._routes = RouteTable()
         self._static = StaticFiles(self.settings.static)
         self.observed = Observations()  # requests, for the dashboard
-        self.stats = self.observed.counts  # (printed on exit)
+        self.stats = self.observed  # (its summary is printed on exit)
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
         self._typed: dict[str, Any] = {}  # path -> rpc.model.TypedRoute
@@ -93,7 +96,8 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
         self._proxies: tuple[Proxy, ...] = ()
         # what every answer goes through, in this order (`http.dispatch`)
         self._filters: list[AnswerFilter] = [
-            error_filter, script_filter, gzip_filter, cors_filter]
+            error_filter, script_filter, gzip_filter, cors_filter,
+            extra_headers_filter]
         self._tokens = TokenStore(token_handler)
         self._worker_routes: dict[str, WorkerRoute] = {}
         self._services: ServiceHub | None = None
@@ -413,7 +417,10 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, TokenApi,
             # 0.6 s, where it is 7,200 req/s, p99 13 ms)
             sys.setswitchinterval(self.settings.http.switch_interval)
             if self._serve():
-                self._stop_serving.wait()
+                # a signal the kernel hands another thread runs its
+                # handler only once this thread wakes: every poll_interval
+                while not self._stop_serving.wait(max(poll_interval, 0.01)):
+                    pass
         except KeyboardInterrupt:
             self._stop_reason = "interrupt"
         finally:

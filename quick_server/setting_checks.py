@@ -11,6 +11,7 @@ from typing import Any, Callable, cast
 
 from . import log
 from .http.cors import CorsPolicy
+from .http.extra_headers import check_extra_headers
 
 Check = Callable[[Any, str], Any]  # (value, label) -> the value to keep
 
@@ -100,6 +101,30 @@ def cross_origin(value: Any, label: str) -> Any:
         why = str(err).removeprefix("cross_origin: ")
         raise ValueError(f"{label} must be {wording}: {why}") from None
     return value
+
+
+def extra_headers(value: Any, label: str) -> Any:
+    """What `http.extra_headers` puts on every answer (it owns the rule)."""
+    return check_extra_headers(value, label)
+
+
+def url_path(optional: bool = False) -> Check:
+    """A URL path on this server (`"/index.html"`): it starts with "/",
+    and has no dot segment, backslash, NUL, query or fragment."""
+    wording = "a URL path such as '/index.html'" + \
+        (" or None" if optional else "")
+
+    def check(value: Any, label: str) -> Any:
+        if value is None and optional:
+            return value
+        if not isinstance(value, str):
+            raise refuse(label, wording, value, TypeError)
+        if not value.startswith("/") or any(
+                char in value for char in "\\\0?#") or any(
+                seg in (".", "..") for seg in value.split("/")):
+            raise refuse(label, wording, value)
+        return value
+    return check
 
 
 def executor(value: Any, label: str) -> Any:

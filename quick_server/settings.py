@@ -66,6 +66,11 @@ class HttpSettings(Group):
     cross_origin: Setting[Any] = Setting(
         False, "CORS: ``True`` for any origin without credentials, or a "
         "list of origins allowed with credentials", checks.cross_origin)
+    extra_headers: Setting[dict[str, str]] = Setting(
+        Computed(dict, "{}"), "headers put on every answer, replacing "
+        "fields of the same name (``Vary`` and ``Set-Cookie`` are added "
+        "instead): ``{\"Cross-Origin-Opener-Policy\": \"same-origin\"}``",
+        checks.extra_headers)
     proxy_timeout = Setting(30.0, "a proxied request without an answer "
                             "within it is a 504", checks.seconds())
     shutdown_grace = Setting(10.0, "how long a stopping server waits for "
@@ -106,6 +111,11 @@ class StaticSettings(Group):
         "``no-cache``, revalidated with the ETag)",
         checks.number("a whole number of seconds", 0, whole=True,
                       optional=True))
+    spa_fallback: Setting[str | None] = Setting(
+        None, "a page (a URL path, ``\"/index.html\"``) that answers, with "
+        "200, a ``GET`` or ``HEAD`` accepting ``text/html`` that no file, "
+        "route or proxy answers: a single-page app's history fallback",
+        checks.url_path(optional=True))
 
 
 class JobSettings(Group):
@@ -298,6 +308,7 @@ class ServerAliases:
     compress = Alias(HttpSettings.compress)
     compress_min_size = Alias(HttpSettings.compress_min_size)
     cross_origin = Alias(HttpSettings.cross_origin)
+    extra_headers = Alias(HttpSettings.extra_headers)
     proxy_timeout = Alias(HttpSettings.proxy_timeout)
     shutdown_grace = Alias(HttpSettings.shutdown_grace)
     base_path = Alias(StaticSettings.base_path)

@@ -1,4 +1,5 @@
-"""Counts of what a server answered, for the summary printed on exit."""
+"""Counts of the jobs a server ran, for the summary printed on exit and
+the dashboard."""
 from __future__ import annotations
 
 import copy
@@ -7,34 +8,6 @@ from collections import Counter, deque
 from typing import Any
 
 RECENT_JOBS = 50  # ended jobs kept for the dashboard
-
-
-class RequestStats:
-    """Requests per route and status class (2xx, 4xx, ...)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str]] = Counter()
-
-    def record(self, route: str, code: int) -> None:
-        key = (route, _CLASSES[code // 100] if 0 < code < 600
-               else "no answer")
-        with self._lock:
-            self._counts[key] += 1
-
-    def summary(self) -> str:
-        """One line per route: `GET /api/x: 12 (2xx 10, 4xx 2)`."""
-        with self._lock:
-            items = list(self._counts.items())
-        routes: dict[str, Counter[str]] = {}
-        for (route, klass), count in items:
-            routes.setdefault(route, Counter())[klass] += count
-        lines = [f"served {sum(c for _, c in items)} requests"]
-        for route in sorted(routes, key=lambda r: -sum(routes[r].values())):
-            classes = routes[route]
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(classes.items()))
-            lines.append(f"  {route}: {sum(classes.values())} ({detail})")
-        return "\n".join(lines)
 
 
 class _RouteJobs:
@@ -118,6 +91,3 @@ class JobStats:
         lines = self.lines()
         return "\n".join(["worker jobs:"] + lines) if lines else \
             "no worker jobs"
-
-
-_CLASSES = ["no answer"] + [f"{n}xx" for n in range(1, 6)]

@@ -5,13 +5,14 @@ worker process, with progress (Dask events), long-polls, cancelling,
 errors, the cache, cargo, `server.submit`, and worker.js in Chromium."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -194,9 +195,10 @@ def _address(scheduler_file: Any, scheduler: subprocess.Popen) -> str | None:
         return None  # not written yet, or half
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dask")
+@contextlib.contextmanager
+def dask_cluster(folder: Any) -> Iterator[Cluster]:
+    """A scheduler and two workers, each a process we start (and stop),
+    their output in `folder`/dask.log."""
     log = open(folder / "dask.log", "wb")  # noqa: SIM115
     scheduler_file = folder / "scheduler.json"  # its address, on port 0
     procs = [_start_dask(["distributed.cli.dask_scheduler", "--host",
@@ -226,6 +228,12 @@ def cluster(tmp_path_factory):
         _stop(procs[1:])
         _stop(procs[:1])
         log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

@@ -591,7 +591,7 @@ def wrapped(name: str, inner: Any, seen: list[str]) -> Any:
 def test_filters_run_in_the_registered_order(server):
     names = [f.__name__ for f in server._filters]
     assert names == ["error_filter", "script_filter", "gzip_filter",
-                     "cors_filter"]
+                     "cors_filter", "extra_headers_filter"]
     order: list[str] = []
     server._filters[:] = [wrapped(f.__name__, f, order)
                           for f in server._filters]

@@ -20,6 +20,7 @@ from quick_server.jobs.table import WorkerPool
 class Entry(NamedTuple):
     start: Any
     restartable: bool
+    resume: Any = None  # (a Dask job's: not here)
 
 
 def table(store):

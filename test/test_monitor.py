@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 
 import pytest
 
@@ -214,10 +215,10 @@ def test_the_status_command_prints_jobs_with_a_bar(monitored, lines):
 def test_quantiles_come_from_the_histogram():
     metrics = RouteMetrics()
     for _ in range(98):
-        metrics.record("GET /a", "GET", 200, 0.0005)
+        metrics.record("GET /a", "GET", 200, 0.0005, time.time())
     for _ in range(2):
-        metrics.record("GET /a", "GET", 500, 2.0)
-    metrics.record("GET /a", "GET", 200, None)  # waited by design
+        metrics.record("GET /a", "GET", 500, 2.0, time.time())
+    metrics.record("GET /a", "GET", 200, None, time.time())  # waited by design
     (row,) = metrics.describe()
     assert row["count"] == 101 and row["errors"] == 2
     assert row["p50_ms"] <= 1.0 and 1000.0 < row["p99_ms"] <= 2500.0
@@ -227,7 +228,7 @@ def test_quantiles_come_from_the_histogram():
 def test_the_request_ring_is_bounded_and_gives_what_is_new():
     ring = RecentRequests()
     for n in range(KEPT + 50):
-        ring.add("127.0.0.1", "GET", f"/{n}", 200, 1, 0.001)
+        ring.add(time.time(), "127.0.0.1", "GET", f"/{n}", 200, 1, 0.001)
     assert len(ring.since(0)) == KEPT
     assert [seen.path for seen in ring.since(ring.last - 2)] == \
         [f"/{KEPT + 48}", f"/{KEPT + 49}"]

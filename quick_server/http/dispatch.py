@@ -2,10 +2,11 @@
 
 It decides in a fixed order: a method we do not handle (501); OPTIONS
 and CORS preflight; a route (guard, body, middleware, cache, handler);
-a static file; the proxy; 404. An `HTTPError` becomes its plain answer,
+a static file; the proxy; a single-page app's page for a browser's
+deep link (`history`); 404. An `HTTPError` becomes its plain answer,
 any other exception a 500 (the error page filter makes its body). Then
 the server's answer filters run in the order they were registered (the
-error page, the live-reload script, gzip, CORS), each a small function
+error page, the live-reload script, gzip, CORS, the extra headers), each a small function
 of its own module: `filter(request, response) -> response`.
 
 A `WaitingResponse` is returned as it is; the connection layer waits
@@ -23,6 +24,7 @@ from .request import Request
 from .responses import HTTPError, Response, WaitingResponse, error_response
 from .route_answers import route_name, run_route, to_response
 from .file_answers import static_answer
+from .history import fallback_target
 from .hand_written import HandWritten
 from .routing import MethodNotAllowed
 from .wire import ClientDisconnected
@@ -122,6 +124,14 @@ def _decide(server: Any, request: Request) -> Response:
     if forwarded is not None:
         request.route_name = "proxy"
         return forwarded
+    page = server.settings.static.spa_fallback
+    target = fallback_target(server._static, page, method,
+                             request.headers.get("accept"))
+    if target is not None:
+        request.route_name = "static"
+        if server.settings.dev.live_reload:
+            server.reloader.served(target, page)
+        return static_answer(request, target)
     raise HTTPError(404)
 
 

@@ -7,7 +7,8 @@
 - any `concurrent.futures.Executor` (`FuturesRunner`): a
   `ProcessPoolExecutor`, Dask's `client.get_executor()`, ...; cancelling
   is `future.cancel()` (a job already running elsewhere runs to its end,
-  its result is dropped).
+  its result is dropped). A worker job's Dask task is held on the
+  scheduler, and outlives a restart of the server (`dask_tasks.py`).
 
 A runner starts `fn(*args)` and reports back through two callbacks:
 `on_progress(Progress)` and, once, `on_done(outcome)` with `("done",
@@ -20,10 +21,13 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .. import log
-from .outcomes import Outcome, Shipment, describe, error_outcome
+from .dask_tasks import (CLOSE_TIMEOUT, DaskTask, KeptJob, dask_failure,
+                         resume, task_name)
+from .outcomes import Outcome, Shipment, error_outcome
 from .processes import ProcessPool
 from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,
                        subscribe_dask, use_channel)
@@ -200,32 +204,12 @@ def is_dask_executor(executor: Any) -> bool:
     return type(executor).__module__.startswith("distributed")
 
 
-DASK_ENVIRONMENT = ("quick_server and the script's modules must be "
-                    "importable on the Dask scheduler and workers, in the "
-                    "same environment as the client")
-
-
-def dask_failure(err: BaseException) -> Outcome:
-    """The outcome of a Dask task that failed before its job ran; a task
-    the cluster could not load ("Error during deserialization of the task
-    graph", an ImportError) names the likely cause."""
-    outcome = error_outcome(err)
-    text = outcome[2]
-    if "Error during deserialization" in text or \
-            isinstance(err, ImportError):
-        cause = err.__cause__
-        text = " ".join(text.split()).rstrip(".") + "." + \
-            " The cluster could not load the job" + (
-                "" if cause is None else
-                f" ({type(cause).__name__}: {describe(cause)})") + \
-            f": {DASK_ENVIRONMENT}."
-    return (*outcome[:2], text, *outcome[3:])
-
-
 class FuturesRunner:
     """Jobs handed to a `concurrent.futures.Executor`. Progress comes back
     through Dask events for a Dask executor, else through a loopback UDP
-    inbox (the executor's processes are on this machine)."""
+    inbox (the executor's processes are on this machine). A worker job
+    on a Dask executor (a `KeptJob`) is held on the scheduler, and a
+    restarted server takes it up again (`dask_tasks.py`)."""
 
     def __init__(self, executor: concurrent.futures.Executor,
                  deliver: Callable[[str, Progress], None]) -> None:
@@ -236,6 +220,15 @@ class FuturesRunner:
         self._dask = is_dask_executor(executor)
         self._lock = threading.Lock()
         self._subscribed = False
+        self._closed = False
+        self._releasing: list[threading.Event] = []  # deletes sent
+
+    @property
+    def keeps_tasks(self) -> bool:
+        """Whether its jobs' tasks can outlive the server (a Dask
+        executor with its client)."""
+        return self._dask and getattr(self.executor, "_client",
+                                      None) is not None
 
     def _channel(self, key: str) -> Any:
         with self._lock:
@@ -249,36 +242,97 @@ class FuturesRunner:
                 self._inbox = ProgressInbox(self._deliver)
             return UdpChannel(self._inbox.address, key)
 
-    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
-            key: str, on_progress: OnProgress, on_done: OnDone
-            ) -> concurrent.futures.Future[Any]:
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                job_key: str, **options: Any
+                ) -> concurrent.futures.Future[Any]:
+        """`fn(*args)` on the executor (`options`: Dask's `key`), its
+        progress sent under `job_key`."""
         try:
-            future = self.executor.submit(run_with_progress,
-                                          self._channel(key), fn, args)
+            return self.executor.submit(run_with_progress,
+                                        self._channel(job_key), fn, args,
+                                        **options)
         except RuntimeError as err:  # shut down
             raise TypeError(f"the executor refused the job: {err}") from err
 
+    def _settler(self, on_done: OnDone, task: DaskTask | None = None
+                 ) -> Callable[[concurrent.futures.Future[Any]], None]:
         def settle(done: concurrent.futures.Future[Any]) -> None:
-            if done.cancelled():
-                on_done(("cancelled",))
-                return
-            err = done.exception()
-            if err is not None:  # (the job's own errors are in its value)
-                on_done(dask_failure(err) if self._dask
-                        else error_outcome(err))
-                return
-            value = done.result()
-            on_done(value.open() if isinstance(value, Shipment)
-                    else ("done", value))
-        future.add_done_callback(settle)
-        return future
+            try:
+                on_done(_outcome_of(done, self._dask))
+            finally:  # the outcome is recorded: the task may go
+                if task is not None:
+                    self._release(task)
+        return settle
 
-    def cancel(self, handle: concurrent.futures.Future[Any]) -> None:
-        handle.cancel()
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
+            key: str, on_progress: OnProgress, on_done: OnDone) -> Any:
+        kept = fn if isinstance(fn, KeptJob) else None
+        if kept is not None:
+            fn = kept.fn
+        if kept is None or not self.keeps_tasks:
+            future = self._submit(fn, args, key)
+            future.add_done_callback(self._settler(on_done))
+            return future
+        task = DaskTask(getattr(self.executor, "_client"), task_name(key))
+        if kept.resume:
+            self._channel(key)  # its progress events, from now on
+            threading.Thread(target=resume, daemon=True, args=(
+                task, kept.restartable, self._settler(on_done, task),
+                lambda: self._start_held(task, kept.fn, args, key, on_done),
+                on_done), name=f"dask-resume-{key[:6]}").start()
+        else:
+            self._start_held(task, fn, args, key, on_done)
+        return task
+
+    def _start_held(self, task: DaskTask, fn: Callable[..., Any],
+                    args: tuple[Any, ...], key: str, on_done: OnDone
+                    ) -> None:
+        future = self._submit(fn, args, key, key=task.name)
+        task.hold()
+        task.follow(future, self._settler(on_done, task))
+
+    def _release(self, task: DaskTask) -> None:
+        """Lets the scheduler forget a task whose job is over."""
+        if self._releases(task):
+            task.release()
+
+    def _releases(self, task: DaskTask) -> bool:
+        """Notes a task released (`close` waits for it); False once the
+        runner is closed: a server that stops keeping its jobs cancelled
+        them before, and one that keeps them releases none."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._releasing = [dropped for dropped in self._releasing
+                               if not dropped.is_set()]
+            self._releasing.append(task.dropped)  # (not the task: its
+            return True  # futures would keep the key wanted)
+
+    def cancel(self, handle: Any) -> None:
+        if not isinstance(handle, DaskTask) or self._releases(handle):
+            handle.cancel()
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            releasing, self._releasing = self._releasing, []
+        end = time.monotonic() + CLOSE_TIMEOUT
+        for dropped in releasing:  # before the user closes the client
+            dropped.wait(max(0.0, end - time.monotonic()))
         if self._inbox is not None:
             self._inbox.close()  # the executor itself is the user's
+
+
+def _outcome_of(done: concurrent.futures.Future[Any], dask: bool
+                ) -> Outcome:
+    """The outcome of a job from its executor's future."""
+    if done.cancelled():
+        return ("cancelled",)
+    err = done.exception()
+    if err is not None:  # (the job's own errors are in its value)
+        return dask_failure(err) if dask else error_outcome(err)
+    value = done.result()
+    return value.open() if isinstance(value, Shipment) else ("done", value)
 
 
 # -- async def jobs -----------------------------------------------------------

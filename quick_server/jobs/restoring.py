@@ -1,8 +1,9 @@
 """What a restarted server makes of the jobs its store kept: finished
 results and errors are held again for their clients, queued jobs are
-queued again, a job that was running runs again from its start when its
-worker is `restartable`, and fails with `JobLost` otherwise; a job whose
-worker is gone fails with `JobLost` too. Every job keeps its token: a
+queued again, a job that was running goes on where it runs when its
+executor kept it there (a Dask task, `dask_tasks.py`), else runs again
+from its start when its worker is `restartable`, and fails with `JobLost`
+otherwise; a job whose worker is gone fails with `JobLost` too. Every job keeps its token: a
 client that polls after the restart gets its answer, never a 404."""
 from __future__ import annotations
 
@@ -13,24 +14,28 @@ from typing import Any, Callable, Mapping, Protocol
 from .. import log
 from ..http.responses import HTTPError
 from .job import DONE, ERROR, QUEUED, RUNNING
+from .dask_tasks import LOST
 from .job_store import JobStore, StoredJob
 from .recording import file_answer
 from .table import WorkerPool
-
-LOST = "JobLost"
 
 
 class WorkerEntry(Protocol):
     """How a restarted server starts a worker route's job again:
     `start(payload, token, key)` queues it (the worker's own checks,
-    cache and executor) with its token and key, and whether a job that
-    was running may run again."""
+    cache and executor) with its token and key; whether a job that was
+    running may run again; and `resume(payload, token, key)`, which lets
+    a job that was running take up its task where it still runs (None
+    when the executor keeps none: then it runs again, or is lost)."""
 
     @property
     def start(self) -> Callable[[Any, str, str], Any]: ...
 
     @property
     def restartable(self) -> bool: ...
+
+    @property
+    def resume(self) -> Callable[[Any, str, str], Any] | None: ...
 
 
 def restore(pool: WorkerPool, store: JobStore, stored: list[StoredJob],
@@ -76,11 +81,14 @@ def _restore_one(pool: WorkerPool, job: StoredJob,
     if entry is None:
         return _lost(pool, job, payload, f"the server restarted and has no "
                      f"worker at {job.route} any more")
-    if job.state == RUNNING and not entry.restartable:
-        return _lost(pool, job, payload, "the server restarted while the "
-                     "job ran (a worker registered with restartable=True "
-                     "would run it again)")
     try:
+        if job.state == RUNNING and entry.resume is not None and \
+                entry.resume(payload, job.token, job.key) is not None:
+            return "resumed"  # (or lost, or run again, once it is looked up)
+        if job.state == RUNNING and not entry.restartable:
+            return _lost(pool, job, payload, "the server restarted while "
+                         "the job ran (a worker registered with "
+                         "restartable=True would run it again)")
         entry.start(payload, job.token, job.key)
     except HTTPError as err:
         return _lost(pool, job, payload, f"the server restarted and could "

@@ -4,7 +4,6 @@ kept as the client sent them (data); whatever shows them escapes them."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import Any, NamedTuple
 
@@ -36,25 +35,31 @@ class RecentRequests:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ring: deque[Seen] = deque(maxlen=KEPT)
+        self._ring: deque[tuple[Any, ...]] = deque(maxlen=KEPT)
         self._seq = 0
 
-    def add(self, client: str, method: str, path: str, status: int,
-            size: int, seconds: float, traceback: str | None = None
-            ) -> None:
+    def add(self, now: float, client: str, method: str, path: str,
+            status: int, size: int, seconds: float,
+            traceback: str | None = None) -> None:
+        """One request, ended at `now` (epoch seconds); kept as a tuple
+        (a `Seen` is made when asked for)."""
+        if len(path) > MAX_TEXT:
+            path = path[:MAX_TEXT]
         with self._lock:
             self._seq += 1
-            self._ring.append(Seen(self._seq, time.time(), client,
-                                   method[:20], path[:MAX_TEXT], status,
-                                   size, round(seconds * 1000, 3),
-                                   traceback))
+            self._ring.append((self._seq, now, client, method, path, status,
+                               size, seconds, traceback))
 
     def since(self, seq: int = 0) -> list[Seen]:
         """The requests after serial `seq`, oldest first."""
         with self._lock:
-            if not self._ring or self._ring[-1].seq <= seq:
+            if not self._ring or self._ring[-1][0] <= seq:
                 return []
-            return [seen for seen in self._ring if seen.seq > seq]
+            rows = [row for row in self._ring if row[0] > seq]
+        return [Seen(n, when, client, method[:20], path, status, size,
+                     round(seconds * 1000, 3), trace)
+                for n, when, client, method, path, status, size, seconds,
+                trace in rows]
 
     @property
     def last(self) -> int:

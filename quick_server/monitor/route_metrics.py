@@ -7,7 +7,7 @@ Bounded: one entry per route name (routes are the server's own, plus
 "static", "proxy", "OPTIONS" and "(no route)"), 60 bins each."""
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left
 import threading
 import time
 from collections import Counter, deque
@@ -73,31 +73,38 @@ class RouteMetrics:
         self._routes: dict[str, RouteSeries] = {}
 
     def record(self, route: str, method: str, status: int,
-               seconds: float | None) -> None:
-        """One answered request (`status` 0: none was sent); `seconds`
-        None for one that waited by design."""
+               seconds: float | None, now: float) -> None:
+        """One answered request (`status` 0: none was sent) that ended at
+        `now` (epoch seconds); `seconds` None for one that waited by
+        design."""
         klass = _CLASSES[status // 100] if 0 < status < 600 else "none"
-        now = int(time.time()) // BIN_SECONDS * BIN_SECONDS
+        start = int(now) // BIN_SECONDS * BIN_SECONDS
+        index = -1 if seconds is None else bisect_left(BUCKETS, seconds)
         with self._lock:
             series = self._routes.get(route)
             if series is None:
-                if len(self._routes) >= MAX_ROUTES:
-                    route = "(other)"
-                series = self._routes.setdefault(route, RouteSeries())
+                series = self._add_locked(route)
             series.count += 1
-            series.statuses[(method, klass)] += 1
+            statuses = series.statuses
+            key = (method, klass)
+            statuses[key] = statuses.get(key, 0) + 1
             if status >= 500 or status <= 0:
                 series.errors += 1
             bins = series.bins
-            if not bins or bins[-1].start != now:
-                bins.append(_Bin(now))
-            current = bins[-1]
+            current = bins[-1] if bins else None
+            if current is None or current.start != start:
+                current = _Bin(start)
+                bins.append(current)
             current.count += 1
-            if seconds is not None:
-                index = bisect.bisect_left(BUCKETS, seconds)
+            if index >= 0:
                 series.histogram[index] += 1
-                series.seconds += seconds
+                series.seconds += seconds  # type: ignore[operator]
                 current.histogram[index] += 1
+
+    def _add_locked(self, route: str) -> RouteSeries:
+        if len(self._routes) >= MAX_ROUTES:
+            route = "(other)"
+        return self._routes.setdefault(route, RouteSeries())
 
     def snapshot(self) -> dict[str, RouteSeries]:
         """A copy of every route's series (for metrics)."""

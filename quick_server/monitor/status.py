@@ -34,7 +34,7 @@ def dask_info(server: Any) -> dict[str, Any] | None:
     """The Dask scheduler a worker executor talks to, and its dashboard
     when the client knows it."""
     executors = [server.worker_executor] + [
-        executor for _, (_, executor, _, _) in server._worker_routes.items()]
+        route.executor for route in server._worker_routes.values()]
     for executor in executors:
         client = getattr(executor, "_client", None)
         if client is None or not type(executor).__module__.startswith(
