@@ -38,7 +38,10 @@ setup(
                  # the docs/ site is built by the suite (warnings as errors)
                  "sphinx>=7",
                  # /metrics is read with Prometheus' own parser
-                 "prometheus_client>=0.17"],
+                 "prometheus_client>=0.17",
+                 # the OpenAPI document is checked by the validator, and
+                 # real answers against its schemas (JSON Schema 2020-12)
+                 "openapi-spec-validator>=0.7", "jsonschema>=4.18"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -13,10 +13,11 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar, overload
 
 from .http.body import decode_json
 
+T = TypeVar("T")
 RETRY_STATUSES = (429, 503)
 MAX_ERROR_TEXT = 2000
 
@@ -63,12 +64,7 @@ def post(url: str, body: bytes | Callable[[], Iterable[bytes]],
     wait for data) is an `RpcError` whose status is None. A header name
     or value with CR, LF or NUL is a ValueError before anything is sent
     (it would forge headers)."""
-    for name, value in headers.items():
-        if any(ch in f"{name}{value}" for ch in "\r\n\0") or \
-                not name or ":" in name:
-            raise ValueError(f"header {name!r}: {value!r}: a line break or "
-                             f"NUL (or a colon in the name) would forge "
-                             f"headers")
+    check_headers(headers)
     opener = urllib.request.build_opener(
         _NoRedirects, urllib.request.HTTPSHandler(context=context))
     attempt = 0
@@ -90,6 +86,17 @@ def post(url: str, body: bytes | Callable[[], Iterable[bytes]],
             raise error
         attempt += 1
         time.sleep(wait)
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """ValueError for a header name or value with CR, LF or NUL (or a
+    name that is empty or has a colon): it would forge headers."""
+    for name, value in headers.items():
+        if any(ch in f"{name}{value}" for ch in "\r\n\0") or \
+                not name or ":" in name:
+            raise ValueError(f"header {name!r}: {value!r}: a line break or "
+                             f"NUL (or a colon in the name) would forge "
+                             f"headers")
 
 
 def transport_error(url: str, err: BaseException,
@@ -159,15 +166,21 @@ class WorkerError(Exception):
     when the server cancelled the job or the connection failed), as
     `RpcError.status`; `status_code` is its older name. When the job
     itself raised, `error_type` and `error_message` are the type name and
-    message of its exception."""
+    message of its exception. For a payload a typed worker refused (400),
+    or a result that does not fit `result_type`, `field` and `expected`
+    name the field, as `RpcError`'s do."""
 
     def __init__(self, message: str, status: int | None = None,
                  error_type: str | None = None,
-                 error_message: str | None = None) -> None:
+                 error_message: str | None = None, *,
+                 field: str | None = None,
+                 expected: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.error_message = error_message
+        self.field = field
+        self.expected = expected
 
     @property
     def status_code(self) -> int | None:
@@ -179,10 +192,20 @@ def job_http_error(code: int, text: str) -> WorkerError:
     """The error of an HTTP error answer; a failed job's answer is JSON
     with its exception's type and message."""
     try:
-        error = decode_json(text.encode("utf-8"))["error"]
-        kind, message = str(error["type"]), str(error["message"])
-    except (ValueError, TypeError, KeyError):
+        error = decode_json(text.encode("utf-8"))
+    except ValueError:
         return WorkerError(f"HTTP {code}: {text}", code)
+    found = error.get("error") if isinstance(error, dict) else None
+    if isinstance(found, str):  # a typed worker's refused payload
+        field, expected = error.get("field"), error.get("expected")
+        return WorkerError(
+            f"HTTP {code}: {found}", code,
+            field=field if isinstance(field, str) else None,
+            expected=expected if isinstance(expected, str) else None)
+    if not isinstance(found, dict) or "type" not in found or \
+            "message" not in found:
+        return WorkerError(f"HTTP {code}: {text}", code)
+    kind, message = str(found["type"]), str(found["message"])
     return WorkerError(f"the job failed: {kind}: {message}", code, kind,
                        message)
 
@@ -193,20 +216,24 @@ RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 TRANSIENT_STATUSES = (502, 503, 504)
 
 
-def _post_once(url: str, obj: dict[str, Any], timeout: float
-               ) -> dict[str, Any]:
+def _post_once(url: str, obj: dict[str, Any], timeout: float,
+               headers: Mapping[str, str],
+               context: ssl.SSLContext | None) -> dict[str, Any]:
     data = json.dumps(obj).encode("utf-8")
     request = urllib.request.Request(
         url, data=data, method="POST",
-        headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        headers={**headers, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout,
+                                context=context) as resp:
         answer = decode_json(resp.read())
     if not isinstance(answer, dict):
         raise ValueError(f"an object was expected, got {answer!r:.100}")
     return answer
 
 
-def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _post(url: str, obj: dict[str, Any], timeout: float,
+          headers: Mapping[str, str] | None = None,
+          context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """POSTs one protocol request. A 502, 503 or 504 (a full queue, a
     restarting server behind a proxy) is retried after its Retry-After or
     a growing pause; a failed connection too, except for a `start` that
@@ -214,7 +241,7 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
     delays = iter(RETRY_DELAYS)
     while True:
         try:
-            return _post_once(url, obj, timeout)
+            return _post_once(url, obj, timeout, headers or {}, context)
         except urllib.error.HTTPError as err:
             text = err.read().decode("utf-8", "replace").strip()
             delay = next(delays, None)
@@ -236,19 +263,82 @@ def _post(url: str, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         time.sleep(delay)
 
 
+ProgressF = Callable[[dict[str, Any]], None]
+
+
+@overload
 def worker_request(url: str, payload: Any, *, wait: float = 25.0,
                    timeout: float | None = None,
-                   on_progress: Callable[[dict[str, Any]], None] | None = None
-                   ) -> Any:
+                   on_progress: ProgressF | None = None,
+                   result_type: None = None,
+                   headers: Mapping[str, str] | None = None,
+                   context: ssl.SSLContext | None = None) -> Any: ...
+
+
+@overload
+def worker_request(url: str, payload: Any, *, wait: float = 25.0,
+                   timeout: float | None = None,
+                   on_progress: ProgressF | None = None,
+                   result_type: type[T],
+                   headers: Mapping[str, str] | None = None,
+                   context: ssl.SSLContext | None = None) -> T: ...
+
+
+def worker_request(url: str, payload: Any, *, wait: float = 25.0,
+                   timeout: float | None = None,
+                   on_progress: ProgressF | None = None,
+                   result_type: type[T] | None = None,
+                   headers: Mapping[str, str] | None = None,
+                   context: ssl.SSLContext | None = None) -> Any:
     """Runs a job at the worker `url` and returns its decoded result.
 
     Long-polls with `wait` seconds per request (a poll also returns when
     the job reports progress: `on_progress(progress)` then gets the
     `{"done", "total", "message"}` object); gives up (stopping the job)
     after `timeout` seconds when given. A job that raised is a
-    `WorkerError` with `error_type` and `error_message`."""
-    return run_job(lambda obj, seconds: _post(url, obj, seconds), payload,
-                   wait=wait, timeout=timeout, on_progress=on_progress)
+    `WorkerError` with `error_type` and `error_message`.
+
+    For a typed worker (`rpc_worker`): `payload` may be a dataclass
+    instance (checked against its type before it is sent: a
+    `ValidationError`), and `result_type` (any type of the rpc rules)
+    returns the result as that type (a `WorkerError` naming the `field`
+    when it does not fit; a refused payload is one too, with `status`
+    400). `headers` go with every request (a ValueError for CR, LF or NUL
+    in one), `context` is the `ssl.SSLContext` for HTTPS."""
+    sent = dict(headers or {})
+    check_headers(sent)
+    payload, typed = typed_job(payload, result_type)
+    return typed(url, run_job(
+        lambda obj, seconds: _post(url, obj, seconds, sent, context),
+        payload, wait=wait, timeout=timeout, on_progress=on_progress))
+
+
+def typed_job(payload: Any, result_type: Any
+              ) -> tuple[Any, Callable[[str, Any], Any]]:
+    """What `worker_request` sends for `payload` (a dataclass as its
+    JSON, checked first: ValidationError), and what makes a result
+    `result_type`'s (`typed(url, result)`; WorkerError naming the field
+    when it does not fit; None: the JSON as it is). TypeError for a type
+    with no JSON form, before any job."""
+    if result_type is None and \
+            not hasattr(type(payload), "__dataclass_fields__"):
+        return payload, lambda url, result: result
+    from .rpc.codec import ValidationError
+    from .rpc.typed_json import codec_of
+    if hasattr(type(payload), "__dataclass_fields__"):
+        payload = codec_of(type(payload)).encode(payload)
+    if result_type is None:
+        return payload, lambda url, result: result
+    want = codec_of(result_type)
+
+    def typed(url: str, result: Any) -> Any:
+        try:
+            return want.decode(result)
+        except ValidationError as err:
+            raise WorkerError(f"{url}: the result does not fit {want.name}: "
+                              f"{err.describe('result')}", field=err.path,
+                              expected=err.expected) from None
+    return payload, typed
 
 
 Send = Callable[[dict[str, Any], float], dict[str, Any]]

@@ -46,6 +46,7 @@ class JobApi:
     `start_job_processes`, `link_worker_js` and `mirror_worker_js`."""
 
     _jobs: tuple[WorkerPool, Polls] | None = None
+    _services_prefix: str | None = None  # where bind_services put its API
 
     if TYPE_CHECKING:  # what the server provides
         settings: Settings
@@ -108,52 +109,67 @@ class JobApi:
         if executor is not None:
             self.workers.runners.get(executor)  # ValueError when unknown
 
-        from .jobs.caching import cache_key, cache_lookup, cache_store
-
         def register(fn: WorkerF) -> WorkerF:
-            def start(payload: WorkerArgs, token: str | None = None,
-                      job_key: str | None = None, resume: bool = False
-                      ) -> Any:
-                runner = self._runner_for(fn, executor)
-                job_fn: Any = fn
-                if getattr(runner, "keeps_tasks", False):  # on Dask
-                    from .jobs.dask_tasks import KeptJob
-                    job_fn = KeptJob(fn, resume, restartable)
-                elif resume:
-                    return None  # its task died with the old process
-                key = cache_key(self.cache, None if cache_id is None
-                                else (lambda: cache_id(payload)))
-                if key is not None:
-                    found, value = cache_lookup(self.cache, key,
-                                                cache_section, cache_method)
-                    if found:
-                        return self.workers.finished_job(
-                            to_json(value), mask, token=token,
-                            payload=payload)
-
-                def encode(value: Any, seconds: float) -> str:
-                    if key is not None:
-                        value = cache_store(self.cache, key, value, seconds,
-                                            cache_section, cache_method)
-                    return to_json(value)
-                return self.workers.submit(
-                    job_fn, (payload,), route=mask, encode=encode,
-                    runner=runner, token=token, kept=True, key=job_key)
-
             self._js_client_pending(mask, fn, typed=False)
-            self._worker_routes[mask] = WorkerRoute(
-                fn, executor, start, restartable,
-                lambda payload, token, key: start(payload, token, key,
-                                                  resume=True))
-            self._add_worker_route(mask, start,
-                                   getattr(fn, "__name__", "worker"))
-            self.add_route(
-                "GET", "json", download_path(mask, ":token"),
-                lambda req, args: self.workers.download(
-                    args["segments"]["token"]), 0, exclusive=False)
+            self._register_worker(mask, fn, cache_id, cache_method,
+                                  cache_section, executor, restartable)
             self._js_clients_changed()
             return fn
         return register
+
+    def _register_worker(self, mask: str, fn: Callable[..., Any],
+                         cache_id: Callable[[Any], Any] | None,
+                         cache_method: str | None,
+                         cache_section: str | None, executor: Any,
+                         restartable: bool, typed: Any = None) -> None:
+        """A worker at `mask` (what `json_worker` registers). `typed` (a
+        `rpc.typed_worker.WorkerContract`, for `rpc_worker`) checks each
+        payload into its request type (a 400 when it does not fit), gives
+        `fn` and `cache_id` the typed request, and checks and encodes the
+        result; the job store keeps the JSON payload either way."""
+        from .jobs.caching import cache_key, cache_lookup, cache_store
+
+        def start(payload: WorkerArgs, token: str | None = None,
+                  job_key: str | None = None, resume: bool = False) -> Any:
+            runner = self._runner_for(fn, executor)
+            keeps_tasks = getattr(runner, "keeps_tasks", False)  # Dask
+            if resume and not keeps_tasks:
+                return None  # its task died with the old process
+            arg = payload if typed is None else typed.payload_of(payload)
+            job_fn, args = (fn, (payload,)) if typed is None \
+                else typed.job(payload, arg)
+            if keeps_tasks:
+                from .jobs.dask_tasks import KeptJob
+                job_fn = KeptJob(job_fn, resume, restartable)
+            key = cache_key(self.cache, None if cache_id is None
+                            else (lambda: cache_id(arg)))
+            if key is not None:
+                found, value = cache_lookup(self.cache, key,
+                                            cache_section, cache_method)
+                if found:
+                    return self.workers.finished_job(
+                        to_json(value), mask, token=token, payload=payload)
+
+            def encode(value: Any, seconds: float) -> str:
+                if typed is not None:
+                    value = typed.result_json(value)
+                if key is not None:
+                    value = cache_store(self.cache, key, value, seconds,
+                                        cache_section, cache_method)
+                return to_json(value)
+            return self.workers.submit(
+                job_fn, args, route=mask, encode=encode, runner=runner,
+                token=token, kept=True, key=job_key)
+
+        self._worker_routes[mask] = WorkerRoute(
+            fn, executor, start, restartable,
+            lambda payload, token, key: start(payload, token, key,
+                                              resume=True))
+        self._add_worker_route(mask, start, getattr(fn, "__name__", "worker"))
+        self.add_route(
+            "GET", "json", download_path(mask, ":token"),
+            lambda req, args: self.workers.download(
+                args["segments"]["token"]), 0, exclusive=False)
 
     def _add_worker_route(self, mask: str,
                           start: Callable[[WorkerArgs], Any],
@@ -190,6 +206,7 @@ class JobApi:
         from .jobs.services_http import bind_routes as bind_service_routes
         self._services = ServiceHub(self.settings, key, made)
         bind_service_routes(self, self._services, prefix)
+        self._services_prefix = prefix.rstrip("/")
         return key
 
     def service_worker(self, mask: str, name: str) -> None:

@@ -90,7 +90,7 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
         self.stats = self.observed  # (its summary is printed on exit)
         self._cors = CorsPolicy(False)  # parsed once per cross_origin
         self._middlewares: list[MiddlewareF] = []
-        self._rpc: dict[str, Any] = {}  # path -> rpc.contracts.Contract
+        self._typed: dict[str, Any] = {}  # path -> rpc.model.TypedRoute
         self._serial_lock = threading.Lock()
         self._inflight = 0
         self._inflight_lock = threading.Lock()

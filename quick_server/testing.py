@@ -25,7 +25,8 @@ from http.cookies import SimpleCookie
 from typing import Any, Iterator, Mapping, TypeVar
 from urllib.parse import urlencode
 
-from .client import WorkerError, job_http_error, run_job, status_error
+from .client import (WorkerError, job_http_error, run_job, status_error,
+                     typed_job)
 from .http.body import decode_json
 from .http.sending import NO_BODY_CODES
 from .http.dispatch import dispatch, resolve
@@ -275,9 +276,13 @@ class TestClient:
                              codec_of(response_type))  # type: ignore
 
     def run_worker(self, path: str, payload: Any, *, wait: float = 25.0,
-                   timeout: float | None = None) -> Any:
+                   timeout: float | None = None,
+                   result_type: Any = None) -> Any:
         """Runs a job at the worker `path` as `worker_request` does and
-        returns its result; a job that raised is a `WorkerError`."""
+        returns its result (a dataclass payload is sent as its JSON;
+        `result_type`: the result as that type); a job that raised is a
+        `WorkerError`."""
+        payload, typed = typed_job(payload, result_type)
         def send(request: dict[str, Any], seconds: float) -> dict[str, Any]:
             answer = self.post(path, json=request)
             if answer.status_code != 200:
@@ -290,7 +295,8 @@ class TestClient:
             if not isinstance(reply, dict):
                 raise WorkerError("worker answer is not a protocol object")
             return reply
-        return run_job(send, payload, wait=wait, timeout=timeout)
+        return typed(path, run_job(send, payload, wait=wait,
+                                   timeout=timeout))
 
 
 @contextlib.contextmanager

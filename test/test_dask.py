@@ -32,6 +32,7 @@ ENV = {**os.environ, "PYTHONPATH": ROOT,
 
 APP = """
 import json, os, sys, time
+from dataclasses import dataclass
 import distributed
 import quick_cache
 import app_helpers
@@ -110,6 +111,24 @@ server.json_worker("/fragile")(fragile)
 server.json_worker("/local")(app_helpers.local_job)
 server.json_worker("/cached", cache_id=lambda args: {"x": args["x"]})(stamped)
 server.json_worker("/thread", executor="thread")(steps)
+
+
+@dataclass
+class Steps:
+    steps: int = 3
+
+
+@dataclass
+class Where:
+    pid: int
+    key: str | None
+
+
+@server.rpc_worker("/typed")
+def typed(request: Steps) -> Where:
+    for step in range(1, request.steps + 1):
+        report_progress(step, request.steps, f"step {step}")
+    return Where(**where())
 
 
 @server.json_post("/jobs")
@@ -297,6 +316,20 @@ def test_jobs_run_in_dask_worker_processes_with_progress(cluster, app):
     assert [p["done"] for p in seen] == sorted(p["done"] for p in seen)
     # a route on threads runs in the server itself
     assert _run(app, "/thread", {})["pid"] == app.server_pid
+
+
+def test_a_typed_worker_runs_on_dask(cluster, app):
+    """The request and result dataclasses travel to the Dask worker and
+    back (defined in the server's script: by value, as cloudpickle sends
+    them, and still the server's own classes when the result comes
+    back)."""
+    seen: list[dict[str, Any]] = []
+    result = _run(app, "/typed", {"steps": 2}, on_progress=seen.append)
+    assert result["pid"] in cluster.worker_pids
+    assert seen[-1] == {"done": 2, "total": 2, "message": "step 2"}
+    with pytest.raises(WorkerError) as info:
+        _run(app, "/typed", {"steps": "2"})
+    assert (info.value.status, info.value.field) == (400, "steps")
 
 
 def test_the_protocol_long_polls_on_dask_progress(cluster, app):

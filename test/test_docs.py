@@ -150,6 +150,17 @@ def check_readme(port: int, folder: Any) -> None:
                       {"item": "apple", "qty": 2}, dict)
     assert answer == {"total": 6}
     assert get(port, "/api/report")[0] == 200
+    status, _, body = get(port, "/openapi.json")
+    document = json.loads(body)
+    assert {"/api/order", "/api/resize"} <= set(document["paths"])
+    assert document["paths"]["/api/resize"]["post"]["operationId"] == \
+        "resize"
+    assert get(port, "/api/docs")[0] == 200
+    seen: list[Any] = []
+    assert worker_request(f"http://127.0.0.1:{port}/api/resize",
+                          {"width": 4, "height": 3},
+                          on_progress=seen.append) == {"pixels": 12}
+    assert seen[-1] == {"done": 3, "total": 3, "message": "resizing"}
     result = worker_request(f"http://127.0.0.1:{port}/primes", {"n": 100})
     assert result == {"n": 100, "primes": 25}
     assert get(port, "/js/worker.js")[0] == 200

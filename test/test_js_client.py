@@ -13,7 +13,6 @@ import pytest
 
 from conftest import get, run_in_thread, wait_for
 from quick_server import FileResponse, Response, report_progress
-from quick_server.rpc.contracts import Contract
 
 
 class Mode(enum.Enum):
@@ -59,17 +58,6 @@ class CountResult:
     count: int
 
 
-def count(request: CountRequest) -> CountResult:
-    """Counts to n (a typed worker's contract)."""
-    raise AssertionError("the worker below runs the jobs")
-
-
-class WorkerContract(Contract):
-    """What a typed worker's contract looks like to the client: an rpc
-    contract whose kind is "worker" (payload and result schemas)."""
-    kind = "worker"
-
-
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <script type="module">
 import * as api from '/api.js';
@@ -104,14 +92,11 @@ def site(make_server, tmp_path, chromium):
                 assert server.gate.wait(20)
         return {"steps": payload["n"]}
 
-    # a typed worker, as rpc_worker will register it: the worker protocol
-    # at its path, and its contract among the server's
-    @server.json_worker("/api/count")
-    def _count(payload):
+    @server.rpc_worker("/api/count")  # a typed worker
+    def count(request: CountRequest) -> CountResult:
+        """Counts to n (a typed worker's contract)."""
         report_progress(1, 1, "counted")
-        return {"count": payload["n"]}
-    server._rpc["/api/count"] = WorkerContract("/api/count", count)
-    server._js_clients_changed()
+        return CountResult(request.n)
 
     run_in_thread(server)
     tab = chromium.new_page()

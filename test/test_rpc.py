@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, NewType, Optional
 
 import pytest
 
@@ -278,6 +278,43 @@ def test_the_schema_document_describes_the_types():
         assert resolve(doc, ref)  # every $ref resolves in the document
 
 
+UserId = NewType("UserId", int)
+
+
+@dataclass
+class Extended:
+    user: UserId
+    pair: tuple[int, str] = (0, "")
+    many: tuple[int, ...] = ()
+    names: list[str] = field(default_factory=list)
+    made: list[int] = field(default_factory=lambda: [1, 2])
+
+
+def test_what_json_schema_loses_travels_in_x_python_extensions():
+    doc = json_schema(Order)
+    color, level = doc["$defs"]["Color"], doc["$defs"]["Level"]
+    assert color["x-python-enum-names"] == ["RED", "GREEN"]
+    assert "x-python-enum-type" not in color
+    assert level["x-python-enum-names"] == ["LOW", "HIGH"]
+    assert level["x-python-enum-type"] == "int"  # an IntEnum
+    props = json_schema(Extended)["$defs"]["Extended"]["properties"]
+    assert props["user"] == {"type": "integer", "x-python-newtype": "UserId"}
+    assert props["pair"]["x-python-type"] == "tuple"
+    assert props["many"]["x-python-type"] == "tuple"
+    assert props["many"]["default"] == []
+    # a default factory: named; its value is the default when it is plain
+    assert props["names"]["x-python-default-factory"] == "list"
+    assert props["names"]["default"] == []
+    assert props["made"]["x-python-default-factory"].endswith("<lambda>")
+    assert "default" not in props["made"]  # not called: it may not be pure
+    # the NewType is its base type in every other way
+    codec = codec_of(Extended)
+    assert codec.decode({"user": 5}).user == 5
+    with pytest.raises(ValidationError) as info:
+        codec.decode({"user": "5"})
+    assert (info.value.path, info.value.expected) == ("user", "int")
+
+
 # -- the server ----------------------------------------------------------------
 
 @pytest.fixture
@@ -430,7 +467,10 @@ def test_get_serves_the_contract(rpc_server):
     status, headers, data = get(rpc_server.port, "/api/hello")
     assert status == 200
     doc = json.loads(data)
-    assert sorted(doc) == ["request", "response"]
+    assert sorted(doc) == ["description", "kind", "name", "request",
+                           "response"]
+    assert (doc["kind"], doc["name"], doc["description"]) == \
+        ("rpc", "hello", "Says hello.")
     request = doc["request"]
     assert request["$schema"] == DIALECT
     hello = resolve(request, request["$ref"])

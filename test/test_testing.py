@@ -64,6 +64,10 @@ def client(tmp_path):
     def _order(request: Order) -> Total:
         return Total(3 * request.qty)
 
+    @server.rpc_worker("/api/total")
+    def total(request: Order) -> Total:
+        return Total(5 * request.qty)
+
     @server.json_worker("/job")
     def _job(payload):
         report_progress(1, 2, "half")
@@ -157,6 +161,17 @@ def test_workers_and_their_errors(client):
         client.run_worker("/job", {"x": 1, "fail": True})
     assert (err.value.error_type, err.value.error_message) == \
         ("ValueError", "no luck")
+
+
+def test_typed_workers_and_their_errors(client):
+    assert client.run_worker("/api/total", Order("pear", 2),
+                             result_type=Total) == Total(10)
+    assert client.run_worker("/api/total", {"item": "pear",
+                                            "qty": 1}) == {"total": 5}
+    with pytest.raises(WorkerError) as err:
+        client.run_worker("/api/total", {"item": "pear", "qty": "1"})
+    assert (err.value.status, err.value.field, err.value.expected) == \
+        (400, "qty", "int")
 
 
 SCRIPT = """\

@@ -20,7 +20,7 @@ OWN_EXPORTS = frozenset({"configureClient", "RpcError", "WorkerError"})
 
 
 def _kind(contract: Any) -> str:
-    """The kind of a contract of `server._rpc`: "rpc", or the `kind` it
+    """The kind of a contract of `server._typed`: "rpc", or the `kind` it
     names (a typed worker's "worker")."""
     kind = getattr(contract, "kind", "rpc")
     return kind if kind in KINDS else "rpc"
@@ -81,7 +81,7 @@ class JsClient:
                                    path not in self.names):
                     continue  # a service's has no name of its own
                 res[path] = Entry(path, "worker", None, route.fn)
-        for path, contract in server._rpc.items():
+        for path, contract in server._typed.items():
             res[path] = Entry(path, _kind(contract), contract,
                               getattr(contract, "fn", None))
         for path, fn, typed in pending:
@@ -95,7 +95,8 @@ class JsClient:
     def _name(self, entry: Entry) -> str:
         if entry.path in self.names:
             return self.names[entry.path]
-        return str(getattr(entry.fn, "__name__", ""))
+        name = getattr(entry.contract, "name", None)  # `rpc(..., name=)`
+        return str(name or getattr(entry.fn, "__name__", ""))
 
     def check(self, server: Any,
               pending: Iterable[tuple[str, Any, bool]] = ()) -> None:
@@ -115,7 +116,7 @@ class JsClient:
     def functions(self, server: Any) -> tuple[list[ClientFunction],
                                               dict[str, Any]]:
         """The client's functions and the `$defs` of their types."""
-        from ..rpc.contracts import contracts_document
+        from ..rpc.model import contracts_document
         entries = self._entries(server, ())
         doc = contracts_document([entry.contract for entry in entries
                                   if entry.contract is not None])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from ..rpc.contracts import FILE_SCHEMA
+from ..rpc.model import FILE_SCHEMA
 from .text import (IDENTIFIER, TS_RESERVED_TYPES, comment_text, doc_comment,
                    js_literal, property_name, type_name)
 

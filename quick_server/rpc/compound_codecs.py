@@ -135,6 +135,9 @@ class TupleCodec(ListCodec):
     def decode(self, value: Any) -> Any:
         return tuple(super().decode(value))
 
+    def schema(self, defs: Definitions) -> dict[str, Any]:
+        return {**super().schema(defs), "x-python-type": "tuple"}
+
 
 class FixedTupleCodec(Codec):
     """`tuple[A, B]`: an array of exactly those items."""
@@ -167,7 +170,28 @@ class FixedTupleCodec(Codec):
         return {"type": "array",
                 "prefixItems": [item.schema(defs) for item in self.items],
                 "items": False, "minItems": len(self.items),
-                "maxItems": len(self.items)}
+                "maxItems": len(self.items), "x-python-type": "tuple"}
+
+
+class NewTypeCodec(Codec):
+    """A `NewType`: its base type's values, the name kept in the schema
+    (`x-python-newtype`)."""
+
+    def __init__(self, name: str, inner: Codec) -> None:
+        self.name, self.inner = name, inner
+
+    @property
+    def expected(self) -> str:
+        return self.inner.expected
+
+    def decode(self, value: Any) -> Any:
+        return self.inner.decode(value)
+
+    def encode(self, value: Any) -> Any:
+        return self.inner.encode(value)
+
+    def schema(self, defs: Definitions) -> dict[str, Any]:
+        return {**self.inner.schema(defs), "x-python-newtype": self.name}
 
 
 class DictCodec(Codec):
@@ -208,11 +232,27 @@ class DictCodec(Codec):
 
 @dataclasses.dataclass
 class Field:
+    """A dataclass field as it travels: `default` is MISSING without one,
+    `factory` its `default_factory` (or None)."""
     name: str
     codec: Codec
     required: bool
     default: Any
     description: str | None
+    factory: Callable[[], Any] | None = None
+
+
+# default factories whose value is the same on every call: their value is
+# the field's `default` in the schema
+PLAIN_FACTORIES = (list, dict, tuple, str, int, float, bool)
+
+
+def factory_name(factory: Callable[[], Any]) -> str:
+    """How the schema names a default factory: a builtin by its name,
+    anything else as `module.qualname`."""
+    name = getattr(factory, "__qualname__", None) or repr(factory)
+    module = getattr(factory, "__module__", None)
+    return name if module in (None, "builtins") else f"{module}.{name}"
 
 
 class DataclassCodec(Codec):
@@ -297,9 +337,15 @@ class DataclassCodec(Codec):
             prop = dict(field.codec.schema(defs))
             if field.description:
                 prop["description"] = field.description
-            if field.default is not MISSING:
+            default = field.default
+            if field.factory is not None:
+                prop["x-python-default-factory"] = \
+                    factory_name(field.factory)
+                if field.factory in PLAIN_FACTORIES:
+                    default = field.factory()
+            if default is not MISSING:
                 try:
-                    prop["default"] = field.codec.encode(field.default)
+                    prop["default"] = field.codec.encode(default)
                 except ValidationError:
                     pass
             properties[field.name] = prop

@@ -4,7 +4,8 @@ on the way in and out and described by JSON Schema at their URL, and
 
 `@server.rpc("/api/hello")` on `def hello(request: HelloRequest) ->
 HelloResponse` answers `POST /api/hello` (a JSON body) and, at the same
-path, `GET` with `{"request": <JSON Schema>, "response": <JSON Schema>}`.
+path, `GET` with its contract (`model.TypedRoute`: `{"kind", "name",
+"description", "request": <JSON Schema>, "response": <JSON Schema>}`).
 A body that does not fit the request type is a 400 whose JSON says where
 and what was expected; an answer that does not fit the response type is a
 500 (`RpcAnswerError`, shown like any handler error) that says what to
@@ -12,79 +13,37 @@ return. Types and their rules are in `typed_json.py`."""
 from __future__ import annotations
 
 import http.client
-import inspect
 import ssl
 import types
 import typing
-from typing import Any, Callable, Mapping, TypeVar, Union
+from typing import Any, Mapping, TypeVar
 
 from ..http.body import decode_json
 from ..client import RpcError, post, transport_error
 from ..http.files import FileResponse
 from ..http.responses import HTTPError, Response, to_json
 from .codec import Codec, ValidationError
-from .schema_defs import DIALECT, Definitions
-from .typed_json import codec_of, json_schema
+from .model import RPC, TypedRoute
+from .typed_json import codec_of
 
 T = TypeVar("T")
-
-FILE_SCHEMA = {"title": "file", "description": "a file download: the "
-               "answer's body is the file, not JSON (Content-Disposition "
-               "names it)"}
 
 
 # -- the server side -------------------------------------------------------
 
 class RpcAnswerError(TypeError):
-    """An rpc function returned a value that is not its declared response
-    type: a bug in the function, answered with a 500."""
+    """A typed function returned a value that is not its declared
+    response type: a bug in the function, answered with a 500 (an rpc),
+    or the job's error (a typed worker)."""
 
 
-class Contract:
-    """An rpc function with the codecs of its request and response types.
+class Contract(TypedRoute):
+    """An rpc: `fn` takes one argument annotated with a dataclass and is
+    annotated with its return type (which may allow a `FileResponse`);
+    TypeError at registration otherwise, or when a type has no JSON
+    form."""
 
-    `fn` takes one argument annotated with a dataclass and is annotated
-    with its return type (which may allow a `FileResponse`); TypeError at
-    registration otherwise, or when a type has no JSON form."""
-
-    def __init__(self, path: str, fn: Callable[[Any], Any]) -> None:
-        self.path = path
-        self.fn = fn
-        name = getattr(fn, "__qualname__", repr(fn))
-        request_type, response_type = _signature(fn, name)
-        try:
-            self.request: Codec = codec_of(request_type)
-            self.sends_files, rest = _without_files(response_type)
-            self.response: Codec | None = \
-                None if rest is _NOTHING else codec_of(rest)
-        except TypeError as err:
-            raise TypeError(f"rpc {path} ({name}): {err}") from None
-        self.description = inspect.getdoc(fn)
-        self.document = {"request": json_schema(request_type),
-                         "response": self._response_schema(None)}
-
-    def _response_schema(self, defs: Definitions | None) -> dict[str, Any]:
-        """The response's schema: a document of its own, or (with `defs`)
-        a part of a larger document."""
-        own = Definitions() if defs is None else defs
-        parts = [] if self.response is None else [self.response.schema(own)]
-        if self.sends_files:
-            parts.append(dict(FILE_SCHEMA))
-        res: dict[str, Any] = parts[0] if len(parts) == 1 \
-            else {"anyOf": parts}
-        if defs is None:
-            res = {"$schema": DIALECT, **res}
-            if own.defs:
-                res["$defs"] = own.defs
-        return res
-
-    def entry(self, defs: Definitions) -> dict[str, Any]:
-        """This contract within `contracts_document`."""
-        res: dict[str, Any] = {"request": self.request.schema(defs),
-                               "response": self._response_schema(defs)}
-        if self.description:
-            res["description"] = self.description
-        return res
+    kind = RPC
 
     def answer(self, req: Any, args: Any) -> Any:
         """The POST route: the request checked, `fn` called, its answer
@@ -111,7 +70,7 @@ class Contract:
 
     def _encoded(self, result: Any) -> Any:
         """The function's answer, checked and encoded."""
-        if self.sends_files and isinstance(result, FileResponse):
+        if self.files and isinstance(result, FileResponse):
             return result
         try:
             if self.response is None:
@@ -122,83 +81,7 @@ class Contract:
         except ValidationError as err:
             if isinstance(result, FileResponse):
                 result.release()
-            raise RpcAnswerError(self._wrong_answer(err)) from None
-
-    def _wrong_answer(self, err: ValidationError) -> str:
-        """What the function must return instead: a dict where a
-        dataclass belongs is the usual mistake, named as such."""
-        name = getattr(self.fn, "__qualname__", "?").rpartition(
-            "<locals>.")[2]
-        told = err.describe("answer")
-        cls = err.expected.removesuffix(" (an object)")
-        if cls == err.expected or \
-                not err.problem.startswith(f"expected {err.expected}, got "
-                                           f"dict"):
-            return f"rpc {self.path}: the answer of {name} is not its " \
-                   f"declared type: {told}"
-        an = "an" if cls[:1].lower() in "aeiou" else "a"
-        if not err.path:
-            return f"rpc {self.path}: {name} returned a dict: return {an} " \
-                   f"{cls} instance, not a dict ({told})"
-        return f"rpc {self.path}: {name} returned a dict at {err.path}: " \
-               f"put {an} {cls} instance there, not a dict ({told})"
-
-    def describe(self, req: Any, args: Any) -> Any:
-        """The GET route: the contract's JSON Schema document."""
-        return self.document
-
-
-def contracts_document(contracts: list[Contract]) -> dict[str, Any]:
-    """Every contract in one JSON Schema document: `contracts` maps each
-    path to its request and response schemas, which share `$defs`."""
-    defs = Definitions()
-    entries = {c.path: c.entry(defs) for c in contracts}
-    doc: dict[str, Any] = {"$schema": DIALECT, "contracts": entries}
-    if defs.defs:
-        doc["$defs"] = defs.defs
-    return doc
-
-
-def _signature(fn: Callable[[Any], Any], name: str) -> tuple[Any, Any]:
-    """The request and response types of an rpc function."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception as err:  # pylint: disable=broad-except
-        raise TypeError(f"rpc function {name}: cannot read its "
-                        f"annotations: {err}") from None
-    required = [p for p in params if p.default is inspect.Parameter.empty
-                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if len(params) < 1 or len(required) > 1 or \
-            params[0].kind not in (params[0].POSITIONAL_ONLY,
-                                   params[0].POSITIONAL_OR_KEYWORD):
-        raise TypeError(f"rpc function {name} must take one argument, "
-                        f"the request")
-    request_type = hints.get(params[0].name)
-    if not (isinstance(request_type, type) and
-            hasattr(request_type, "__dataclass_fields__")):
-        raise TypeError(f"rpc function {name}: annotate its argument with "
-                        f"a dataclass (got {request_type!r})")
-    if "return" not in hints:
-        raise TypeError(f"rpc function {name}: annotate its return type")
-    return request_type, hints["return"]
-
-
-_NOTHING = object()
-
-
-def _without_files(tp: Any) -> tuple[bool, Any]:
-    """Whether `tp` allows a FileResponse, and `tp` without it
-    (`_NOTHING` when it is FileResponse alone)."""
-    if tp is FileResponse:
-        return True, _NOTHING
-    origin = typing.get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        args = typing.get_args(tp)
-        rest = tuple(arg for arg in args if arg is not FileResponse)
-        if len(rest) < len(args):
-            return True, rest[0] if len(rest) == 1 else Union[rest]
-    return False, tp
+            raise RpcAnswerError(self.wrong_answer(err)) from None
 
 
 # -- the client --------------------------------------------------------------

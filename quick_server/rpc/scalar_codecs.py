@@ -209,6 +209,12 @@ class EnumCodec(Codec):
             doc = own_doc(self.cls)
             if doc:
                 res["description"] = doc
+            # what JSON Schema loses: the members' names, and an Enum that
+            # is also an int or a str (IntEnum, StrEnum)
+            res["x-python-enum-names"] = [member.name for member in self.cls]
+            for base in (int, str):
+                if issubclass(self.cls, base):
+                    res["x-python-enum-type"] = base.__name__
             return res
         return defs.ref(self.cls, build)
 

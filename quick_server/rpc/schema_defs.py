@@ -20,10 +20,12 @@ def own_doc(cls: type) -> str | None:
 class Definitions:
     """The `$defs` of one schema document: one entry per named type
     (dataclass, Enum), named after the class (qualified when two classes
-    share a name)."""
+    share a name). `where` is where a `$ref` finds them: `#/$defs/` in a
+    JSON Schema document, `#/components/schemas/` in OpenAPI."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: str = "#/$defs/") -> None:
         self.defs: dict[str, dict[str, Any]] = {}
+        self.where = where
         self._names: dict[type, str] = {}
 
     def ref(self, cls: type, build: Callable[[], dict[str, Any]]
@@ -34,7 +36,7 @@ class Definitions:
             self._names[cls] = name
             self.defs[name] = {}  # taken while built: types may recurse
             self.defs[name] = build()
-        return {"$ref": f"#/$defs/{name}"}
+        return {"$ref": self.where + name}
 
     def _free_name(self, cls: type) -> str:
         for name in (cls.__name__, f"{cls.__module__}.{cls.__qualname__}"):

@@ -29,8 +29,8 @@ from typing import Any, Literal, Union
 
 from .codec import MISSING, Codec
 from .compound_codecs import (DataclassCodec, DictCodec, Field,
-                              FixedTupleCodec, ListCodec, OptionalCodec,
-                              TupleCodec, UnionCodec)
+                              FixedTupleCodec, ListCodec, NewTypeCodec,
+                              OptionalCodec, TupleCodec, UnionCodec)
 from .scalar_codecs import SCALARS, EnumCodec, LiteralCodec
 from .schema_defs import DIALECT, Definitions
 
@@ -83,7 +83,8 @@ class _Compiler:
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return _CODECS.get(tp) or EnumCodec(tp)
         if hasattr(tp, "__supertype__"):  # NewType
-            return self.compile(tp.__supertype__)
+            return NewTypeCodec(getattr(tp, "__name__", "NewType"),
+                                self.compile(tp.__supertype__))
         return self._generic(tp)
 
     def _generic(self, tp: Any) -> Codec:
@@ -137,11 +138,13 @@ class _Compiler:
                 raise TypeError(f"{cls.__qualname__}.{field.name}: {err}"
                                 ) from None
             has_default = field.default is not dataclasses.MISSING
-            has_factory = field.default_factory is not dataclasses.MISSING
+            factory: Any = field.default_factory
+            has_factory = factory is not dataclasses.MISSING
             fields.append(Field(
                 field.name, field_codec, not (has_default or has_factory),
                 field.default if has_default else MISSING,
-                field.metadata.get("description")))
+                field.metadata.get("description"),
+                factory if has_factory else None))
         codec.set_fields(fields)
         return codec
 

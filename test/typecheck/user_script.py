@@ -1,6 +1,7 @@
 """A user's server script, type-checked with `mypy --strict` by
 test_rpc.py::test_a_user_script_is_mypy_strict_clean: routes, rpc, the rpc
-client, files and workers keep their types (no Any leaks in)."""
+client, typed workers and worker_request, files and workers keep their
+types (no Any leaks in)."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING, Literal
 
 from quick_server import (FileResponse, QuickServerRequestHandler, ReqArgs,
                           ReqNext, Response, RpcError, WorkerArgs,
-                          create_server, file_return, msg, rpc_call)
+                          create_server, file_return, msg, rpc_call,
+                          worker_request)
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type
@@ -85,7 +87,14 @@ def square(payload: WorkerArgs) -> dict[str, float]:
     return {"square": float(payload["x"]) ** 2}
 
 
+@server.rpc_worker("/api/total")
+def total(request: OrderRequest) -> OrderResponse:
+    return OrderResponse(len(request.lines))
+
+
 server.rpc_contracts("/api/contracts")
+server.bind_openapi("/openapi.json", title="Orders", version="1.0",
+                    page="/api/docs")
 
 if TYPE_CHECKING:
     def decorated_functions_keep_their_types(
@@ -97,6 +106,7 @@ if TYPE_CHECKING:
         assert_type(order_file(OrderRequest([])),
                     OrderResponse | FileResponse)
         assert_type(square({}), dict[str, float])
+        assert_type(total(OrderRequest([])), OrderResponse)
 
 
 def client(port: int) -> int:
@@ -109,7 +119,12 @@ def client(port: int) -> int:
         return 1
     if TYPE_CHECKING:
         assert_type(answer, OrderResponse)
-    return answer.total
+    result = worker_request(f"http://127.0.0.1:{port}/api/total",
+                            OrderRequest([]), result_type=OrderResponse,
+                            headers={"X-Test": "1"})
+    if TYPE_CHECKING:
+        assert_type(result, OrderResponse)
+    return answer.total + result.total
 
 
 if __name__ == "__main__":
