@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -82,8 +82,10 @@ def burn(payload: dict[str, Any]) -> int:
     return 0
 
 
-def serve(port: int, executor: str, scheduler: str | None) -> None:
-    """The benchmarked server: every route on `executor`."""
+def serve(port: int, executor: str, scheduler: str | None,
+          configure: Callable[[Any], None] | None = None) -> None:
+    """The benchmarked server: every route on `executor`; `configure`
+    (of another benchmark) is called with the server before it serves."""
     sys.path.insert(0, ROOT)
     from quick_server import create_server  # pylint: disable=import-outside-toplevel
     server = create_server((HOST, port))
@@ -98,6 +100,8 @@ def serve(port: int, executor: str, scheduler: str | None) -> None:
         server.worker_executor = executor
     for fn in (spin, noop, burn):
         server.json_worker("/" + fn.__name__)(fn)
+    if configure is not None:
+        configure(server)
     try:
         server.serve_forever()
     finally:
