@@ -13,12 +13,13 @@ Not wired to the job table yet: `WorkerPool` keeps its jobs in memory;
 the next step records through this store and reloads from it."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 import threading
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 SCHEMA_VERSION = 2
 PROGRESS_EVERY = 0.5  # seconds between commits of progress reports
@@ -42,7 +43,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     key TEXT NOT NULL DEFAULT '',
     service TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (state, updated);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (key);
 CREATE TABLE IF NOT EXISTS services (
     id TEXT PRIMARY KEY,
@@ -93,8 +93,13 @@ class JobStore:
         self._lock = threading.Lock()
         self._progress: dict[str, str] = {}  # token -> JSON, not yet saved
         self._forgotten: list[str] = []  # tokens to delete with next commit
+        self._started: list[str] = []  # jobs that began, saved with the next
+        self._total = 0  # bytes stored, at most (exact after `_bound`)
         self._flushed = time.monotonic()
         self._db = self._open()
+        row = self._db.execute("SELECT coalesce(sum(size), 0) FROM jobs"
+                               ).fetchone()
+        self._total = row[0] if row else 0
 
     # -- opening -------------------------------------------------------------
 
@@ -157,9 +162,13 @@ class JobStore:
                 " created, updated, size, key) VALUES (?, ?, 'queued', ?, ?,"
                 " ?, ?, ?)", (token, route, payload, now, now, len(payload),
                               key))
+            self._total += len(payload)
 
     def started(self, token: str) -> None:
-        self._set_state(token, "running")
+        """A job began to run: saved with the next commit (a crash right
+        after a job started may restore it as queued)."""
+        with self._lock:
+            self._started.append(token)
 
     def progress(self, token: str, progress: str) -> None:
         """A progress report (JSON): saved with the next flush."""
@@ -175,14 +184,14 @@ class JobStore:
         JSON text or its error's JSON; a job not stored before (a cached
         result) is added when its `route` and `payload` are given. The
         oldest finished jobs are deleted while the store holds more than
-        `max_bytes`."""
+        `max_bytes`. One commit, with what waited (`started`, progress)."""
         if state not in ENDED:
             raise ValueError(f"a job ends done, error or cancelled, not "
                              f"{state!r}")
         now = time.time()
         size = len(result or "") + len(error or "")
-        with self._lock:
-            self._flush_locked()
+        with self._lock, self._transaction_locked():
+            self._pending_locked()
             changed = self._db.execute(
                 "UPDATE jobs SET state = ?, result = ?, error = ?, file = ?,"
                 " updated = ?, size = length(payload) + ? WHERE token = ?",
@@ -194,7 +203,19 @@ class JobStore:
                     " ?, ?, ?, ?, ?, ?, ?)", (token, route, state, payload,
                                               result, error, file, now, now,
                                               size + len(payload)))
+            self._total += size + len(payload or "")
             self._bound_locked()
+
+    @contextlib.contextmanager
+    def _transaction_locked(self) -> Iterator[None]:
+        """BEGIN ... COMMIT (ROLLBACK when a statement fails)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def handed_out(self, token: str) -> None:
         """The final reply went out (its redelivery time starts)."""
@@ -238,30 +259,39 @@ class JobStore:
         with self._lock:
             self._flush_locked()
 
-    def _set_state(self, token: str, state: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE jobs SET state = ?, updated = ? WHERE "
-                             "token = ?", (state, time.time(), token))
-
     def _flush_locked(self) -> None:
+        """Commits what waits: jobs that began, progress, deletions."""
         self._flushed = time.monotonic()
-        if not self._progress and not self._forgotten:
+        if not self._progress and not self._forgotten and not self._started:
             return
+        with self._transaction_locked():
+            self._pending_locked()
+
+    def _pending_locked(self) -> None:
+        """The statements of what waits (in the caller's transaction)."""
+        self._flushed = time.monotonic()
         rows = [(progress, token) for token, progress in
                 self._progress.items()]
         gone = [(token,) for token in self._forgotten]
+        began = [(time.time(), token) for token in self._started]
         self._progress.clear()
         self._forgotten.clear()
-        self._db.execute("BEGIN")
+        self._started.clear()
+        self._db.executemany("UPDATE jobs SET state = 'running', updated = "
+                             "? WHERE token = ? AND state = 'queued'", began)
         self._db.executemany("UPDATE jobs SET progress = ? WHERE token = ?",
                              rows)
         self._db.executemany("DELETE FROM jobs WHERE token = ?", gone)
-        self._db.execute("COMMIT")
 
     def _bound_locked(self) -> None:
+        """Deletes the oldest finished jobs while the store holds more
+        than `max_bytes` (counted exactly only when the running total,
+        which deletes do not lower, says it may)."""
+        if self._total <= self.max_bytes:
+            return
         row = self._db.execute("SELECT coalesce(sum(size), 0) FROM jobs"
                                ).fetchone()
-        total = 0 if row is None else row[0]
+        total = self._total = 0 if row is None else row[0]
         while total > self.max_bytes:
             row = self._db.execute(
                 "SELECT token, size FROM jobs WHERE state IN ('done', "
@@ -270,6 +300,7 @@ class JobStore:
                 return  # only jobs still to run: they are kept
             self._db.execute("DELETE FROM jobs WHERE token = ?", (row[0],))
             total -= row[1]
+            self._total = total
 
     # -- what a restarted server reads ----------------------------------------
 
