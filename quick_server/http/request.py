@@ -32,7 +32,7 @@ class Request:
     __slots__ = ("server", "command", "path", "request_version", "headers",
                  "client_address", "body", "close_connection", "route_name",
                  "route_kind", "extra_headers", "files", "by_design",
-                 "answer", "_writer", "__dict__")
+                 "answer", "_writer", "log_secret", "failure", "__dict__")
 
     def __init__(self, server: Any, head: RequestHead,
                  client_address: tuple[Any, ...], body: Body | None = None,
@@ -51,17 +51,19 @@ class Request:
         self.files: dict[str, Any] = {}
         self.by_design = 0.0  # seconds of waiting the client asked for
         self.answer: Response | None = None  # send_error's, or by hand
+        self.log_secret: str | None = None  # masked in logs (`masked`)
+        self.failure: BaseException | None = None  # what a 500 answered
         self._writer = writer
 
     def hide_in_log(self, secret: str) -> None:
         """Masks `secret` (a key the client sent in the URL) wherever the
         request is logged or shown (`masked`)."""
-        self.__dict__["log_secret"] = secret
+        self.log_secret = secret
 
     def masked(self, text: str) -> str:
         """`text` (the path, the request line) with the secret that
         `hide_in_log` named masked."""
-        secret = self.__dict__.get("log_secret") if self.__dict__ else None
+        secret = self.log_secret
         return text.replace(secret, "***") if secret else text
 
     @property

@@ -110,6 +110,11 @@ class RouteTable:
     def __init__(self) -> None:
         self._routes: list[Route] = []
         self._lock = threading.Lock()
+        # the routes a request may match, by method and first segment (a
+        # route whose first part is literal fits that segment alone), in
+        # the table's order; by method alone for other first segments
+        self._index: dict[tuple[str, str], tuple[Route, ...]] = {}
+        self._wild: dict[str, tuple[Route, ...]] = {}
 
     def add(self, route: Route) -> None:
         """Adds `route`; ValueError when its method and mask (with the
@@ -120,8 +125,10 @@ class RouteTable:
                     raise ValueError(f"route {route.method} {route.mask} "
                                      f"is already registered")
             # stable: among equally specific masks the first registered wins
-            self._routes = sorted(self._routes + [route],
-                                  key=lambda r: r.specificity, reverse=True)
+            routes = sorted(self._routes + [route],
+                            key=lambda r: r.specificity, reverse=True)
+            self._index, self._wild = _indexed(routes)
+            self._routes = routes
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -130,16 +137,17 @@ class RouteTable:
               ) -> tuple[Route, list[str], dict[str, str]] | None:
         """The route for `method` and `raw_path`; raises `MethodNotAllowed`
         when only other methods have one. HEAD is served by GET routes."""
-        routes = self._routes
-        if not routes:
+        if not self._routes:
             return None
         segments = _segments(raw_path)
         want = "GET" if method == "HEAD" else method
+        routes = self._index.get((want, segments[0] if segments else ""))
+        if routes is None:
+            routes = self._wild.get(want, ())
         for route in routes:
-            if route.method == want:
-                found = route.match(segments)
-                if found is not None:
-                    return route, found[0], found[1]
+            found = route.match(segments)
+            if found is not None:
+                return route, found[0], found[1]
         allowed = self.allowed(raw_path)
         if allowed:
             raise MethodNotAllowed(allowed)
@@ -153,6 +161,27 @@ class RouteTable:
         if "GET" in methods:
             methods.add("HEAD")
         return sorted(methods)
+
+
+def _indexed(routes: list[Route]
+             ) -> tuple[dict[tuple[str, str], tuple[Route, ...]],
+                        dict[str, tuple[Route, ...]]]:
+    """`RouteTable`'s index of `routes` (in their order)."""
+    firsts: dict[str, list[str]] = {}  # method -> literal first parts
+    for r in routes:
+        if r.parts and not r.parts[0].startswith(":"):
+            firsts.setdefault(r.method, []).append(r.parts[0])
+    index: dict[tuple[str, str], list[Route]] = {}
+    wild: dict[str, list[Route]] = {}
+    for r in routes:
+        if r.parts and not r.parts[0].startswith(":"):
+            index.setdefault((r.method, r.parts[0]), []).append(r)
+            continue
+        wild.setdefault(r.method, []).append(r)
+        for first in set(firsts.get(r.method, ())):
+            index.setdefault((r.method, first), []).append(r)
+    return ({key: tuple(found) for key, found in index.items()},
+            {method: tuple(found) for method, found in wild.items()})
 
 
 def _segments(raw_path: str) -> list[str]:

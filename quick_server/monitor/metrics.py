@@ -43,6 +43,7 @@ def _route_label(route: str) -> tuple[str, str]:
 
 def lines(server: Any) -> Iterator[str]:
     """The exposition of `server`'s metrics, line by line."""
+    server.observed.fold()
     routes = server.observed.routes.snapshot()
     yield "# HELP quick_server_requests_total Requests answered."
     yield "# TYPE quick_server_requests_total counter"

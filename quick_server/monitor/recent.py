@@ -41,14 +41,21 @@ class RecentRequests:
     def add(self, now: float, client: str, method: str, path: str,
             status: int, size: int, seconds: float,
             traceback: str | None = None) -> None:
-        """One request, ended at `now` (epoch seconds); kept as a tuple
-        (a `Seen` is made when asked for)."""
-        if len(path) > MAX_TEXT:
-            path = path[:MAX_TEXT]
+        """One request, ended at `now` (epoch seconds)."""
+        self.add_many([(now, client, method, path, status, size, seconds,
+                        traceback)])
+
+    def add_many(self, rows: list[tuple[Any, ...]]) -> None:
+        """Requests as `(now, client, method, path, status, size, seconds,
+        traceback)`; kept as tuples (a `Seen` is made when asked for)."""
         with self._lock:
-            self._seq += 1
-            self._ring.append((self._seq, now, client, method, path, status,
-                               size, seconds, traceback))
+            self._seq += max(0, len(rows) - KEPT)  # older than the ring
+            for row in rows[-KEPT:]:
+                path = row[3]
+                if len(path) > MAX_TEXT:
+                    row = (*row[:3], path[:MAX_TEXT], *row[4:])
+                self._seq += 1
+                self._ring.append((self._seq, *row))
 
     def since(self, seq: int = 0) -> list[Seen]:
         """The requests after serial `seq`, oldest first."""

@@ -77,29 +77,38 @@ class RouteMetrics:
         """One answered request (`status` 0: none was sent) that ended at
         `now` (epoch seconds); `seconds` None for one that waited by
         design."""
-        klass = _CLASSES[status // 100] if 0 < status < 600 else "none"
-        start = int(now) // BIN_SECONDS * BIN_SECONDS
-        index = -1 if seconds is None else bisect_left(BUCKETS, seconds)
+        self.record_many([(now, route, method, status, seconds)])
+
+    def record_many(self, items: list[tuple[Any, ...]]) -> None:
+        """Requests as `(now, route, method, status, seconds)` (more
+        items after those are ignored), under one hold of the lock."""
         with self._lock:
-            series = self._routes.get(route)
-            if series is None:
-                series = self._add_locked(route)
-            series.count += 1
-            statuses = series.statuses
-            key = (method, klass)
-            statuses[key] = statuses.get(key, 0) + 1
-            if status >= 500 or status <= 0:
-                series.errors += 1
-            bins = series.bins
-            current = bins[-1] if bins else None
-            if current is None or current.start != start:
-                current = _Bin(start)
-                bins.append(current)
-            current.count += 1
-            if index >= 0:
-                series.histogram[index] += 1
-                series.seconds += seconds  # type: ignore[operator]
-                current.histogram[index] += 1
+            routes = self._routes
+            for item in items:
+                now, route, method, status, seconds = item[:5]
+                series = routes.get(route)
+                if series is None:
+                    series = self._add_locked(route)
+                series.count += 1
+                klass = _CLASSES[status // 100] if 0 < status < 600 \
+                    else "none"
+                statuses = series.statuses
+                key = (method, klass)
+                statuses[key] = statuses.get(key, 0) + 1
+                if status >= 500 or status <= 0:
+                    series.errors += 1
+                start = int(now) // BIN_SECONDS * BIN_SECONDS
+                bins = series.bins
+                current = bins[-1] if bins else None
+                if current is None or current.start != start:
+                    current = _Bin(start)
+                    bins.append(current)
+                current.count += 1
+                if seconds is not None:
+                    index = bisect_left(BUCKETS, seconds)
+                    series.histogram[index] += 1
+                    series.seconds += seconds
+                    current.histogram[index] += 1
 
     def _add_locked(self, route: str) -> RouteSeries:
         if len(self._routes) >= MAX_ROUTES:

@@ -63,6 +63,7 @@ def status(server: Any, tracebacks: bool, since: int = 0
            ) -> dict[str, Any]:
     """The status of `server` (`tracebacks`: the viewer may see them;
     `since`: only requests after this serial)."""
+    server.observed.fold()  # the requests queued are counted first
     jobs, slots, job_routes = job_status(server, tracebacks)
     hub = server._services
     process = process_info.describe()
