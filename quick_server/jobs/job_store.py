@@ -93,7 +93,6 @@ class JobStore:
         self._lock = threading.Lock()
         self._progress: dict[str, str] = {}  # token -> JSON, not yet saved
         self._forgotten: list[str] = []  # tokens to delete with next commit
-        self._started: list[str] = []  # jobs that began, saved with the next
         self._total = 0  # bytes stored, at most (exact after `_bound`)
         self._flushed = time.monotonic()
         self._db = self._open()
@@ -165,10 +164,12 @@ class JobStore:
             self._total += len(payload)
 
     def started(self, token: str) -> None:
-        """A job began to run: saved with the next commit (a crash right
-        after a job started may restore it as queued)."""
+        """A job began to run (committed: a restarted server must not
+        take a job that ran for one still queued)."""
         with self._lock:
-            self._started.append(token)
+            self._db.execute("UPDATE jobs SET state = 'running', updated = ?"
+                             " WHERE token = ? AND state = 'queued'",
+                             (time.time(), token))
 
     def progress(self, token: str, progress: str) -> None:
         """A progress report (JSON): saved with the next flush."""
@@ -184,7 +185,7 @@ class JobStore:
         JSON text or its error's JSON; a job not stored before (a cached
         result) is added when its `route` and `payload` are given. The
         oldest finished jobs are deleted while the store holds more than
-        `max_bytes`. One commit, with what waited (`started`, progress)."""
+        `max_bytes`. One commit, with what waited (progress, deletions)."""
         if state not in ENDED:
             raise ValueError(f"a job ends done, error or cancelled, not "
                              f"{state!r}")
@@ -260,9 +261,9 @@ class JobStore:
             self._flush_locked()
 
     def _flush_locked(self) -> None:
-        """Commits what waits: jobs that began, progress, deletions."""
+        """Commits what waits: progress, deletions."""
         self._flushed = time.monotonic()
-        if not self._progress and not self._forgotten and not self._started:
+        if not self._progress and not self._forgotten:
             return
         with self._transaction_locked():
             self._pending_locked()
@@ -273,12 +274,8 @@ class JobStore:
         rows = [(progress, token) for token, progress in
                 self._progress.items()]
         gone = [(token,) for token in self._forgotten]
-        began = [(time.time(), token) for token in self._started]
         self._progress.clear()
         self._forgotten.clear()
-        self._started.clear()
-        self._db.executemany("UPDATE jobs SET state = 'running', updated = "
-                             "? WHERE token = ? AND state = 'queued'", began)
         self._db.executemany("UPDATE jobs SET progress = ? WHERE token = ?",
                              rows)
         self._db.executemany("DELETE FROM jobs WHERE token = ?", gone)
