@@ -82,10 +82,10 @@ class KeptJobs:
         from .jobs.restoring import restore
         try:
             store = JobStore(path, self.settings.jobs.max_store_bytes,
-                             lambda text: log.msg("{0}", text))
+                             lambda text: log.job_warning("{0}", text))
         except Exception as err:  # pylint: disable=broad-except
-            log.msg("jobs are kept in memory only: the job store {0} cannot "
-                    "be opened: {1}", path, err)
+            log.job_warning("jobs are kept in memory only: the job store {0} "
+                            "cannot be opened: {1}", path, err)
             return
         self._store = store
         stored = store.load()
@@ -105,7 +105,7 @@ class KeptJobs:
         pool.recorder = StoreRecorder(store)
         counts = restore(pool, store, stored, self._worker_routes)
         if counts:
-            log.msg("jobs restored from {0}: {1}", path, ", ".join(
+            log.job_msg("jobs restored from {0}: {1}", path, ", ".join(
                 f"{count} {what}" for what, count in sorted(counts.items())))
 
     def _close_jobs(self, reason: str) -> None:

@@ -49,8 +49,8 @@ def restore(pool: WorkerPool, store: JobStore, stored: list[StoredJob],
         try:
             outcome = _restore_one(pool, job, workers.get(job.route))
         except (ValueError, TypeError, KeyError) as err:  # unreadable row
-            log.msg("stored job {0} cannot be restored: {1}", job.token[:6],
-                    err)
+            log.job_warning("stored job {0} cannot be restored: {1}",
+                            job.token[:6], err)
             outcome = "dropped"
         if outcome == "dropped":
             store.forget(job.token)
