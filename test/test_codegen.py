@@ -230,8 +230,8 @@ def test_a_file_path_and_standard_output(server, tmp_path):
 
 
 DOC: dict[str, Any] = {
-    "openapi": "3.1.0", "info": {"title": "T", "version": "1"},
-    "paths": {"/go": {"post": {
+    "openapi": "3.1.0", "info": {"title": 'T """\r\x00\\', "version": "1"},
+    "paths": {"/go'\"": {"post": {
         "operationId": "go",
         "description": 'ends early? """ + __import__("os") + """',
         "x-quick-server-contract": {
@@ -259,8 +259,9 @@ def test_a_hostile_document_gives_safe_code_or_a_clear_error(tmp_path):
     assert module.Req().text == "'); import os #\n"
     assert module.Req.__doc__ == DOC["components"]["schemas"]["Req"][
         "description"]
-    assert module.Client.go.__doc__ == DOC["paths"]["/go"]["post"][
+    assert module.Client.go.__doc__ == DOC["paths"]["/go'\""]["post"][
         "description"]
+    assert module.Client.__doc__.startswith('A client of T """\r\x00\\ 1')
     schema = ("components", "schemas", "Req")
 
     def at(doc: dict[str, Any], *keys: str) -> Any:
@@ -269,23 +270,34 @@ def test_a_hostile_document_gives_safe_code_or_a_clear_error(tmp_path):
         return doc
 
     cases = {
-        "is a Python keyword": lambda d: at(d, "paths", "/go", "post",
+        "is a Python keyword": lambda d: at(d, "paths", "/go'\"", "post",
                                             "x-quick-server-contract"
                                             ).update(name="import"),
         "is not a Python identifier": lambda d: at(d, *schema)["properties"]
         .update({"a b": {"type": "string"}}),
         "keyword": lambda d: at(d, *schema)["properties"].update(
             {"class": {"type": "string"}}),
-        "names no schema": lambda d: at(d, "paths", "/go", "post",
+        "names no schema": lambda d: at(d, "paths", "/go'\"", "post",
                                         "x-quick-server-contract").update(
             request={"$ref": "#/components/schemas/os.system"}),
         "a name of the Client's own": lambda d: at(
-            d, "paths", "/go", "post", "x-quick-server-contract").update(
+            d, "paths", "/go'\"", "post", "x-quick-server-contract").update(
             name="base_url"),
         "does not fit its type": lambda d: at(d, *schema)["properties"][
             "text"].update(default=3),
         "NewType": lambda d: at(d, *schema)["properties"]["text"].update(
             {"x-python-newtype": "x = 1; import os"}),
+        "the member of Mode 'None' is a Python keyword": lambda d: (
+            at(d, "components", "schemas").update(Mode={
+                "title": "Mode", "enum": ["a"],
+                "x-python-enum-names": ["None"]}),
+            at(d, *schema)["properties"].update(
+                m={"$ref": "#/components/schemas/Mode"})),
+        "the schema name 'class' is a Python keyword": lambda d: (
+            at(d, "components", "schemas").update({"class": {
+                "type": "object", "properties": {}}}),
+            at(d, *schema)["properties"].update(
+                c={"$ref": "#/components/schemas/class"})),
         "would hide": lambda d: at(d, *schema)["properties"].update(
             {"str": {"type": "string"}}),
     }
