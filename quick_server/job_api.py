@@ -2,6 +2,7 @@
 workers, services, `submit`, the job processes and worker.js."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
@@ -69,6 +70,9 @@ class JobApi:
 
         def _js_clients_changed(self) -> None: ...
 
+        def _replacing(self, what: str
+                       ) -> contextlib.AbstractContextManager[None]: ...
+
     @property
     def workers(self) -> WorkerPool:
         """The job table (made, and the jobs wing imported, when first
@@ -111,8 +115,9 @@ class JobApi:
 
         def register(fn: WorkerF) -> WorkerF:
             self._js_client_pending(mask, fn, typed=False)
-            self._register_worker(mask, fn, cache_id, cache_method,
-                                  cache_section, executor, restartable)
+            with self._replacing(f"worker {mask}"):
+                self._register_worker(mask, fn, cache_id, cache_method,
+                                      cache_section, executor, restartable)
             self._js_clients_changed()
             return fn
         return register
@@ -228,7 +233,8 @@ class JobApi:
                                        route=mask, runner=runner,
                                        token=token, kept=True, key=key)
         self._worker_routes[mask] = WorkerRoute(None, "service", start, True)
-        self._add_worker_route(mask, start, f"service {name}")
+        with self._replacing(f"service worker {mask}"):
+            self._add_worker_route(mask, start, f"service {name}")
         self._js_clients_changed()  # a client that names it has it now
 
     def submit(self, fn: Callable[..., Any], *args: Any,

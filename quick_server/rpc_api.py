@@ -3,6 +3,7 @@
 The rpc wing is imported when one is registered."""
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .http.responses import Response
@@ -37,6 +38,9 @@ class RpcApi:
 
         def _js_clients_changed(self) -> None: ...
 
+        def _replacing(self, what: str
+                       ) -> contextlib.AbstractContextManager[None]: ...
+
         def _register_worker(self, mask: str, fn: Callable[..., Any],
                              cache_id: Callable[[Any], Any] | None,
                              cache_method: str | None,
@@ -63,9 +67,10 @@ class RpcApi:
             contract = Contract(path, fn, name)
             self._check_name(contract)
             self._js_client_pending(path, fn)  # its name in JS clients
-            self.add_route("POST", "json", path, contract.answer, 0)
-            self.add_route("GET", "json", path, contract.describe, 0,
-                           exclusive=False)
+            with self._replacing(f"rpc {path}"):
+                self.add_route("POST", "json", path, contract.answer, 0)
+                self.add_route("GET", "json", path, contract.describe, 0,
+                               exclusive=False)
             self._typed[path] = contract
             self._js_clients_changed()
             return fn
@@ -96,11 +101,12 @@ class RpcApi:
             contract = WorkerContract(path, fn, name)
             self._check_name(contract)
             self._js_client_pending(path, fn)  # its name in JS clients
-            self._register_worker(path, fn, cache_id, cache_method,
-                                  cache_section, executor, restartable,
-                                  typed=contract)
-            self.add_route("GET", "json", path, contract.describe, 0,
-                           exclusive=False)
+            with self._replacing(f"rpc worker {path}"):
+                self._register_worker(path, fn, cache_id, cache_method,
+                                      cache_section, executor, restartable,
+                                      typed=contract)
+                self.add_route("GET", "json", path, contract.describe, 0,
+                               exclusive=False)
             self._typed[path] = contract
             self._js_clients_changed()
             return fn

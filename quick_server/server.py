@@ -33,6 +33,7 @@ from .monitor.observations import Observations
 from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
                       keep_listener, register_listener)
+from .background_api import BackgroundApi, hold_address, take_address
 from .cors_proxy_api import CorsProxyApi
 from .folder_api import FolderApi
 from .job_api import JobApi, WorkerRoute
@@ -60,8 +61,8 @@ _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
 class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
-                  TokenApi, CorsProxyApi, FolderApi, ServerAliases,
-                  socketserver.TCPServer):
+                  TokenApi, CorsProxyApi, FolderApi, BackgroundApi,
+                  ServerAliases, socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -140,9 +141,11 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
             self.socket = inherited
             self.server_address = inherited.getsockname()
         else:
+            take_address(self, self.address_family, self.server_address)
             # not HTTPServer.server_bind: its getfqdn() can stall on DNS
             socketserver.TCPServer.server_bind(self)
         register_listener(self)
+        hold_address(self)
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
@@ -285,10 +288,10 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
         or kind (not "json" or "text"), or when method and mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
-        self._routes.add(Route(method, mask, kind,
-                               with_middleware(list(self._middlewares),
-                                               handler), argc, exclusive,
-                               guard))
+        if self._routes.add(Route(method, mask, kind, with_middleware(
+                list(self._middlewares), handler), argc, exclusive, guard),
+                replace=self.interactive):
+            self._route_replaced(f"{method} {mask}")
 
     def _cached_handler(self, handler: ReqF, cache_id: CacheIdF,
                        method: str | None, section: str | None) -> ReqF:
@@ -375,14 +378,6 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
             self.commands.add(fn, 0)
         self._add_job_commands()
         self._add_status_command()
-
-    def stop(self, reason: str = "quit") -> None:
-        """Asks `serve_forever` to end (from any thread, or a signal);
-        `reason` "restart" restarts the process afterwards."""
-        if self._stop_reason != "restart":
-            self._stop_reason = reason
-        self._running = False
-        threading.Thread(target=self.shutdown, daemon=True).start()
 
     def serve_forever(self, poll_interval: float = 0.1) -> None:
         """Serves until `quit`, `restart`, Ctrl-C or SIGTERM; then stops

@@ -100,6 +100,11 @@ class EventLoop(LoopParking):
         threading.Thread(target=self._watch, name="quick_server-watchdog",
                          daemon=True).start()
 
+    @property
+    def accepting(self) -> bool:
+        """Whether the loop watches its listening socket (serving)."""
+        return self._accepting and not self._closed
+
     def stop_accepting(self) -> None:
         """Stops accepting (from any thread), returning once the loop no
         longer watches the listening socket."""

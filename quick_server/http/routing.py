@@ -116,19 +116,24 @@ class RouteTable:
         self._index: dict[tuple[str, str], tuple[Route, ...]] = {}
         self._wild: dict[str, tuple[Route, ...]] = {}
 
-    def add(self, route: Route) -> None:
-        """Adds `route`; ValueError when its method and mask (with the
-        same `argc`) are registered already."""
+    def add(self, route: Route, replace: bool = False) -> bool:
+        """Adds `route`; when its method and mask (with the same `argc`)
+        are registered already: ValueError, or with `replace` it takes
+        the old route's place (True is returned)."""
         with self._lock:
-            for known in self._routes:
-                if known.shape == route.shape:
-                    raise ValueError(f"route {route.method} {route.mask} "
-                                     f"is already registered")
-            # stable: among equally specific masks the first registered wins
-            routes = sorted(self._routes + [route],
+            known = [r for r in self._routes if r.shape == route.shape]
+            if known and not replace:
+                raise ValueError(f"route {route.method} {route.mask} "
+                                 f"is already registered")
+            # in the old one's place: among equally specific masks the
+            # first registered wins
+            new = [route if r.shape == route.shape else r
+                   for r in self._routes] if known else self._routes + [route]
+            routes = sorted(new,
                             key=lambda r: r.specificity, reverse=True)
             self._index, self._wild = _indexed(routes)
             self._routes = routes
+        return bool(known)
 
     def __len__(self) -> int:
         return len(self._routes)
