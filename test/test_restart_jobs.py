@@ -218,7 +218,8 @@ def test_jobs_keep_their_tokens_across_a_restart(app, tmp_path, how):
     server.store_has("1 done")  # the finished job (not fetched)
     server.edit(2, command=how == "command")
     assert server.value()[1] != old_boot
-    assert "jobs restored from" in server.output
+    wait_for(lambda: "jobs restored from" in server.output, 10,
+             "the restored jobs' log line")  # (read by a thread)
     (tmp_path / "go").write_text("")
     status, answer = result(server.port, again)
     assert status == 200 and answer["n"] == 1
