@@ -8,7 +8,9 @@ it serves): a process forked later from a server with running threads
 could inherit a lock some thread held and hang. The template stays single
 threaded; each job process is forked from it on demand, so it starts in
 milliseconds, already holding every module and global of the script (and
-every worker function), and no script is imported twice.
+every worker function), and no script is imported twice. A job process
+caps the threads of numeric libraries to its share of the cores
+(`thread_caps.py`).
 
 Cancelling a running job kills its process (SIGKILL ends it even inside a
 long C call); a new one is forked in its place. The template and its job
@@ -38,6 +40,7 @@ from typing import Any, Callable
 
 from .. import log
 from . import progress as progress_mod
+from . import thread_caps
 from .outcomes import Outcome, describe, error_outcome, pack, unpack
 
 _HEADER = struct.Struct("!I")
@@ -130,12 +133,20 @@ def _template_main(control: socket.socket) -> None:
             return
         if request in (b"", b"q"):
             return
+        try:
+            head = _recv_exact(control, 2)  # the job process's threads
+        except OSError:
+            return
+        if head is None:
+            return
+        (threads,) = struct.unpack("!H", head)
         mine, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
             control.close()
             mine.close()
             _die_with_parent()
+            thread_caps.cap(threads)
             _job_process_main(theirs)
             os._exit(0)  # pylint: disable=protected-access
         theirs.close()
@@ -255,7 +266,8 @@ class ProcessPool:
     def _fork_job_process(self) -> JobProcess:
         control = self._control
         assert control is not None
-        control.sendall(b"f")
+        threads = thread_caps.threads_per_process(self.size)
+        control.sendall(b"f" + struct.pack("!H", min(threads, 0xFFFF)))
         data, fds, _, _ = socket.recv_fds(control, 4, 1)
         if not fds or len(data) != 4:
             raise RuntimeError("the job process template is gone")
