@@ -42,7 +42,9 @@ setup(
                  "prometheus_client>=0.17",
                  # the OpenAPI document is checked by the validator, and
                  # real answers against its schemas (JSON Schema 2020-12)
-                 "openapi-spec-validator>=0.7", "jsonschema>=4.18"],
+                 "openapi-spec-validator>=0.7", "jsonschema>=4.18",
+                 # job processes cap numpy's BLAS threads (test_job_threads)
+                 "numpy>=1.24"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
