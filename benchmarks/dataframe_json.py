@@ -1,7 +1,7 @@
 """A ~20 MB DataFrame answered by a JSON route (issue 25): seconds for the
-answer and the server's peak memory (max RSS of this process, the client's copy of the
-body included) above what it
-held before; the records path (`to_dict("records")`) for comparison.
+answer and the peak memory above what the process held before (max RSS;
+client and server are one process here, so the client's copy of the body
+counts too); the records path (`to_dict("records")`) for comparison.
 
     python benchmarks/dataframe_json.py
 """

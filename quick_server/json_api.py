@@ -37,4 +37,5 @@ class JsonApi:
         return self._json_writer or JSON
 
     def _to_json(self, value: Any) -> str:
-        return self.json_writer(value)
+        """A job's result (or another value) as this server writes JSON."""
+        return self.json_writer.text(value)

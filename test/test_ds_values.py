@@ -104,6 +104,9 @@ def server():
     srv.json_default = money
     for name, (value, _) in VALUES.items():
         srv.add_json_get_mask(f"/v/{name}", lambda req, args, v=value: v)
+    srv.json_worker("/work")(lambda payload: {
+        "n": np.int64(payload["x"]), "m": Money(5),
+        "rows": pd.DataFrame({"a": [1.5, np.nan]})})
     srv.add_json_get_mask("/opaque", lambda req, args: {"x": Opaque()})
     srv.add_json_get_mask("/big", lambda req, args: pd.DataFrame(
         {"x": np.arange(5000) / 7, "y": np.nan}))
@@ -123,6 +126,13 @@ def test_each_value_answers_as_json(server, name):
     assert headers["content-type"].startswith("application/json")
     assert json.loads(body) == VALUES[name][1]
     assert b"NaN" not in body and b"Infinity" not in body
+
+
+def test_a_worker_result_answers_as_json_with_the_hook(server):
+    from quick_server import worker_request
+    url = f"http://127.0.0.1:{server.server_address[1]}/work"
+    assert worker_request(url, {"x": 2}) == {
+        "n": 2, "m": {"cents": 5}, "rows": [{"a": 1.5}, {"a": None}]}
 
 
 def test_a_value_nothing_recognises_is_a_500(server, capsys):
