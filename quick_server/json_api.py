@@ -9,7 +9,7 @@ from .http.responses import JSON, JsonWriter
 
 
 class JsonApi:
-    """`json_default` and the `json_writer` it makes."""
+    """`json_default` and the `JsonWriter` it makes (`_json_writer`)."""
 
     _json_default: JsonDefault | None = None
     _json_writer: JsonWriter | None = None
@@ -31,11 +31,7 @@ class JsonApi:
         self._json_writer = None if hook is None \
             else JsonWriter(with_hook(hook))
 
-    @property
-    def json_writer(self) -> JsonWriter:
-        """What writes this server's JSON answers (`json_default` too)."""
-        return self._json_writer or JSON
-
     def _to_json(self, value: Any) -> str:
-        """A job's result (or another value) as this server writes JSON."""
-        return self.json_writer.text(value)
+        """A job's result (or another value) as this server writes JSON
+        (route answers: `route_answers.to_response`)."""
+        return (self._json_writer or JSON).text(value)

@@ -172,11 +172,11 @@ def test_json_default_must_be_callable():
         with pytest.raises(TypeError):
             srv.json_default = 3
         srv.json_default = str
-        assert srv.json_writer(Opaque()).startswith('"<')
-        assert srv.json_writer(np.int64(3)) == "3"  # recognised first
+        assert srv._to_json(Opaque()).startswith('"<')
+        assert srv._to_json(np.int64(3)) == "3"  # recognised first
         srv.json_default = None
         with pytest.raises(TypeError):
-            srv.json_writer(Opaque())
+            srv._to_json(Opaque())
     finally:
         srv.server_close()
 

@@ -90,7 +90,8 @@ def with_hook(hook: JsonDefault | None) -> JsonDefault:
         try:
             return recognise(value)
         except TypeError:
-            return hook(value)
+            pass  # (the hook's own error alone, not chained to this one)
+        return hook(value)
     return default
 
 

@@ -68,7 +68,8 @@ def to_response(request: Request, kind: str, result: Any) -> Response:
         body = bytes(result)
         ctype = ctype or "application/octet-stream"
     elif kind == "json":
-        writer = getattr(request.server, "json_writer", JSON)
+        # the server's own when it has a `json_default` (`JsonApi`)
+        writer = getattr(request.server, "_json_writer", None) or JSON
         body = writer.body(result)
         ctype = ctype or "application/json"
     else:
