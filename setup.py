@@ -40,6 +40,8 @@ setup(
                  "sphinx>=7",
                  # /metrics is read with Prometheus' own parser
                  "prometheus_client>=0.17",
+                 # data-science values answer as JSON (test_ds_values)
+                 "numpy", "pandas",
                  # the OpenAPI document is checked by the validator, and
                  # real answers against its schemas (JSON Schema 2020-12)
                  "openapi-spec-validator>=0.7", "jsonschema>=4.18",

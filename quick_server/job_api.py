@@ -59,6 +59,8 @@ class JobApi:
         base_path: str
         _coroutines: Any  # where `async def` handlers and jobs run
 
+        def _to_json(self, value: Any) -> str: ...
+
         def add_route(self, method: str, kind: str, mask: str,
                       handler: ReqF, argc: int | None = None, *,
                       exclusive: bool = True,
@@ -153,7 +155,8 @@ class JobApi:
                                             cache_section, cache_method)
                 if found:
                     return self.workers.finished_job(
-                        to_json(value), mask, token=token, payload=payload)
+                        self._to_json(value), mask, token=token,
+                        payload=payload)
 
             def encode(value: Any, seconds: float) -> str:
                 if typed is not None:
@@ -161,7 +164,7 @@ class JobApi:
                 if key is not None:
                     value = cache_store(self.cache, key, value, seconds,
                                         cache_section, cache_method)
-                return to_json(value)
+                return self._to_json(value)
             return self.workers.submit(
                 job_fn, args, route=mask, encode=encode, runner=runner,
                 token=token, kept=True, key=job_key)

@@ -38,6 +38,7 @@ from .cors_proxy_api import CorsProxyApi
 from .folder_api import FolderApi
 from .job_api import JobApi, WorkerRoute
 from .js_client_api import JsClientApi
+from .json_api import JsonApi
 from .kept_jobs import KeptJobs
 from .monitor_api import MonitorApi
 from .rpc_api import RpcApi
@@ -61,7 +62,7 @@ _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
 class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
-                  TokenApi, CorsProxyApi, FolderApi, BackgroundApi,
+                  TokenApi, CorsProxyApi, FolderApi, BackgroundApi, JsonApi,
                   ServerAliases, socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 

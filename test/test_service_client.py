@@ -44,12 +44,13 @@ def raise_(err):
 def test_results_and_errors_are_posted():
     assert posted(lambda p: p["n"] + 1) == {"result": 2}
     assert posted(lambda p: float("nan")) == {"result": None}  # as served
+    assert posted(lambda p: {2, 1}) == {"result": [1, 2]}  # (issue 25)
     assert posted(lambda p: raise_(KeyError("k"))) == {
         "error": "'k'", "type": "KeyError"}
 
 
 @pytest.mark.parametrize("result, type_name", [
-    ({1, 2}, "TypeError"), (b"bytes", "TypeError"), (object(), "TypeError")])
+    (1j, "TypeError"), (b"bytes", "TypeError"), (object(), "TypeError")])
 def test_a_result_that_is_not_json_is_an_error(result, type_name):
     body = posted(lambda p: result)
     assert body["type"] == type_name

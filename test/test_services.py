@@ -140,8 +140,8 @@ from quick_server import report_progress
 def work(payload):
     report_progress(0, None, str(os.getpid()))
     time.sleep(payload.get("seconds", 0))
-    if payload.get("answer") == "set":
-        return {1, 2}
+    if payload.get("answer") == "complex":
+        return 1j
     if payload.get("answer") == "big":
         return "x" * 5000
     return {"pid": os.getpid(), "x": payload.get("x")}
@@ -275,7 +275,7 @@ def test_a_result_that_cannot_be_sent_ends_the_job(cluster):
     url = f"http://127.0.0.1:{port}/work"
     service = cluster["start_service"]()
     with pytest.raises(WorkerError) as info:
-        worker_request(url, {"answer": "set"}, timeout=20)
+        worker_request(url, {"answer": "complex"}, timeout=20)
     assert info.value.error_type == "TypeError"
     assert "cannot be sent as JSON" in info.value.error_message
     with pytest.raises(WorkerError) as info:

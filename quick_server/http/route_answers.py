@@ -8,7 +8,7 @@ from typing import Any
 from .file_answers import file_answer
 from .files import FileResponse
 from .request import Request
-from .responses import Response, StreamResponse, WaitingResponse, to_json
+from .responses import JSON, Response, StreamResponse, WaitingResponse
 from .routing import Route
 
 
@@ -68,7 +68,9 @@ def to_response(request: Request, kind: str, result: Any) -> Response:
         body = bytes(result)
         ctype = ctype or "application/octet-stream"
     elif kind == "json":
-        body = to_json(result).encode("utf-8")
+        # the server's own when it has a `json_default` (`JsonApi`)
+        writer = getattr(request.server, "_json_writer", None) or JSON
+        body = writer.body(result)
         ctype = ctype or "application/json"
     else:
         body = str(result).encode("utf-8")
