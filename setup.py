@@ -40,13 +40,12 @@ setup(
                  "sphinx>=7",
                  # /metrics is read with Prometheus' own parser
                  "prometheus_client>=0.17",
-                 # data-science values answer as JSON (test_ds_values)
-                 "numpy", "pandas",
+                 # data-science values answer as JSON (test_ds_values), and
+                 # job processes cap numpy's BLAS threads (test_job_threads)
+                 "numpy>=1.24", "pandas>=2",
                  # the OpenAPI document is checked by the validator, and
                  # real answers against its schemas (JSON Schema 2020-12)
-                 "openapi-spec-validator>=0.7", "jsonschema>=4.18",
-                 # job processes cap numpy's BLAS threads (test_job_threads)
-                 "numpy>=1.24"],
+                 "openapi-spec-validator>=0.7", "jsonschema>=4.18"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
