@@ -235,6 +235,23 @@ def _wait_serving(proc: subprocess.Popen, host: str, port: int) -> None:
     raise AssertionError("the server did not start serving")
 
 
+def end_process(proc: subprocess.Popen, sig: int = signal.SIGTERM,
+                timeout: float = 20.0,
+                reader: threading.Thread | None = None) -> int:
+    """Sends `sig`, waits `timeout` s for the exit (then kills), joins
+    the thread that read the output; the exit code."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if reader is not None:
+        reader.join(5)
+    return proc.returncode
+
+
 def stop_process(proc: subprocess.Popen) -> tuple[int, str]:
     """SIGTERM, then the exit code and everything the server printed."""
     proc.send_signal(signal.SIGTERM)

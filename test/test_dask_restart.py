@@ -20,7 +20,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")  # the test extra has it
 
-from conftest import listening_socket, start_process, wait_for  # noqa: E402
+from conftest import (end_process, listening_socket,  # noqa: E402
+                      start_process, wait_for)
 from test_dask import ENV, ROOT, dask_cluster  # noqa: E402
 
 APP = """
@@ -123,15 +124,7 @@ class App:
                  "the restarted program")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(20)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
+        return end_process(self.proc, sig, 20, self._reader)
 
 
 def call(port: int, method: str, path: str, obj: Any = None,

@@ -152,7 +152,8 @@ def test_the_types_of_the_rules(make_server):
     assert Tree  # (the recursive type, imported for the line above)
 
 
-def test_names_that_clash_are_errors_that_say_how_to_rename(make_server):
+def test_names_that_clash_are_errors_that_say_how_to_rename(make_server,
+                                                            tmp_path):
     server = make_server(start=False)
     server.bind_js_client("/api.js")
     server.rpc("/api/order")(order)
@@ -175,9 +176,10 @@ def test_names_that_clash_are_errors_that_say_how_to_rename(make_server):
     other.rpc("/v2/order", name="order2")(order)
     other.rpc("/api/delete")(delete)
     with pytest.raises(ValueError, match="reserved word"):
-        other.mirror_js_client("unused")
+        other.mirror_js_client(str(tmp_path / "unused"))
     with pytest.raises(ValueError, match="both be"):
-        other.mirror_js_client("unused", names={"/api/delete": "order2"})
+        other.mirror_js_client(str(tmp_path / "unused"),
+                               names={"/api/delete": "order2"})
     with pytest.raises(ValueError, match="reserved word"):
         other.bind_js_client("/api.js", names={"/v2/order": "orderV2",
                                                "/api/delete": "new"})

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from conftest import listening_socket, start_process, wait_for
+from conftest import end_process, listening_socket, start_process, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "test-services-key"
@@ -149,15 +149,7 @@ class App:
                         "the restarted program")
 
     def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(15)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
+        return end_process(self.proc, sig, 15, self._reader)
 
 
 def call(port, method, path, obj=None, headers=None, timeout=30):

@@ -73,11 +73,7 @@ class Contract(TypedRoute):
         if self.files and isinstance(result, FileResponse):
             return result
         try:
-            if self.response is None:
-                raise ValidationError("FileResponse",
-                                      f"expected FileResponse, got "
-                                      f"{type(result).__qualname__}")
-            return self.response.encode(result)
+            return self.encode_answer(result)
         except ValidationError as err:
             if isinstance(result, FileResponse):
                 result.release()

@@ -113,6 +113,14 @@ class TypedRoute:
 
     # -- answers -----------------------------------------------------------
 
+    def encode_answer(self, value: Any) -> Any:
+        """`value` as JSON values of the response type; ValidationError
+        when it does not fit (a route that only answers files has none)."""
+        if self.response is None:
+            raise ValidationError("FileResponse", f"expected FileResponse, "
+                                  f"got {type(value).__qualname__}")
+        return self.response.encode(value)
+
     def wrong_answer(self, err: ValidationError, what: str = "answer"
                      ) -> str:
         """What the function must return instead of a value that does not

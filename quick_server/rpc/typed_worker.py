@@ -55,11 +55,7 @@ class WorkerContract(TypedRoute):
         """The job's result as plain JSON values; RpcAnswerError (the
         job's error) when it is not the declared type."""
         try:
-            if self.response is None:
-                raise ValidationError("FileResponse",
-                                      f"expected FileResponse, got "
-                                      f"{type(value).__qualname__}")
-            return self.response.encode(value)
+            return self.encode_answer(value)
         except ValidationError as err:
             raise RpcAnswerError(self.wrong_answer(err, "result")) from None
 
