@@ -55,6 +55,7 @@ class JobApi:
         _worker_routes: dict[str, WorkerRoute]
         cache: Any
         worker_executor: Any
+        interactive: bool
         max_chunk_size: int
         base_path: str
         _coroutines: Any  # where `async def` handlers and jobs run
@@ -93,6 +94,7 @@ class JobApi:
             with _MADE:
                 if self._jobs is None:
                     pool = WorkerPool(self.settings)
+                    pool.runners.follow_main = lambda: self.interactive
                     self._jobs = (pool, Polls(pool))
                 jobs = self._jobs
         return jobs

@@ -401,6 +401,9 @@ class Runners:
         self._coroutine_jobs: CoroutineJobRunner | None = None
         self._deliver = deliver
         self._lock = threading.Lock()
+        # the server's `interactive`: "process" jobs follow the script's
+        # redefinitions (`ProcessPool.renew`)
+        self.follow_main: Callable[[], bool] = lambda: False
 
     def get(self, spec: Any) -> Runner:
         """The runner of an executor setting; ValueError for an unknown
@@ -411,6 +414,8 @@ class Runners:
             with self._lock:
                 if self._processes is None:
                     self._processes = ProcessRunner(self.settings)
+                    self._processes.pool.follow_main = \
+                        lambda: self.follow_main()
                 return self._processes
         if isinstance(spec, concurrent.futures.Executor) or \
                 callable(getattr(spec, "submit", None)):

@@ -16,7 +16,13 @@ Cancelling a running job kills its process (SIGKILL ends it even inside a
 long C call); a new one is forked in its place. The template and its job
 processes end with the server: the template reads its control socket,
 whose end means the server is gone, and job processes are killed when
-the template ends (Linux: PR_SET_PDEATHSIG).
+the template ends (Linux: PR_SET_PDEATHSIG). What runs in those
+processes is in `forked.py`.
+
+In a notebook (`interactive`), cells go on defining functions after the
+template was forked: a job whose script changed a function or class since
+then (`main_definitions.py`) makes the pool fork a new template first
+(`renew`), so the job runs the code the notebook shows.
 
 Messages on a job process's socket are length-prefixed pickles: the server
 sends `(fn, args)`; the job process answers with `("progress", Progress)`
@@ -25,7 +31,6 @@ or exception pickled inside), which the server unpacks: a result or an
 exception that cannot be rebuilt in the server still settles the job."""
 from __future__ import annotations
 
-import ctypes
 import itertools
 import os
 import pickle
@@ -35,166 +40,14 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable
 
 from .. import log
 from . import progress as progress_mod
 from . import thread_caps
-from .outcomes import Outcome, describe, error_outcome, pack, unpack
-
-_HEADER = struct.Struct("!I")
-MAX_MESSAGE = 1 << 30  # bytes of one pickled message
-
-
-def _send(sock: socket.socket, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_HEADER.pack(len(data)) + data)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
-    chunks = []
-    while size > 0:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _recv(sock: socket.socket) -> Any:
-    """The next message, or raises EOFError when the peer is gone."""
-    head = _recv_exact(sock, _HEADER.size)
-    if head is None:
-        raise EOFError
-    (size,) = _HEADER.unpack(head)
-    if size > MAX_MESSAGE:
-        raise EOFError
-    data = _recv_exact(sock, size)
-    if data is None:
-        raise EOFError
-    return pickle.loads(data)
-
-
-# -- inside the processes ------------------------------------------------------
-
-def _die_with_parent() -> None:
-    """Linux: this process is killed when the process that forked it
-    ends (the template, for a job process)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _detach_from_server(keep: list[int]) -> None:
-    """Points every inherited descriptor but stdout, stderr and `keep` at
-    /dev/null (the listening socket, client connections, files), so that
-    the port is free once the server closes it; standard input is
-    /dev/null too. Each number stays taken, so an object that later
-    closes its old descriptor can never close a new one."""
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    for fd in _open_fds():
-        if fd > 2 and fd != null and fd not in keep:
-            try:
-                os.dup2(null, fd)
-            except OSError:
-                pass
-
-
-def _open_fds() -> list[int]:
-    for folder in ("/proc/self/fd", "/dev/fd"):
-        try:
-            return [int(name) for name in os.listdir(folder)]
-        except OSError:
-            continue
-    return list(range(3, 1024))
-
-
-def _template_main(control: socket.socket) -> None:
-    """The template process: forks a job process for each request on
-    `control` and sends its socket back; ends when the server is gone."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # job processes reap
-    server = os.getppid()
-    control.settimeout(1.0)
-    while True:
-        try:
-            request = control.recv(1)
-        except (InterruptedError, TimeoutError, socket.timeout):
-            if os.getppid() != server:
-                return  # the server died (someone may hold our socket)
-            continue
-        except OSError:
-            return
-        if request in (b"", b"q"):
-            return
-        try:
-            head = _recv_exact(control, 2)  # the job process's threads
-        except OSError:
-            return
-        if head is None:
-            return
-        (threads,) = struct.unpack("!H", head)
-        mine, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            mine.close()
-            _die_with_parent()
-            thread_caps.cap(threads)
-            _job_process_main(theirs)
-            os._exit(0)  # pylint: disable=protected-access
-        theirs.close()
-        socket.send_fds(control, [struct.pack("!i", pid)], [mine.fileno()])
-        mine.close()
-
-
-def _job_process_main(sock: socket.socket) -> None:
-    """A job process: runs one job after the other until its socket
-    closes."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setpgid(0, 0)  # a group of its own: a kill ends what the job started
-    progress_mod.use_channel(lambda p: _send(sock, ("progress", p)))
-    while True:
-        try:
-            fn, args = _recv(sock)
-        except EOFError:
-            return
-        except Exception as err:  # pylint: disable=broad-except
-            hint = (" (a job process knows the functions defined before "
-                    "the job processes started: define job functions "
-                    "before serve_forever or start_job_processes)"
-                    if isinstance(err, AttributeError) else "")
-            _send(sock, ("error", type(err).__name__,
-                         f"the job could not be received: "
-                         f"{describe(err)}{hint}",
-                         traceback.format_exc(), None))
-            continue
-        try:
-            outcome: Outcome = ("done", fn(*args))
-        except BaseException as err:  # pylint: disable=broad-except
-            outcome = error_outcome(err)
-        _send(sock, pack(outcome))  # (strings and bytes: always pickled)
-
-
-def _kill(pid: int) -> None:
-    """Kills a job process and the processes its job started (its group);
-    a process gone already is no error."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-# -- in the server -----------------------------------------------------------
+from .forked import HEADER, detach_from_server, kill, recv, template_main
+from .main_definitions import Definitions
+from .outcomes import Outcome, describe, unpack
 
 class JobProcess:
     """A job process seen from the server."""
@@ -205,6 +58,7 @@ class JobProcess:
         self.busy = False
         self.killed = False
         self.job = 0  # the serial number of its current (or last) job
+        self.template = 0  # the pid of the template that forked it
 
 
 Ticket = tuple[JobProcess, int]  # a job: its process and serial number
@@ -216,7 +70,11 @@ class ProcessPool:
     `run(fn, args, on_progress, on_done)` sends a job to an idle process
     (forking one if needed) and returns that process; `on_done(outcome)`
     is called once, from the pool's reader thread. `cancel(process)` kills
-    it: `on_done` then gets ("cancelled",)."""
+    it: `on_done` then gets ("cancelled",).
+
+    With `follow_main()` true (the server's `interactive`), a job whose
+    script defined or redefined a function or class since the template
+    was forked runs in a process of a new template (`renew`)."""
 
     def __init__(self, size: int) -> None:
         if not hasattr(os, "fork"):
@@ -230,18 +88,23 @@ class ProcessPool:
         self._all: set[JobProcess] = set()
         self._serials = itertools.count(1)
         self.closed = False
+        self.follow_main: Callable[[], bool] = lambda: False
+        self._definitions: Definitions | None = None  # at the fork
+        self._retired: list[int] = []  # templates ending after their jobs
+        self._renewing = threading.Lock()  # held while `_retired` changes
 
     @property
     def started(self) -> bool:
         return self._control is not None
 
-    def start(self) -> None:
+    def start(self, renewing: bool = False) -> None:
         """Forks the template process (best while the server has a single
         thread: call before serving)."""
         with self._lock:
             if self._control is not None or self.closed:
                 return
-            if threading.active_count() > 1:
+            if threading.active_count() > 1 and not renewing and \
+                    not self.follow_main():  # (a kernel has its threads)
                 log.msg("forking the job process template from a server "
                         "that runs threads already: set max_processes (or "
                         "name 'process' in a worker) before serving, so "
@@ -255,13 +118,45 @@ class ProcessPool:
                     ours.close()
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    _detach_from_server([template.fileno(), 1, 2])
-                    _template_main(template)
+                    detach_from_server([template.fileno(), 1, 2])
+                    template_main(template)
                 finally:
                     os._exit(0)  # pylint: disable=protected-access
             template.close()
             self._control = ours
             self._template_pid = pid
+            self._definitions = Definitions()
+
+    def renew(self) -> None:
+        """Forks a new template for the jobs to come, so that they see the
+        script's functions as they are now. Idle processes end at once;
+        busy ones finish their job, and their old template ends after
+        them. (Called with `_renewing` held.)"""
+        with self._lock:
+            control, self._control = self._control, None
+            if control is None:
+                return
+            idle, self._idle = self._idle, []
+            for process in idle:
+                self._all.discard(process)
+            self._retired.append(self._template_pid)
+        for process in idle:
+            kill(process.pid)
+            process.sock.close()
+        try:
+            control.sendall(b"r")
+        except OSError:
+            pass
+        control.close()
+        self._reap_retired(0.0)
+        self.start(renewing=True)
+
+    def _stale(self) -> bool:
+        """Whether the template misses a change of the script that jobs
+        should see (`follow_main`)."""
+        definitions = self._definitions
+        return definitions is not None and self.follow_main() and \
+            definitions.changed()
 
     def _fork_job_process(self) -> JobProcess:
         control = self._control
@@ -272,7 +167,9 @@ class ProcessPool:
         if not fds or len(data) != 4:
             raise RuntimeError("the job process template is gone")
         (pid,) = struct.unpack("!i", data)
-        return JobProcess(pid, socket.socket(fileno=fds[0]))
+        process = JobProcess(pid, socket.socket(fileno=fds[0]))
+        process.template = self._template_pid
+        return process
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...],
             on_progress: Callable[[progress_mod.Progress], None],
@@ -284,9 +181,16 @@ class ProcessPool:
             message = pickle.dumps((fn, args),
                                    protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as err:
+            hint = (" (its name holds another object now: register the "
+                    "worker again with the new function)"
+                    if "not the same object" in str(err) else "")
             raise TypeError(
                 f"a 'process' job must be picklable (a module-level function "
-                f"and picklable arguments): {err}") from err
+                f"and picklable arguments): {err}{hint}") from err
+        if self._stale():
+            with self._renewing:  # (one renewal for jobs that start at once)
+                if self._stale():
+                    self.renew()
         self.start()
         with self._lock:
             if self.closed:
@@ -299,7 +203,7 @@ class ProcessPool:
             process.job = next(self._serials)
             ticket = (process, process.job)
         try:
-            process.sock.sendall(_HEADER.pack(len(message)) + message)
+            process.sock.sendall(HEADER.pack(len(message)) + message)
         except OSError:
             self._forget(process)
             raise RuntimeError("the job process died") from None
@@ -315,11 +219,11 @@ class ProcessPool:
         list when its job is done."""
         while True:
             try:
-                message = _recv(process.sock)
+                message = recv(process.sock)
             except Exception as err:  # pylint: disable=broad-except
                 ended = isinstance(err, (EOFError, OSError))
                 if not ended:  # (our messages hold only strings, bytes
-                    _kill(process.pid)  # and Progress: a stream to drop)
+                    kill(process.pid)  # and Progress: a stream to drop)
                 self._forget(process)
                 on_done(("cancelled",) if process.killed else (
                     "error", "ProcessError",
@@ -334,7 +238,8 @@ class ProcessPool:
             message = unpack(message)
             with self._lock:
                 process.busy = False
-                reusable = not (self.closed or process.killed)
+                reusable = not (self.closed or process.killed) and \
+                    process.template == self._template_pid
                 if reusable:
                     self._idle.append(process)
             if not reusable:  # (a kill is on its way: never reused)
@@ -375,7 +280,7 @@ class ProcessPool:
             if not process.busy or process.killed or process.job != job:
                 return
             process.killed = True
-        _kill(process.pid)
+        kill(process.pid)
 
     def close(self) -> None:
         """Ends the template and every job process."""
@@ -385,25 +290,38 @@ class ProcessPool:
             control, self._control = self._control, None
         for process in processes:
             process.killed = True
-            _kill(process.pid)
-        if control is None:
-            return
-        try:
-            control.sendall(b"q")
-        except OSError:
-            pass
-        control.close()
-        # (the template also ends when the control socket closes, unless
-        # a process forked from the server by someone else holds a copy)
-        deadline = time.monotonic() + 2.0
-        while True:
+            kill(process.pid)
+        if control is not None:
             try:
-                pid, _ = os.waitpid(self._template_pid, os.WNOHANG)
-            except ChildProcessError:
+                control.sendall(b"q")
+            except OSError:
+                pass
+            control.close()
+            # (the template also ends when the control socket closes,
+            # unless a process forked by someone else holds a copy)
+        with self._renewing:
+            if control is not None:
+                self._retired.append(self._template_pid)
+            self._reap_retired(2.0)
+
+    def _reap_retired(self, wait: float) -> None:
+        """Reaps the templates that ended; those still there after `wait`
+        seconds are killed when `wait` is not 0 (the pool closes)."""
+        deadline = time.monotonic() + wait
+        while self._retired:
+            for pid in list(self._retired):
+                try:
+                    ended, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    ended = pid
+                if ended:
+                    self._retired.remove(pid)
+            if not self._retired or not wait:
                 return
-            if pid or time.monotonic() > deadline:
-                break
+            if time.monotonic() > deadline:
+                for pid in self._retired:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                self._retired.clear()
+                return
             time.sleep(0.01)
-        if not pid:
-            os.kill(self._template_pid, signal.SIGKILL)
-            os.waitpid(self._template_pid, 0)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import log
-from .processes import Outcome
+from .outcomes import Outcome
 from .progress import Progress, make_progress
 from ..http.responses import HTTPError, Response, WaitingResponse, to_json
 from ..http.waiting import Signal
