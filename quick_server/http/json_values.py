@@ -16,11 +16,6 @@ from typing import Any, Callable
 
 JsonDefault = Callable[[Any], Any]
 
-# a DataFrame answered as a whole by its own `to_json` (records)
-FRAME_JSON = {"orient": "records", "double_precision": 15,
-              "date_format": "iso"}
-
-
 def is_frame(value: Any) -> bool:
     """A pandas DataFrame (or anything shaped like one)."""
     return (hasattr(value, "to_dict") and hasattr(value, "columns")
@@ -33,14 +28,14 @@ def _missing(value: Any) -> bool:
     return name in ("NaTType", "NAType")
 
 
-def _key(key: Any) -> Any:
+def json_key(key: Any) -> Any:
     """A JSON object key of a label (a Timestamp, a numpy integer...)."""
     if key is None or isinstance(key, (str, int, float, bool)):
         return key
     if hasattr(key, "isoformat") and not _missing(key):
         return key.isoformat()
     if hasattr(key, "item") and hasattr(key, "dtype"):  # numpy scalar
-        return _key(key.item())
+        return json_key(key.item())
     return str(key)
 
 
@@ -54,7 +49,7 @@ def recognise(value: Any) -> Any:
         return value.to_dict(orient="records")
     if hasattr(value, "to_dict") and hasattr(value, "index") \
             and hasattr(value, "tolist"):  # a pandas Series
-        return {_key(k): v for k, v in value.to_dict().items()}
+        return {json_key(k): v for k, v in value.to_dict().items()}
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy
         if getattr(value.dtype, "kind", "") == "M":  # datetime64: ISO
             return value.astype(str).tolist()
@@ -93,14 +88,3 @@ def with_hook(hook: JsonDefault | None) -> JsonDefault:
             pass  # (the hook's own error alone, not chained to this one)
         return hook(value)
     return default
-
-
-def frame_json(value: Any, default: JsonDefault) -> str | None:
-    """A DataFrame's records as JSON by its own `to_json` (NaN and NaT as
-    null, 15 significant digits, ISO dates), `default` for the cells it
-    cannot write; None when it cannot (columns that are not unique...)."""
-    try:
-        text = value.to_json(default_handler=default, **FRAME_JSON)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    return text if isinstance(text, str) else None

@@ -9,7 +9,8 @@ import re
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-from .json_values import JsonDefault, frame_json, is_frame, recognise
+from .frame_json import frame_chunks
+from .json_values import JsonDefault, is_frame, json_key, recognise
 
 SERVER_NAME = "quick_server"
 
@@ -359,17 +360,19 @@ class JsonWriter:
         return self._finite_encode(_finite(value))
 
     def text(self, value: Any) -> str:
-        """`self(value)`, but a DataFrame by its own `to_json` (records,
-        15 significant digits, ISO dates: fast, and small in memory)."""
-        if is_frame(value):
-            text = frame_json(value, self.default)
-            if text is not None:
-                return text
-        return self(value)
+        """`self(value)`, but a DataFrame's records column by column
+        (`frame_json.py`: fast, exact, and small in memory)."""
+        chunks = frame_chunks(value, self, json_key) \
+            if is_frame(value) else None
+        return self(value) if chunks is None else "".join(chunks)
 
     def body(self, value: Any) -> bytes:
         """The UTF-8 body of a JSON answer (`text`)."""
-        return self.text(value).encode("utf-8")
+        chunks = frame_chunks(value, self, json_key) \
+            if is_frame(value) else None
+        if chunks is None:
+            return self(value).encode("utf-8")
+        return b"".join(chunk.encode("utf-8") for chunk in chunks)
 
 
 JSON = JsonWriter()  # without a server's `json_default`
