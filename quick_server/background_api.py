@@ -50,11 +50,26 @@ def take_address(server: Any, family: int,
     if key is None:
         return
     with _ADDRESS_LOCK:
-        old = _BY_ADDRESS.get(key)
-    if old is None or old is server or old.socket.fileno() < 0:
-        return
-    log.msg("replacing the server on {0}:{1}", key[1], key[2])
-    old._close_for_replacement()
+        olds = [old for taken, old in list(_BY_ADDRESS.items())
+                if _overlap(taken, key)]
+    for old in olds:
+        if old is server or old.socket.fileno() < 0:
+            continue
+        log.msg("replacing the server on {0}:{1}", *old.server_address[:2])
+        old._close_for_replacement()
+
+
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def _overlap(taken: tuple[Any, ...], wanted: tuple[Any, ...]) -> bool:
+    """Whether a server bound at `taken` holds the port `wanted` asks for:
+    the same address, or the same port with a wildcard on either side
+    (a server on 0.0.0.0 holds 127.0.0.1 too)."""
+    if taken[2] != wanted[2]:
+        return False
+    return taken[1] == wanted[1] and taken[0] == wanted[0] or \
+        taken[1] in _WILDCARDS or wanted[1] in _WILDCARDS
 
 
 def hold_address(server: Any) -> None:

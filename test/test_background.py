@@ -212,3 +212,17 @@ def test_interactive_is_on_under_ipykernel(servers, monkeypatch):
     assert server.interactive
     server.interactive = False
     assert not server.interactive
+
+
+def test_a_wildcard_address_overlaps_every_host_on_its_port():
+    """Pure: which servers a new address replaces (a notebook that moves
+    from ("", 8000) to ("127.0.0.1", 8000) gets no "Address in use")."""
+    from quick_server.background_api import _overlap
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+    assert _overlap((v4, "127.0.0.1", 8000), (v4, "127.0.0.1", 8000))
+    assert _overlap((v4, "0.0.0.0", 8000), (v4, "127.0.0.1", 8000))
+    assert _overlap((v4, "127.0.0.1", 8000), (v4, "0.0.0.0", 8000))
+    assert _overlap((v6, "::", 8000), (v4, "127.0.0.1", 8000))
+    assert not _overlap((v4, "0.0.0.0", 8000), (v4, "127.0.0.1", 8001))
+    assert not _overlap((v4, "127.0.0.1", 8000), (v4, "127.0.0.2", 8000))
+    assert not _overlap((v6, "::1", 8000), (v4, "127.0.0.1", 8000))
