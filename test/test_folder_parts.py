@@ -175,6 +175,30 @@ def test_extra_headers_go_on_every_answer(server):
         [200, 404, 500, 200, 405, 204, 304]
 
 
+@pytest.mark.parametrize("raw, code", [
+    (b"NOT A REQUEST\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * 70000 + b"\r\n\r\n",
+     431),
+])
+def test_extra_headers_go_on_answers_the_connection_makes(make_server, raw,
+                                                         code):
+    """Refused before any handler ran (a bad head, one over the limit):
+    the connection layer's own answers carry them too."""
+    server = make_server()
+    server.extra_headers = {"Cross-Origin-Opener-Policy": "same-origin"}
+    with socket.create_connection(("127.0.0.1", server.port), 10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].decode("latin-1")
+    assert head.startswith(f"HTTP/1.1 {code} "), head
+    assert "\r\nCross-Origin-Opener-Policy: same-origin" in head
+
+
 def test_an_extra_header_replaces_the_answers_own_but_lists_add(server):
     server.cross_origin = True
     server.extra_headers = {"Cache-Control": "no-store", "Vary": "Origin",

@@ -22,6 +22,7 @@ from .. import log
 from . import sockio
 from .accepting import ACCEPT_BACKOFF, OUT_OF_RESOURCES, Acceptor
 from .dispatch import dispatch, finish, resolve
+from .extra_headers import extra_headers_filter
 from .request import Request
 from .responses import HTTPError, WaitingResponse, error_response
 from .parked_answers import ParkedAnswers
@@ -292,7 +293,8 @@ class Connection(ResponseWriter, ParkedAnswers):
         try:
             if self._toggle:
                 self.sock.settimeout(1.0)
-            self._send(request, error_response(err))
+            self._send(request, extra_headers_filter(
+                request, error_response(err)))
         except (ClientDisconnected, OSError, ValueError):
             pass
         self._log(request)
