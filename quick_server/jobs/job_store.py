@@ -1,4 +1,4 @@
-"""The job store (issue 21, its first part): what a restarted server must
+"""The job store: what a restarted server must
 know of its jobs, kept in SQLite (standard library), in WAL mode with
 `synchronous=NORMAL` (a `kill -9` loses nothing committed; power loss is
 out of scope). Each state change is committed before the caller goes on
@@ -9,8 +9,8 @@ oldest finished jobs go first). A store of another schema version, or
 one SQLite cannot read, is moved aside (said in the log) and the server
 starts empty.
 
-Not wired to the job table yet: `WorkerPool` keeps its jobs in memory;
-the next step records through this store and reloads from it."""
+The job table records through it (`recording.py`) and a restarted server
+reloads from it (`restoring.py`)."""
 from __future__ import annotations
 
 import contextlib
