@@ -60,7 +60,7 @@ class KeptJobs:
         choice = self._store_choice
         if choice != _DEFAULT:
             return choice
-        from .dev.devcert import cache_folder
+        from .cache_dir import cache_folder
         from .jobs.job_store import store_path
         return store_path(_script(), self.port, cache_folder())
 

@@ -177,6 +177,7 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
             self._stopped.wait(self.shutdown_grace + STOP_MARGIN)
         keep_listener(self.socket)  # restarting: the next process takes it
         super().server_close()
+        self._static.gzip_cache.clear()
         self._loop.close()  # the connections still open end
         if self._async is not None:
             self._async.close()
@@ -478,6 +479,7 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
             log.msg("stopping with requests still running")
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)
+        self._static.gzip_cache.clear()  # big files' gzip forms, on disk
         if jobs is not None and jobs[0].stats.lines():
             log.msg(jobs[0].stats.summary())
         self.commands.save_history()

@@ -63,6 +63,12 @@ class HttpSettings(Group):
                        checks.flag())
     compress_min_size = Setting(1024, "smaller answers go out uncompressed",
                                 checks.size())
+    compress_max_file = Setting(64 * MIB, "a static file larger than this "
+                                "goes out uncompressed", checks.size())
+    compress_cache_bytes = Setting(
+        256 * MIB, "the gzip forms of static files over 4 MiB, made once and "
+        "kept on disk while the server runs (the least recently used go "
+        "first)", checks.size())
     cross_origin: Setting[Any] = Setting(
         False, "CORS: ``True`` for any origin without credentials, or a "
         "list of origins allowed with credentials", checks.cross_origin)

@@ -12,10 +12,10 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 
 from .. import log
+from ..cache_dir import cache_folder
 
 FILE_NAME = "localhost.pem"  # the certificate and its key, one file
 DAYS = 365
@@ -27,20 +27,6 @@ class DevCertError(RuntimeError):
     """No development certificate could be made (no `openssl` command,
     or it failed), or the one found is not private to this user; the
     message says what to do."""
-
-
-def cache_folder() -> str:
-    """Where the certificate is kept: `$XDG_CACHE_HOME/quick_server`
-    (`~/.cache/quick_server`), `~/Library/Caches/quick_server` on macOS,
-    `%LOCALAPPDATA%\\quick_server` on Windows."""
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
-    elif sys.platform == "darwin":
-        base = os.path.expanduser("~/Library/Caches")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or \
-            os.path.expanduser("~/.cache")
-    return os.path.join(base, "quick_server")
 
 
 def dev_certificate(folder: str | None = None) -> str:

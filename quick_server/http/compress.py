@@ -7,10 +7,12 @@ names in any case), with its own ETag (`"...-gzip"`); never for a Range
 request. Every answer that another client could get compressed, in
 whichever form this one gets it (identity, 206, 304), says `Vary:
 Accept-Encoding`, so that a cache never hands the gzip form to a client
-that did not ask for it. A static file's compressed form is kept in the
-small-file cache next to its bytes, so compressing costs CPU once per
-file version. With live reload on, an HTML page gets the live-reload
-script (`livescript.script_filter`) first."""
+that did not ask for it. A static file's compressed form is made once
+per file version: kept in the small-file cache next to its bytes up to
+`MAX_FILE` (4 MiB), on disk past it (`gzip_cache`), up to
+`settings.http.compress_max_file`. With live reload on, an HTML page (up
+to 4 MiB) gets the live-reload script (`livescript.script_filter`)
+first."""
 from __future__ import annotations
 
 import functools
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from .small_files import SmallFiles
 
 LEVEL = 6  # zlib's default: most of level 9's gain at a third of its cost
-MAX_FILE = 4 << 20  # static files transformed in memory up to this size
+MAX_FILE = 4 << 20  # files transformed in memory up to this size
 _TEXT_TYPES = frozenset((
     "application/json", "application/javascript", "application/xml",
     "application/x-javascript", "application/manifest+json",
@@ -155,19 +157,28 @@ def file_form(req: Request, st: os.stat_result, ctype: str,
               varies: bool) -> FileForm | None:
     """The form a static file of type `ctype` goes out in for this
     request (`varies`: as `file_varies` says); None: as it is (any range,
-    `sendfile` for a large file)."""
-    if st.st_size > MAX_FILE:
-        return None
+    `sendfile` for a large file). Past `MAX_FILE` only gzip, made on disk
+    (`on_disk`)."""
     inject = req.server.settings.dev.live_reload and \
-        ctype.startswith("text/html")
+        st.st_size <= MAX_FILE and ctype.startswith("text/html")
     zipped = varies and _wants_gzip(req)
     return FileForm(inject, zipped) if inject or zipped else None
 
 
-def file_varies(http: Any, size: int, ctype: str) -> bool:
+def on_disk(st: os.stat_result) -> bool:
+    """Whether a file's gzip form is made on disk (`gzip_cache`), not in
+    memory."""
+    return st.st_size > MAX_FILE
+
+
+def file_varies(http: Any, size: int, ctype: str,
+                big: bool = False) -> bool:
     """Whether a file of `size` bytes and type `ctype` goes out
     compressed to the clients that accept gzip (`http`: the server's
     `settings.http`): then every answer of it varies by
-    `Accept-Encoding`."""
+    `Accept-Encoding`. Past `MAX_FILE` only when `big` (a static file,
+    whose form is kept on disk)."""
+    most = http.compress_max_file if big else \
+        min(MAX_FILE, http.compress_max_file)
     return http.compress and \
-        http.compress_min_size <= size <= MAX_FILE and compressible(ctype)
+        http.compress_min_size <= size <= most and compressible(ctype)

@@ -63,17 +63,18 @@ def static_answer(request: Request,
     except OSError:
         raise HTTPError(404) from None
     return _owning(fd, lambda: _answer_file(request, target.path,
-                                            os.fstat(fd), fd))
+                                            os.fstat(fd), fd, big=True))
 
 
 def _owning(fd: int, answer: Any) -> Response:
-    """`answer()`, which keeps `fd` when it sends it: else it is closed."""
+    """`answer()`, which keeps `fd` when it sends it: else it is closed
+    (also when it sends another: the file's gzip form)."""
     try:
         response = answer()
     except BaseException:
         os.close(fd)
         raise
-    if not isinstance(response, FileSpan):
+    if not (isinstance(response, FileSpan) and response.fd == fd):
         os.close(fd)
     return response
 
@@ -91,20 +92,30 @@ def file_answer(request: Request, response: FileResponse) -> Response:
 def _answer_file(request: Request, path: str, st: os.stat_result,
                  content: bytes | int, ctype: str | None = None,
                  extra: list[tuple[str, str]] | None = None,
-                 conditional: bool = True) -> Response:
+                 conditional: bool = True, big: bool = False) -> Response:
     """Answers with a file (its bytes, or an open descriptor for
     `sendfile`): validators, 304, a byte range, or all of it. `ctype`
     replaces the type of the extension; `extra` headers are added,
     each replacing a default of its name; without `conditional`, the
     request's validators and Range are not looked at. Every answer of
-    a file that some clients get compressed says so in `Vary`."""
+    a file that some clients get compressed says so in `Vary`. `big`:
+    a file past 4 MiB may go out gzip-compressed too (a static file:
+    its form is kept on disk)."""
     settings = request.server.settings
     max_age = settings.static.max_age
     ctype = ctype or content_type(path)
-    varies = compress.file_varies(settings.http, st.st_size, ctype)
+    varies = compress.file_varies(settings.http, st.st_size, ctype, big)
     form = compress.file_form(request, st, ctype, varies) \
         if varies or settings.dev.live_reload else None
     tag = etag(st) if form is None else form.etag(etag(st))
+    zipped = None  # the descriptor and size of a form kept on disk
+    if form is not None and compress.on_disk(st) and isinstance(
+            content, int) and not (conditional and not_modified(
+                request.headers, st, tag)):
+        zipped = request.server._static.gzip_cache.open(
+            path, content, st, settings.http.compress_cache_bytes)
+        if zipped is None:  # not to be had now: as it is
+            form, tag = None, etag(st)
     headers = [
         ("Last-Modified", last_modified(st.st_mtime)),
         ("ETag", tag),
@@ -119,6 +130,8 @@ def _answer_file(request: Request, path: str, st: os.stat_result,
         headers.append(compress.VARY)
     if form is not None:  # gzip or live reload: any range ignored
         headers.extend(form.headers())
+        if zipped is not None:
+            return FileSpan(zipped[0], 0, zipped[1], 200, ctype, headers)
         if not (conditional and not_modified(request.headers, st, tag)):
             return _formed(200, form.body(
                 request.server._static.small_files, path, st, content),

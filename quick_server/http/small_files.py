@@ -34,10 +34,10 @@ class SmallFiles:
         st = target.st
         if st.st_size > self.max_file:
             return None
-        ident = _identity(st)
+        ident = file_identity(st)
         with self._lock:
             entry = self._entries.get(target.path)
-            if entry is not None and _identity(entry[0]) == ident:
+            if entry is not None and file_identity(entry[0]) == ident:
                 self._entries.move_to_end(target.path)
                 return entry
         fd = os.open(target.path, os.O_RDONLY)
@@ -57,10 +57,10 @@ class SmallFiles:
         """The form `kind` of the file at `path` (as of `st`): cached, or
         `make()` now and kept while the file stays the same."""
         key = f"{path}\0{kind}"  # never a path: a path holds no NUL
-        ident = _identity(st)
+        ident = file_identity(st)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and _identity(entry[0]) == ident:
+            if entry is not None and file_identity(entry[0]) == ident:
                 self._entries.move_to_end(key)
                 return entry[1]
         data = make()
@@ -79,5 +79,7 @@ class SmallFiles:
                 self._total -= len(dropped)
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What says a file is still the same: its device, inode, size and
+    modification time."""
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns

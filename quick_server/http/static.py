@@ -1,6 +1,7 @@
 """Static files: what a GET of a path serves, from bound folders, white-
 and black-lists, safe path translation and directory listings. (How a
-found file is answered: `file_headers`, `ranges`, `small_files`.)
+found file is answered: `file_headers`, `ranges`, `small_files`,
+`gzip_cache`.)
 
 Safety rule: a request path is decoded once; NUL, backslashes and dot
 segments are refused; the candidate is walked segment by segment from its
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, unquote
 
 from .file_headers import FileTarget
+from .gzip_cache import GzipCache
 from .responses import HTTPError
 from .small_files import SmallFiles
 
@@ -124,6 +126,7 @@ class StaticFiles:
         self.white = PatternList()
         self.black = PatternList()
         self.small_files = SmallFiles()
+        self.gzip_cache = GzipCache()  # its folder goes when serving stops
 
     def bind(self, prefix: str, folder: str, *,
              fallback: bool = False) -> None:
