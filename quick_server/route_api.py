@@ -1,5 +1,6 @@
 """The route registration methods of a server, made per (method, kind):
-`json_get` / `add_json_get_mask`, `text_post` / `add_text_post_mask`, ...,
+`json_get` / `add_json_get_mask`, `text_post` / `add_text_post_mask`,
+`html_get` / `add_html_get_mask`, ...,
 typed so that a decorated handler keeps its type."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from .http.routing import ReqArgs, ReqF
 
 CacheIdF = Callable[[ReqArgs], Any]
 HandlerF = TypeVar("HandlerF", bound=ReqF)
+ANSWERS = {"json": "JSON", "text": "text", "html": "HTML"}  # by kind
 _Bound = TypeVar("_Bound", covariant=True)
 
 
@@ -72,7 +74,8 @@ def route_api(method: str, kind: str
             return handler
         return register
 
-    decorator.__doc__ = (f"Registers a {kind} handler `(req, args)` for "
-                         f"{method} requests under `mask`.")
+    decorator.__doc__ = (f"Registers a handler `(req, args)` for {method} "
+                         f"requests under `mask` that answers "
+                         f"{ANSWERS.get(kind, kind)}.")
     add_mask.__doc__ = decorator.__doc__
     return decorator, add_mask

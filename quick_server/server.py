@@ -283,10 +283,11 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
     def add_route(self, method: str, kind: str, mask: str, handler: ReqF,
                   argc: int | None = None, *, exclusive: bool = True,
                   guard: Callable[[Any], None] | None = None) -> None:
-        """Registers `handler(req, args)`; see the `json_*`/`text_*`
-        decorators. `guard(req)` runs before the body is read and raises
-        `HTTPError` to refuse the request. ValueError for an unknown method
-        or kind (not "json" or "text"), or when method and mask are taken."""
+        """Registers `handler(req, args)`; see the `json_*`/`text_*`/
+        `html_*` decorators. `guard(req)` runs before the body is read and
+        raises `HTTPError` to refuse the request. ValueError for an unknown
+        method or kind (not "json", "text" or "html"), or when method and
+        mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
         if self._routes.add(Route(method, mask, kind, with_middleware(
@@ -326,6 +327,11 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
     text_put, add_text_put_mask = route_api("PUT", "text")
     text_patch, add_text_patch_mask = route_api("PATCH", "text")
     text_delete, add_text_delete_mask = route_api("DELETE", "text")
+    html_get, add_html_get_mask = route_api("GET", "html")
+    html_post, add_html_post_mask = route_api("POST", "html")
+    html_put, add_html_put_mask = route_api("PUT", "html")
+    html_patch, add_html_patch_mask = route_api("PATCH", "html")
+    html_delete, add_html_delete_mask = route_api("DELETE", "html")
 
     def middleware(self, *middlewares: MiddlewareF
                    ) -> Callable[[ReqF], ReqF]:
