@@ -43,6 +43,8 @@ setup(
                  # data-science values answer as JSON (test_ds_values), and
                  # job processes cap numpy's BLAS threads (test_job_threads)
                  "numpy>=1.24", "pandas>=2",
+                 # a route's Figure answers as PNG or SVG (test_rich_answers)
+                 "matplotlib>=3.6",
                  # the OpenAPI document is checked by the validator, and
                  # real answers against its schemas (JSON Schema 2020-12)
                  "openapi-spec-validator>=0.7", "jsonschema>=4.18"],

@@ -1,5 +1,6 @@
 """The route registration methods of a server, made per (method, kind):
-`json_get` / `add_json_get_mask`, `text_post` / `add_text_post_mask`, ...,
+`json_get` / `add_json_get_mask`, `text_post` / `add_text_post_mask`,
+`html_get` / `add_html_get_mask`, ...,
 typed so that a decorated handler keeps its type."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from .http.routing import ReqArgs, ReqF
 
 CacheIdF = Callable[[ReqArgs], Any]
 HandlerF = TypeVar("HandlerF", bound=ReqF)
+ANSWERS = {"json": "JSON", "text": "text", "html": "HTML"}  # by kind
 _Bound = TypeVar("_Bound", covariant=True)
 
 
@@ -72,7 +74,29 @@ def route_api(method: str, kind: str
             return handler
         return register
 
-    decorator.__doc__ = (f"Registers a {kind} handler `(req, args)` for "
-                         f"{method} requests under `mask`.")
+    decorator.__doc__ = (f"Registers a handler `(req, args)` for {method} "
+                         f"requests under `mask` that answers "
+                         f"{ANSWERS.get(kind, kind)}.")
     add_mask.__doc__ = decorator.__doc__
     return decorator, add_mask
+
+
+class RouteDecorators:
+    """The route registration methods of the server, a mixin: one
+    decorator and one `add_*_mask` method per (method, kind)."""
+
+    json_get, add_json_get_mask = route_api("GET", "json")
+    json_post, add_json_post_mask = route_api("POST", "json")
+    json_put, add_json_put_mask = route_api("PUT", "json")
+    json_patch, add_json_patch_mask = route_api("PATCH", "json")
+    json_delete, add_json_delete_mask = route_api("DELETE", "json")
+    text_get, add_text_get_mask = route_api("GET", "text")
+    text_post, add_text_post_mask = route_api("POST", "text")
+    text_put, add_text_put_mask = route_api("PUT", "text")
+    text_patch, add_text_patch_mask = route_api("PATCH", "text")
+    text_delete, add_text_delete_mask = route_api("DELETE", "text")
+    html_get, add_html_get_mask = route_api("GET", "html")
+    html_post, add_html_post_mask = route_api("POST", "html")
+    html_put, add_html_put_mask = route_api("PUT", "html")
+    html_patch, add_html_patch_mask = route_api("PATCH", "html")
+    html_delete, add_html_delete_mask = route_api("DELETE", "html")

@@ -22,7 +22,7 @@ from .http.sockio import is_tls
 from .http.accepting import Acceptor
 from .http.connection import accept_connections
 from .http.event_loop import EventLoop
-from .route_api import CacheIdF, route_api
+from .route_api import CacheIdF, RouteDecorators
 from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
     RouteTable, split_middleware, with_middleware
 from .http.static import DEFAULT_WHITE_LIST, StaticFiles
@@ -61,9 +61,10 @@ STOP_MARGIN = 5.0  # seconds server_close waits past shutdown_grace
 _UNLOCKED = contextlib.nullcontext()  # a parallel route's (reusable)
 
 
-class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
-                  TokenApi, CorsProxyApi, FolderApi, BackgroundApi, JsonApi,
-                  ServerAliases, socketserver.TCPServer):
+class QuickServer(RouteDecorators, JobApi, KeptJobs, MonitorApi, RpcApi,
+                  JsClientApi, TokenApi, CorsProxyApi, FolderApi,
+                  BackgroundApi, JsonApi, ServerAliases,
+                  socketserver.TCPServer):
     """A development server for static files, dynamic routes and workers.
 
     Set its settings (`server.settings.http.max_file_size`, or by the old
@@ -284,10 +285,11 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
     def add_route(self, method: str, kind: str, mask: str, handler: ReqF,
                   argc: int | None = None, *, exclusive: bool = True,
                   guard: Callable[[Any], None] | None = None) -> None:
-        """Registers `handler(req, args)`; see the `json_*`/`text_*`
-        decorators. `guard(req)` runs before the body is read and raises
-        `HTTPError` to refuse the request. ValueError for an unknown method
-        or kind (not "json" or "text"), or when method and mask are taken."""
+        """Registers `handler(req, args)`; see the `json_*`/`text_*`/
+        `html_*` decorators. `guard(req)` runs before the body is read and
+        raises `HTTPError` to refuse the request. ValueError for an unknown
+        method or kind (not "json", "text" or "html"), or when method and
+        mask are taken."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method}")
         if self._routes.add(Route(method, mask, kind, with_middleware(
@@ -316,17 +318,6 @@ class QuickServer(JobApi, KeptJobs, MonitorApi, RpcApi, JsClientApi,
                           lambda: compute(req, args), section, method)
         answer.__name__ = getattr(inner, "__name__", "handler")
         return with_middleware(middlewares, answer)
-
-    json_get, add_json_get_mask = route_api("GET", "json")
-    json_post, add_json_post_mask = route_api("POST", "json")
-    json_put, add_json_put_mask = route_api("PUT", "json")
-    json_patch, add_json_patch_mask = route_api("PATCH", "json")
-    json_delete, add_json_delete_mask = route_api("DELETE", "json")
-    text_get, add_text_get_mask = route_api("GET", "text")
-    text_post, add_text_post_mask = route_api("POST", "text")
-    text_put, add_text_put_mask = route_api("PUT", "text")
-    text_patch, add_text_patch_mask = route_api("PATCH", "text")
-    text_delete, add_text_delete_mask = route_api("DELETE", "text")
 
     def middleware(self, *middlewares: MiddlewareF
                    ) -> Callable[[ReqF], ReqF]:

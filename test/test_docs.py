@@ -142,6 +142,9 @@ def check_readme(port: int, folder: Any) -> None:
                           {"Content-Type": "application/json"})
     assert (status, json.loads(body)) == (200, {"post": {"a": 1}})
     assert get(port, "/text_request/x")[2] == b"plain text"
+    status, headers, body = get(port, "/hello")
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert b"<h1>Hello</h1>" in body  # (and the live-reload script)
     assert get(port, "/user_details", "POST", b"{}")[0] == 401
     status, _, body = get(port, "/user_details", "POST", b"{}",
                           {"Authorization": "Bearer 7f3a"})

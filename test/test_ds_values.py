@@ -76,6 +76,15 @@ VALUES: dict[str, tuple[Any, Any]] = {
                  "2024-01-02T03:04:05+00:00"),
     "date": (datetime.date(2024, 1, 2), "2024-01-02"),
     "time": (datetime.time(3, 4), "03:04:00"),
+    "timedelta": (datetime.timedelta(days=1, hours=2, seconds=4.5),
+                  "P1DT2H0M4.5S"),
+    "timedelta_back": (datetime.timedelta(hours=-1), "P-1DT23H0M0S"),
+    "pd_timedelta": (pd.Timedelta(nanoseconds=1500), "P0DT0H0M0.0000015S"),
+    "timedelta64": (np.array([1500, -1], dtype="timedelta64[ms]"),
+                    ["P0DT0H0M1.5S", "P-1DT23H59M59.999S"]),
+    "timedelta64_nat": (np.timedelta64("NaT"), None),
+    "series_durations": (pd.Series([1], index=pd.to_timedelta(["1s"])),
+                         {"P0DT0H0M1S": 1}),
     "decimal": (Decimal("1.10000000000000000001"), "1.10000000000000000001"),
     "decimal_nan": (Decimal("NaN"), None),
     "uuid": (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
@@ -156,6 +165,18 @@ def test_a_frame_to_json_refuses_falls_back_to_records(server):
         code, _, body = get(server.server_address[1], "/dupes")
     assert code == 200, body
     assert isinstance(json.loads(body), list)
+
+
+@pytest.mark.parametrize("value", [
+    pd.Timedelta(0), pd.Timedelta(days=400, hours=5, seconds=1.25),
+    pd.Timedelta(-1, "h"), pd.Timedelta(microseconds=-1),
+    pd.Timedelta(nanoseconds=-1), pd.Timedelta(days=-3, nanoseconds=5),
+    pd.Timedelta(milliseconds=10)])
+def test_a_duration_is_written_as_pandas_writes_it(value):
+    assert json.loads(to_json(value)) == value.isoformat()
+    if value.nanoseconds == 0:  # the same as a plain timedelta
+        assert json.loads(to_json(value.to_pytimedelta())) == \
+            value.isoformat()
 
 
 def test_without_the_hook_a_custom_value_is_not_json():

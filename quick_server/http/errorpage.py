@@ -18,6 +18,7 @@ from typing import Any
 
 from ..log import escape_control
 from .livescript import SCRIPT_TAG
+from .negotiation import accepted
 from .responses import Response
 
 Request = Any  # a `request.Request` (typed loosely: no import circle)
@@ -86,20 +87,7 @@ def _host(item: str) -> str:
 
 def accepted_types(accept: str | None) -> set[str]:
     """The media types an `Accept` value names with a quality above 0."""
-    types = set()
-    for item in (accept or "").lower().split(","):
-        media, *params = item.split(";")
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and media.strip():
-            types.add(media.strip())
-    return types
+    return accepted(accept)
 
 
 def page_format(req: Request) -> str:

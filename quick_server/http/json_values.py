@@ -1,7 +1,9 @@
 """Values the JSON encoder cannot write by itself, recognised by their
 methods and written as JSON: numpy scalars and arrays (`tolist`), pandas
 DataFrames (records), Series (label -> value), Timestamps and NaT,
-datetimes, dates and times (ISO 8601), `Decimal` (a string of its exact
+datetimes, dates and times (ISO 8601), durations (`timedelta`, pandas'
+Timedelta, numpy's timedelta64: ISO 8601 as pandas writes them),
+`Decimal` (a string of its exact
 digits), `UUID` (a string), `Enum` (its value), sets (a list, sorted when
 it can be) and dataclasses (an object of their fields). Neither numpy nor
 pandas is imported: only values that reach the encoder's `default` (the
@@ -9,12 +11,32 @@ C encoder writes plain JSON values at full speed) are looked at here."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import uuid
 from decimal import Decimal
 from typing import Any, Callable
 
 JsonDefault = Callable[[Any], Any]
+
+DAY_NS = 86_400 * 10**9
+
+
+def iso_duration(value: datetime.timedelta) -> str:
+    """`value` as an ISO 8601 duration, as pandas' `Timedelta.isoformat()`
+    writes it (`P1DT2H3M4.5S`), for a `timedelta` and a pandas Timedelta
+    (its nanoseconds too) alike. A negative one is whole days back and
+    the rest forward, as pandas writes it: `P-1DT23H0M0S` is an hour
+    back."""
+    total = ((value.days * 86_400 + value.seconds) * 10**6
+             + value.microseconds) * 1000 + getattr(value, "nanoseconds", 0)
+    days, rest = divmod(total, DAY_NS)
+    seconds, fraction = divmod(rest, 10**9)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    digits = f".{fraction:09d}".rstrip("0") if fraction else ""
+    return f"P{days}DT{hours}H{minutes}M{seconds}{digits}S"
+
 
 def is_frame(value: Any) -> bool:
     """A pandas DataFrame (or anything shaped like one)."""
@@ -32,6 +54,8 @@ def json_key(key: Any) -> Any:
     """A JSON object key of a label (a Timestamp, a numpy integer...)."""
     if key is None or isinstance(key, (str, int, float, bool)):
         return key
+    if isinstance(key, datetime.timedelta):
+        return iso_duration(key)
     if hasattr(key, "isoformat") and not _missing(key):
         return key.isoformat()
     if hasattr(key, "item") and hasattr(key, "dtype"):  # numpy scalar
@@ -51,9 +75,17 @@ def recognise(value: Any) -> Any:
             and hasattr(value, "tolist"):  # a pandas Series
         return {json_key(k): v for k, v in value.to_dict().items()}
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy
-        if getattr(value.dtype, "kind", "") == "M":  # datetime64: ISO
+        kind = getattr(value.dtype, "kind", "")
+        if kind == "M":  # datetime64: ISO
             return value.astype(str).tolist()
+        if kind == "m":  # timedelta64: `timedelta`s (to the microsecond)
+            try:
+                return value.astype("timedelta64[us]").tolist()
+            except (TypeError, ValueError):  # a unit numpy cannot convert
+                return value.astype(str).tolist()
         return value.tolist()
+    if isinstance(value, datetime.timedelta):  # pandas' Timedelta too
+        return iso_duration(value)
     if hasattr(value, "isoformat"):  # datetime, date, time, Timestamp
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -72,8 +104,23 @@ def recognise(value: Any) -> Any:
                 for field in dataclasses.fields(value)}
     if hasattr(value, "tolist"):  # a pandas Index, Categorical...
         return value.tolist()
-    raise TypeError(
-        f"Object of type {type(value).__name__} is not JSON serializable")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON "
+                    f"serializable{_hint(value)}")
+
+
+def _hint(value: Any) -> str:
+    """What to do with a picture or page met where JSON is written (in a
+    worker's result, inside a dict): a route answers with it only when
+    its handler returns it itself."""
+    if callable(getattr(value, "savefig", None)):
+        return ("; a picture (it has savefig) answers as PNG or SVG only "
+                "when a route's handler returns it itself, not inside "
+                "data or as a worker's result")
+    if callable(getattr(value, "_repr_html_", None)):
+        return ("; a value with _repr_html_ answers as an HTML page only "
+                "when a route's handler returns it itself, not inside "
+                "data or as a worker's result")
+    return ""
 
 
 def with_hook(hook: JsonDefault | None) -> JsonDefault:

@@ -46,7 +46,7 @@ class Request:
         self.body = body
         self.close_connection = not head.keep_alive
         self.route_name = "(no route)"
-        self.route_kind = ""  # "json" or "text" once a route answers
+        self.route_kind = ""  # "json", "text" or "html": a route answers
         self.extra_headers: list[tuple[str, str]] = []
         self.files: dict[str, Any] = {}
         self.by_design = 0.0  # seconds of waiting the client asked for

@@ -3,13 +3,17 @@ handler, and turn its return value into the `Response`."""
 from __future__ import annotations
 
 from types import CoroutineType
-from typing import Any
+from typing import Any, Callable
 
 from .file_answers import file_answer
 from .files import FileResponse
 from .request import Request
 from .responses import JSON, Response, StreamResponse, WaitingResponse
+from .rich_answers import HTML, is_page, is_picture, page, picture
 from .routing import Route
+
+TEXT_TYPES = {"text": "text/plain; charset=utf-8", "html": HTML}
+BYTES_TYPES = {"html": "text/html"}  # else application/octet-stream
 
 
 def route_name(route: Route) -> str:
@@ -49,9 +53,11 @@ def _answered(request: Request, result: Any) -> Any:
 
 def to_response(request: Request, kind: str, result: Any) -> Response:
     """A handler's return value (or `Response`) as the answer: bytes as
-    they are, else JSON for a json route and text for a text route."""
+    they are; a picture (`savefig`) as PNG or SVG; else JSON for a json
+    route (a page when JSON cannot write a value with `_repr_html_`), and
+    for a text or html route a page (`_repr_html_`), else `str(value)`."""
     code, ctype = 200, None
-    headers: list[tuple[str, str]] | tuple[()] = ()
+    headers: list[tuple[str, str]] = []
     if isinstance(result, Response):
         if result.already_sent:  # written by hand (in an async handler)
             return result
@@ -66,13 +72,48 @@ def to_response(request: Request, kind: str, result: Any) -> Response:
         result = result.response
     if isinstance(result, (bytes, bytearray, memoryview)):
         body = bytes(result)
-        ctype = ctype or "application/octet-stream"
+        ctype = ctype or BYTES_TYPES.get(kind, "application/octet-stream")
+    elif is_picture(result):
+        body, ctype, more = picture(result, request.headers.get("accept"),
+                                    ctype)
+        headers = [*headers, *more]
     elif kind == "json":
-        # the server's own when it has a `json_default` (`JsonApi`)
-        writer = getattr(request.server, "_json_writer", None) or JSON
-        body = writer.body(result)
-        ctype = ctype or "application/json"
+        body, ctype = _json(request, result, ctype)
     else:
-        body = str(result).encode("utf-8")
-        ctype = ctype or "text/plain; charset=utf-8"
+        made = None if isinstance(result, str) or not is_page(result) \
+            else page(result)
+        if made is not None:
+            body, ctype = made, ctype or HTML
+        else:
+            body = str(result).encode("utf-8")
+            ctype = ctype or TEXT_TYPES[kind]
     return Response(body, code, ctype, headers)
+
+
+def _json(request: Request, result: Any, ctype: str | None
+          ) -> tuple[bytes, str]:
+    """The body and Content-Type of a json route's answer: JSON, or the
+    page of a value with `_repr_html_` that JSON cannot write itself
+    (a DataFrame, or what `json_default` writes, stays JSON)."""
+    # the server's own when it has a `json_default` (`JsonApi`)
+    writer = getattr(request.server, "_json_writer", None) or JSON
+    try:
+        return writer.body(result), ctype or "application/json"
+    except TypeError as err:
+        if not is_page(result) or _writes(writer.default, result):
+            raise
+        failure = err
+    made = page(result)
+    if made is None:  # its _repr_html_ has nothing either
+        raise failure
+    return made, ctype or HTML
+
+
+def _writes(default: Callable[[Any], Any], value: Any) -> bool:
+    """Whether JSON writes `value` itself (what made writing fail is
+    inside it)."""
+    try:
+        default(value)
+    except TypeError:
+        return False
+    return True

@@ -36,7 +36,7 @@ ReqNext = object
 MiddlewareF = Callable[[Any, ReqArgs, ReqNext], Any]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-KINDS = ("json", "text")
+KINDS = ("json", "text", "html")  # what a plain answer is written as
 NEXT: ReqNext = object()  # what a middleware returns to continue
 
 
