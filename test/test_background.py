@@ -212,3 +212,20 @@ def test_interactive_is_on_under_ipykernel(servers, monkeypatch):
     assert server.interactive
     server.interactive = False
     assert not server.interactive
+
+
+def test_in_a_kernel_the_notebook_defaults_are_on(monkeypatch):
+    """`no_command_loop` and `suppress_noise` default to on under
+    ipykernel (test_kernel.py checks them in a real kernel), and a server
+    that set them keeps its values."""
+    made = create_server(("127.0.0.1", 0))
+    made.server_close()
+    assert not made.no_command_loop and not made.suppress_noise
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # a stand-in
+    server = create_server(("127.0.0.1", 0))
+    server.server_close()
+    assert server.no_command_loop and server.suppress_noise
+    lines = server.settings.describe().splitlines()
+    assert "log.suppress_noise = True" in lines  # the default: unmarked
+    server.suppress_noise = False
+    assert not server.suppress_noise
