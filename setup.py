@@ -47,7 +47,9 @@ setup(
                  "matplotlib>=3.6",
                  # the OpenAPI document is checked by the validator, and
                  # real answers against its schemas (JSON Schema 2020-12)
-                 "openapi-spec-validator>=0.7", "jsonschema>=4.18"],
+                 "openapi-spec-validator>=0.7", "jsonschema>=4.18",
+                 # a notebook's cells run in a real kernel (test_kernel)
+                 "jupyter_client>=8", "ipykernel>=6"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

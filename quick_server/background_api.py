@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import sys
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
 from . import log
+from .notebook import NO_RESTART, in_kernel
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -151,7 +151,12 @@ class BackgroundApi:
         started with `start_background` is also closed (its port freed)
         and its thread joined before this returns, unless called from
         one of the server's own threads (a route handler): then it ends
-        right after."""
+        right after. In a Jupyter kernel "restart" is "quit" (the
+        process is the kernel), and a line says so."""
+        if reason == "restart" and in_kernel():
+            log.warning("no restart in a Jupyter kernel, the server stops: "
+                        "{0}", NO_RESTART)
+            reason = "quit"
         if self._stop_reason != "restart":
             self._stop_reason = reason
         self._running = False
@@ -177,7 +182,7 @@ class BackgroundApi:
         re-running a notebook cell expects; False: that is a ValueError.
         By default on under ipykernel (Jupyter)."""
         if self._interactive is None:
-            return "ipykernel" in sys.modules
+            return in_kernel()
         return self._interactive
 
     @interactive.setter

@@ -91,6 +91,11 @@ def msg(message: Any, *args: Any, **kwargs: Any) -> None:
     _say(SERVER_LOGGER, _INFO, message, args, kwargs)
 
 
+def warning(message: Any, *args: Any, **kwargs: Any) -> None:
+    """`msg` at level WARNING (the line is the same)."""
+    _say(SERVER_LOGGER, _WARNING, message, args, kwargs)
+
+
 def job_msg(message: Any, *args: Any, **kwargs: Any) -> None:
     """`msg` of a job event: its record goes to "quick_server.jobs"."""
     _say(JOBS_LOGGER, _INFO, message, args, kwargs)

@@ -28,7 +28,7 @@ from .http.routing import METHODS, MiddlewareF, ReqArgs, ReqF, Route, \
 from .http.static import DEFAULT_WHITE_LIST, StaticFiles
 from .dev.cmdloop import CmdCompleteF, CmdF, CommandLoop, usable_stdin
 from .dev.restart import (ShutdownHook, adopt_shutdown_hooks, request_restart,
-                      run_shutdown_hooks)
+                      run_shutdown_hooks, catch_stop_signals)
 from .monitor.observations import Observations
 from .dev.reloader import Reloader
 from .dev.restart import (adopt_listener, close_unclaimed_listeners,
@@ -393,7 +393,7 @@ class QuickServer(RouteDecorators, JobApi, KeptJobs, MonitorApi, RpcApi,
         self._stop_reason = "quit"
         self._start_job_processes()  # forks: before any thread of ours
         self._open_job_store()  # and puts back the jobs it kept
-        previous = self._install_signals()
+        previous = catch_stop_signals(lambda: self.stop("signal"))
         if not self.no_command_loop and usable_stdin():
             self.commands.start(lambda: self._running)
         close_unclaimed_listeners()
@@ -440,15 +440,6 @@ class QuickServer(RouteDecorators, JobApi, KeptJobs, MonitorApi, RpcApi,
             self._loop.start(self.socket, lambda: accept_connections(
                 self, self._acceptor), http.pool_size, http.max_connections)
         return True
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(
-                signum, lambda *_: self.stop("signal"))
-        return previous
 
     def watch(self, paths: str | list[str]) -> None:
         """Files or folders (relative to `base_path`) whose change

@@ -57,7 +57,7 @@ class Setting(Generic[T]):
     @property
     def literal(self) -> str:
         """The default as a Python expression that evaluates to it (with
-        `os` imported), e.g. `10 * 1024 * 1024`."""
+        `os` and `sys` imported), e.g. `10 * 1024 * 1024`."""
         default = self.default
         if isinstance(default, Computed):
             return default.literal

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from . import log
 from . import setting_checks as checks
+from .notebook import IN_KERNEL, in_kernel
 from .setting_types import MIB, Alias, Computed, Group, Setting
 
 T = TypeVar("T")
@@ -198,8 +199,10 @@ class DevSettings(Group):
         None, "who sees error details: ``None`` clients on this machine "
         "that no proxy forwarded, ``True`` everyone, ``False`` no one",
         checks.flag(optional=True))
-    no_command_loop = Setting(False, "no command prompt on the terminal",
-                              checks.flag())
+    no_command_loop: Setting[bool] = Setting(
+        Computed(in_kernel, IN_KERNEL), "no command prompt on the terminal "
+        "(on in a Jupyter kernel, whose standard input is no terminal)",
+        checks.flag())
     prompt = Setting("> ", "the command prompt", checks.text)
     history_file: Setting[Any] = Setting(
         ".cmd_history", "where the commands' history is kept (``None``: "
@@ -210,8 +213,10 @@ class LogSettings(Group):
     """`server.settings.log`: the request log."""
     group = "log"
     __slots__ = ()
-    suppress_noise = Setting(False, "log only requests that did not "
-                             "succeed", checks.flag())
+    suppress_noise: Setting[bool] = Setting(
+        Computed(in_kernel, IN_KERNEL), "log only requests that did not "
+        "succeed (on in a Jupyter kernel: a request line would show in "
+        "whichever cell runs)", checks.flag())
     report_slow_requests = Setting(False, "mark requests slower than "
                                    "``slow_request`` in the log",
                                    checks.flag())

@@ -226,3 +226,20 @@ def test_a_wildcard_address_overlaps_every_host_on_its_port():
     assert not _overlap((v4, "0.0.0.0", 8000), (v4, "127.0.0.1", 8001))
     assert not _overlap((v4, "127.0.0.1", 8000), (v4, "127.0.0.2", 8000))
     assert not _overlap((v6, "::1", 8000), (v4, "127.0.0.1", 8000))
+
+
+def test_in_a_kernel_the_notebook_defaults_are_on(monkeypatch):
+    """`no_command_loop` and `suppress_noise` default to on under
+    ipykernel (test_kernel.py checks them in a real kernel), and a server
+    that set them keeps its values."""
+    made = create_server(("127.0.0.1", 0))
+    made.server_close()
+    assert not made.no_command_loop and not made.suppress_noise
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # a stand-in
+    server = create_server(("127.0.0.1", 0))
+    server.server_close()
+    assert server.no_command_loop and server.suppress_noise
+    lines = server.settings.describe().splitlines()
+    assert "log.suppress_noise = True" in lines  # the default: unmarked
+    server.suppress_noise = False
+    assert not server.suppress_noise

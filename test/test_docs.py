@@ -259,7 +259,7 @@ def test_the_settings_table_gives_every_default():
         value: Any = server
         for part in attr.split("."):
             value = getattr(value, part)
-        expected = eval(default, {"os": os})  # noqa: S307
+        expected = eval(default, {"os": os, "sys": sys})  # noqa: S307
         assert value == expected, (attr, value, expected)
     # the last column: the old names, read on the server too
     old = re.findall(r"^   \* - ``(.*)``\n(?:     - .*\n(?:       .*\n)*){2}"

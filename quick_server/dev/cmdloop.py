@@ -10,6 +10,7 @@ import threading
 from typing import Any, Callable, NamedTuple
 
 from .. import log
+from ..notebook import in_kernel
 from ..settings import Settings
 
 CmdF = Callable[[list[str]], Any]
@@ -291,7 +292,8 @@ class CommandLoop:
                     log.set_prompt(None)
                 if line is None:
                     log.msg("no more commands (end of input); stop the "
-                            "server with Ctrl-C or SIGTERM")
+                            "server with {0}", "server.stop()" if in_kernel()
+                            else "Ctrl-C or SIGTERM")
                     return
                 if is_running():
                     self.execute(line)

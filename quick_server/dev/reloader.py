@@ -18,6 +18,7 @@ from . import restart
 from ..browser import serve_hub
 from ..http.drain import OpenConnections
 from ..http.livescript import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
+from ..notebook import NO_RESTART, in_kernel
 from .live_reload import LiveReload
 from .watching import POLL_INTERVAL, SourceWatcher, forget_bytecode
 
@@ -68,14 +69,18 @@ class Reloader:
         watching thread when either feature is on."""
         restart.mark_serving()
         dev = self.server.settings.dev
+        auto_restart = dev.auto_restart and not in_kernel()
+        if dev.auto_restart and not auto_restart:
+            log.warning("auto_restart is off in a Jupyter kernel: {0}",
+                        NO_RESTART)
         if dev.live_reload:
             self._serve_live_reload()
-        elif self.paths and not dev.auto_restart:
+        elif self.paths and not auto_restart:
             log.msg("watched paths are ignored: auto_restart is off")
-        if not dev.auto_restart and not dev.live_reload:
+        if not auto_restart and not dev.live_reload:
             return
         self._stop.clear()
-        sources = SourceWatcher(self.paths) if dev.auto_restart else None
+        sources = SourceWatcher(self.paths) if auto_restart else None
         self._thread = threading.Thread(
             target=self._run, args=(sources,),
             name="quick_server-reload", daemon=True)

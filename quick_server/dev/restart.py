@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import log
 from ..http.sockio import is_tls
+from ..notebook import NO_RESTART, in_kernel
 
 if TYPE_CHECKING:
     import subprocess
@@ -76,7 +77,12 @@ def get_exec_arr() -> list[str]:
 def setup_restart() -> None:
     """Call first in a script: this process becomes a supervisor that runs
     the script as a child and restarts it on request; returns (in the
-    child) only."""
+    child) only. In a Jupyter kernel it does nothing but say so: the
+    process is the kernel."""
+    if in_kernel():
+        log.warning("setup_restart() does nothing in a Jupyter kernel: {0}",
+                    NO_RESTART)
+        return
     if not is_original():
         return
     env = dict(os.environ)
@@ -356,6 +362,20 @@ def _send_to_supervisor(fds: list[Listener]) -> None:
 
 
 atexit.register(_restart_at_exit)
+
+
+def catch_stop_signals(stop: Callable[[], None]) -> dict[int, Any]:
+    """Serving in the main thread, Ctrl-C and SIGTERM call `stop()`; the
+    handlers they had are returned, to be put back. In a Jupyter kernel
+    SIGTERM is left alone: it is how the kernel is ended (Ctrl-C is the
+    kernel's interrupt button there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    signums = [signal.SIGINT] if in_kernel() else [signal.SIGTERM,
+                                                    signal.SIGINT]
+    return {signum: signal.signal(signum, lambda *_: stop())
+            for signum in signums}
+
 
 ShutdownHook = Callable[[], None]
 _PENDING_HOOKS: list[ShutdownHook] = []
