@@ -117,6 +117,11 @@ class BackgroundApi:
         if self._background is not None and self._background.is_alive():
             raise RuntimeError("this server serves in the background "
                                "already")
+        if self.socket.fileno() < 0:
+            raise RuntimeError("this server was stopped and its socket "
+                               "closed: a stopped server does not serve "
+                               "again; create a new one (run the cell that "
+                               "makes it again)")
         self.settings.dev.no_command_loop = True
         failed: list[BaseException] = []
 

@@ -243,3 +243,12 @@ def test_in_a_kernel_the_notebook_defaults_are_on(monkeypatch):
     assert "log.suppress_noise = True" in lines  # the default: unmarked
     server.suppress_noise = False
     assert not server.suppress_noise
+
+
+def test_a_stopped_server_says_so_when_started_again(servers):
+    server = servers()
+    server.start_background()
+    server.stop()
+    with pytest.raises(RuntimeError, match="a stopped server does not "
+                       "serve again; create a new one"):
+        server.start_background()

@@ -179,6 +179,36 @@ def test_a_duration_is_written_as_pandas_writes_it(value):
             value.isoformat()
 
 
+def test_numpy_nat_is_null_like_pandas_nat():
+    assert to_json({"nat": np.datetime64("NaT"), "arr": np.array(
+        ["2024-01-01", "NaT"], dtype="datetime64[s]"), "grid": np.array(
+        [["NaT"]], dtype="datetime64[D]")}) == \
+        '{"nat":null,"arr":["2024-01-01T00:00:00",null],"grid":[[null]]}'
+
+
+def test_keys_json_cannot_write_are_written_as_labels_are():
+    """`series.to_dict()` and a frame's records keyed by Timestamps, numpy
+    integers as keys: what the C encoder refuses ("keys must be str...")
+    is written as a Series' labels are, NaN as null on the way."""
+    days = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    by_day = pd.Series([1.5, np.nan], index=days).to_dict()
+    assert to_json(by_day) == \
+        '{"2024-01-01T00:00:00":1.5,"2024-01-02T00:00:00":null}'
+    pivot = pd.DataFrame({"k": ["a", "a"], "d": days, "v": [1, 2]}
+                         ).pivot_table(index="k", columns="d", values="v")
+    assert json.loads(to_json({"table": pivot})) == {"table": [
+        {"2024-01-01T00:00:00": 1.0, "2024-01-02T00:00:00": 2.0}]}
+    assert to_json({np.int64(1): "a", None: [float("inf")]}) == \
+        '{"1":"a","null":[null]}'
+
+
+def test_a_numpy_type_with_no_python_twin_is_named_not_a_recursion():
+    assert to_json([np.longdouble(1.5), np.array([2], dtype=np.longdouble)]
+                   ) == "[1.5,[2.0]]"
+    with pytest.raises(TypeError, match="clongdouble"):
+        to_json(np.clongdouble(1 + 2j))
+
+
 def test_without_the_hook_a_custom_value_is_not_json():
     with pytest.raises(TypeError):
         to_json(Money(1))

@@ -76,14 +76,20 @@ def recognise(value: Any) -> Any:
         return {json_key(k): v for k, v in value.to_dict().items()}
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy
         kind = getattr(value.dtype, "kind", "")
-        if kind == "M":  # datetime64: ISO
-            return value.astype(str).tolist()
+        if kind == "M":  # datetime64: ISO, NaT as null
+            return _nat_null(value.astype(str).tolist())
         if kind == "m":  # timedelta64: `timedelta`s (to the microsecond)
             try:
                 return value.astype("timedelta64[us]").tolist()
             except (TypeError, ValueError):  # a unit numpy cannot convert
                 return value.astype(str).tolist()
-        return value.tolist()
+        plain = value.tolist()
+        if type(plain) is type(value):  # (numpy's longdouble stays itself)
+            if kind != "f":
+                raise TypeError(f"{type(value).__name__} values are not "
+                                f"JSON serializable")
+            return float(plain)
+        return plain
     if isinstance(value, datetime.timedelta):  # pandas' Timedelta too
         return iso_duration(value)
     if hasattr(value, "isoformat"):  # datetime, date, time, Timestamp
@@ -135,3 +141,17 @@ def with_hook(hook: JsonDefault | None) -> JsonDefault:
             pass  # (the hook's own error alone, not chained to this one)
         return hook(value)
     return default
+
+
+def _nat_null(items: Any) -> Any:
+    """numpy's text of datetimes (nested lists of them) with NaT as None."""
+    if isinstance(items, list):
+        return [_nat_null(item) for item in items]
+    return None if items == "NaT" else items
+
+
+def plain_keys(value: dict[Any, Any]) -> dict[Any, Any]:
+    """`value` with the keys JSON cannot write (a Timestamp, a numpy
+    integer) made into keys it can (`json_key`)."""
+    return {key if key is None or isinstance(key, (str, int, float, bool))
+            else json_key(key): item for key, item in value.items()}

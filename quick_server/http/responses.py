@@ -10,7 +10,8 @@ import time
 from typing import Any, Callable, Iterable, Iterator
 
 from .frame_json import frame_chunks
-from .json_values import JsonDefault, is_frame, json_key, recognise
+from .json_values import JsonDefault, is_frame, json_key, plain_keys, \
+    recognise
 
 SERVER_NAME = "quick_server"
 
@@ -310,14 +311,15 @@ def response_head(version: str, code: int,
             ).encode("latin-1", "replace")
 
 
-def _finite(value: Any) -> Any:
-    """`value` with NaN and the infinities (anywhere inside) as None."""
+def _plain(value: Any) -> Any:
+    """`value` with NaN and the infinities (anywhere inside) as None, and
+    dict keys JSON cannot write (a Timestamp...) made into keys it can."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: _plain(item) for key, item in plain_keys(value).items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
+        return [_plain(item) for item in value]
     return value
 
 
@@ -340,12 +342,15 @@ def _compact_encoder(default: Callable[[Any], Any]) -> Callable[[Any], str]:
 class JsonWriter:
     """Compact JSON of a value, `default` (`json_values.recognise` and a
     server's `json_default`) for what JSON has no word for; NaN, Infinity
-    and -Infinity (which `JSON.parse` refuses) written as `null`."""
+    and -Infinity (which `JSON.parse` refuses) written as `null`; dict
+    keys such as Timestamps or numpy integers as `json_key` writes them.
+    (Plain JSON goes through the C encoder alone; a value it refuses for
+    a float or a key is made plain first, `_plain`.)"""
 
     def __init__(self, default: JsonDefault = recognise) -> None:
         self.default = default
         self._encode = _compact_encoder(default)
-        self._finite_encode: Callable[[Any], str] | None = None
+        self._plain_encode: Callable[[Any], str] | None = None
 
     def __call__(self, value: Any) -> str:
         try:
@@ -353,11 +358,14 @@ class JsonWriter:
         except ValueError as err:
             if "Out of range float" not in str(err):
                 raise
-        if self._finite_encode is None:  # what `default` makes, finite too
+        except TypeError as err:
+            if not str(err).startswith("keys must be"):
+                raise
+        if self._plain_encode is None:  # what `default` makes, plain too
             default = self.default
-            self._finite_encode = _compact_encoder(
-                lambda item: _finite(default(item)))
-        return self._finite_encode(_finite(value))
+            self._plain_encode = _compact_encoder(
+                lambda item: _plain(default(item)))
+        return self._plain_encode(_plain(value))
 
     def text(self, value: Any) -> str:
         """`self(value)`, but a DataFrame's records column by column
