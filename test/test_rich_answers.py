@@ -276,7 +276,8 @@ def test_a_dataframe_on_a_text_route_is_its_html_table(server):
 
 
 def test_repr_html_that_says_none(server):
-    assert ask(server, "/nohtml")[0] == 500  # JSON cannot, HTML has none
+    code, _, body = ask(server, "/nohtml")  # JSON cannot, HTML has none
+    assert code == 500 and b"its _repr_html_ returned None" in body, body
     code, headers, body = ask(server, "/text/nohtml")
     assert (code, body) == (200, b"plain me")
     assert field(headers, "content-type") == "text/plain; charset=utf-8"

@@ -105,7 +105,9 @@ def _json(request: Request, result: Any, ctype: str | None
         failure = err
     made = page(result)
     if made is None:  # its _repr_html_ has nothing either
-        raise failure
+        raise TypeError(f"Object of type {type(result).__name__} is not "
+                        f"JSON serializable, and its _repr_html_ returned "
+                        f"None") from failure
     return made, ctype or HTML
 
 
