@@ -185,6 +185,20 @@ def test_without_the_hook_a_custom_value_is_not_json():
     assert to_json([np.int64(1), {"d": Decimal("2")}]) == '[1,{"d":"2"}]'
 
 
+def test_a_value_numpy_cannot_list_is_a_type_error():
+    """numpy's longdouble lists as itself: a TypeError that says so (it
+    once recursed until RecursionError), and a `json_default` hook gets
+    its turn."""
+    from quick_server.http.json_values import with_hook
+    from quick_server.http.responses import JsonWriter
+    value = np.longdouble(0.5)
+    with pytest.raises(TypeError, match="longdouble"):
+        to_json({"x": [value]})
+    with pytest.raises(TypeError, match="longdouble"):
+        to_json(np.array([value]))
+    assert JsonWriter(with_hook(float))({"x": value}) == '{"x":0.5}'
+
+
 def test_json_default_must_be_callable():
     from quick_server import create_server
     srv = create_server(("127.0.0.1", 0))

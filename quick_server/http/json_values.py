@@ -83,7 +83,7 @@ def recognise(value: Any) -> Any:
                 return value.astype("timedelta64[us]").tolist()
             except (TypeError, ValueError):  # a unit numpy cannot convert
                 return value.astype(str).tolist()
-        return value.tolist()
+        return _listed(value)
     if isinstance(value, datetime.timedelta):  # pandas' Timedelta too
         return iso_duration(value)
     if hasattr(value, "isoformat"):  # datetime, date, time, Timestamp
@@ -103,9 +103,21 @@ def recognise(value: Any) -> Any:
         return {field.name: getattr(value, field.name)
                 for field in dataclasses.fields(value)}
     if hasattr(value, "tolist"):  # a pandas Index, Categorical...
-        return value.tolist()
+        return _listed(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON "
                     f"serializable{_hint(value)}")
+
+
+def _listed(value: Any) -> Any:
+    """`value.tolist()`; TypeError when that is the value again (numpy's
+    longdouble has no Python form), which the encoder would otherwise
+    hand back to `recognise` until the recursion limit."""
+    made = value.tolist()
+    if type(made) is type(value):
+        raise TypeError(f"Object of type {type(value).__name__} is not "
+                        f"JSON serializable (it has no Python value; "
+                        f"convert it, e.g. to float)")
+    return made
 
 
 def _hint(value: Any) -> str:
