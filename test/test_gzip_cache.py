@@ -201,14 +201,15 @@ def test_the_folder_is_private_and_cleared(cache, tmp_path):
 def test_folders_of_dead_processes_are_removed(tmp_path):
     base = tmp_path / "cache"
     dead = base / "gzip-999999999-abc"  # past any pid
+    huge = base / f"gzip-{10**20}-abc"  # past a C long: OverflowError once
     alive = base / f"gzip-{os.getppid()}-abc"
     other = base / "jobs-x.sqlite3"
-    for folder in (dead, alive):
+    for folder in (dead, huge, alive):
         folder.mkdir(parents=True)
         (folder / "1.gz").write_bytes(b"x")
     other.write_text("kept")
     made = gzip_cache.new_folder(str(base))
-    assert os.path.isdir(made) and not dead.exists()
+    assert os.path.isdir(made) and not dead.exists() and not huge.exists()
     assert alive.exists() and other.exists()
 
 

@@ -165,3 +165,55 @@ def test_definitions_see_new_and_redefined_functions_and_classes(
     known = Definitions()
     cell("def qs_test_helper():\n    return 2\n")  # a redefinition does
     assert known.changed()
+
+
+def test_a_job_started_while_another_renews_the_template(
+        notebook: None) -> None:
+    """A job that checked for changes and found the template ready, while
+    a redefinition made another job renew it (`_control` None for a
+    moment), starts in a process of the new template (it once failed
+    with an empty AssertionError)."""
+    cell("def qs_test_pjob(x):\n    return x\n")
+    pool = ProcessPool(2)
+    pool.follow_main = lambda: True
+    pool.start()
+    in_renewal, b_placed = threading.Event(), threading.Event()
+    real_reap, real_start = pool._reap_retired, pool.start
+    outcomes: list[Any] = []
+
+    def reap(wait: float) -> None:  # inside renew, after `_control = None`
+        in_renewal.set()
+        b_placed.wait(5)
+        real_reap(wait)
+
+    def start(renewing: bool = False) -> None:
+        real_start(renewing)
+        if threading.current_thread().name == "job-b" and \
+                not in_renewal.is_set():  # B is past start(): A renews now
+            cell("def qs_test_pjob(x):\n    return -x\n")
+            threading.Thread(target=pool.run, args=(
+                main_fn("qs_test_pjob"), (1,), lambda p: None,
+                outcomes.append)).start()
+            in_renewal.wait(5)
+
+    pool._reap_retired = reap  # type: ignore[method-assign]
+    pool.start = start  # type: ignore[method-assign]
+    failed: list[BaseException] = []
+
+    def job_b() -> None:
+        try:
+            pool.run(main_fn("qs_test_pjob"), (2,), lambda p: None,
+                     outcomes.append)
+        except BaseException as exc:  # pylint: disable=broad-except
+            failed.append(exc)
+        finally:
+            b_placed.set()
+    try:
+        thread = threading.Thread(target=job_b, name="job-b")
+        thread.start()
+        thread.join(10)
+        assert not failed
+        wait_for(lambda: len(outcomes) == 2, what="both jobs")
+        assert sorted(outcomes) == [("done", -2), ("done", -1)]
+    finally:
+        pool.close()

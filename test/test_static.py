@@ -79,6 +79,29 @@ def test_symlink_outside_is_not_served(files, www):
     assert get(files.port, "/alias/")[0] in (403, 404)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+@pytest.mark.parametrize("size", [100, 5 << 20])  # cached small; not
+def test_a_fifo_put_in_a_found_files_place_is_a_404(files, www, size,
+                                                     monkeypatch):
+    """A file replaced by a FIFO between being found and being opened
+    (by someone writing in the folder) is a 404 at once: the answer
+    never blocks in open() waiting for a writer."""
+    path = os.path.join(www, "swapped.txt")
+    with open(path, "wb") as handle:
+        handle.write(b"x" * size)
+    found = files._static.resolve
+
+    def resolve(*args, **kwargs):
+        target = found(*args, **kwargs)
+        os.unlink(path)
+        os.mkfifo(path)
+        return target
+    monkeypatch.setattr(files._static, "resolve", resolve)
+    started = time.monotonic()
+    assert get(files.port, "/swapped.txt")[0] == 404
+    assert time.monotonic() - started < 5
+
+
 def test_black_white_and_hidden(files):
     assert get(files.port, "/secret.key")[0] == 404  # not white-listed
     assert get(files.port, "/.hidden.html")[0] == 404

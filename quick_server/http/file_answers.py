@@ -12,6 +12,7 @@ from .file_headers import (FileTarget, content_type, etag, last_modified,
 from .files import FileResponse
 from .ranges import byte_ranges, multipart_ranges
 from .responses import HTTPError, Response
+from .small_files import open_regular
 from .static import Listing, Redirect
 
 Request = Any  # a `request.Request` (which imports this module's users)
@@ -59,11 +60,11 @@ def static_answer(request: Request,
         small = static.small_files.get(target)
         if small is not None:
             return _answer_file(request, target.path, small[0], small[1])
-        fd = os.open(target.path, os.O_RDONLY)
+        fd, st = open_regular(target.path)
     except OSError:
         raise HTTPError(404) from None
-    return _owning(fd, lambda: _answer_file(request, target.path,
-                                            os.fstat(fd), fd, big=True))
+    return _owning(fd, lambda: _answer_file(request, target.path, st, fd,
+                                            big=True))
 
 
 def _owning(fd: int, answer: Any) -> Response:

@@ -293,7 +293,7 @@ def _alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # (too big for a pid)
         return False
     except OSError:  # another user's
         return True

@@ -83,13 +83,8 @@ def recognise(value: Any) -> Any:
                 return value.astype("timedelta64[us]").tolist()
             except (TypeError, ValueError):  # a unit numpy cannot convert
                 return value.astype(str).tolist()
-        plain = value.tolist()
-        if type(plain) is type(value):  # (numpy's longdouble stays itself)
-            if kind != "f":
-                raise TypeError(f"{type(value).__name__} values are not "
-                                f"JSON serializable")
-            return float(plain)
-        return plain
+        # (a longdouble lists as itself: the nearest float, as JSON has)
+        return _listed(value, float if kind == "f" else None)
     if isinstance(value, datetime.timedelta):  # pandas' Timedelta too
         return iso_duration(value)
     if hasattr(value, "isoformat"):  # datetime, date, time, Timestamp
@@ -109,9 +104,25 @@ def recognise(value: Any) -> Any:
         return {field.name: getattr(value, field.name)
                 for field in dataclasses.fields(value)}
     if hasattr(value, "tolist"):  # a pandas Index, Categorical...
-        return value.tolist()
+        return _listed(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON "
                     f"serializable{_hint(value)}")
+
+
+def _listed(value: Any, fallback: Callable[[Any], Any] | None = None
+            ) -> Any:
+    """`value.tolist()`; when that is the value again (numpy's longdouble
+    has no Python form), which the encoder would otherwise hand back to
+    `recognise` until the recursion limit: `fallback(value)`, else a
+    TypeError."""
+    made = value.tolist()
+    if type(made) is type(value):
+        if fallback is not None:
+            return fallback(value)
+        raise TypeError(f"Object of type {type(value).__name__} is not "
+                        f"JSON serializable (it has no Python value; "
+                        f"convert it, e.g. to float)")
+    return made
 
 
 def _hint(value: Any) -> str:

@@ -2,7 +2,9 @@
 so that a request for a small static file costs no open, read or close."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
 from collections import OrderedDict
 from typing import Callable
@@ -40,9 +42,8 @@ class SmallFiles:
             if entry is not None and file_identity(entry[0]) == ident:
                 self._entries.move_to_end(target.path)
                 return entry
-        fd = os.open(target.path, os.O_RDONLY)
+        fd, st = open_regular(target.path)
         try:
-            st = os.fstat(fd)
             if st.st_size > self.max_file:
                 return None
             data = os.pread(fd, st.st_size, 0)
@@ -77,6 +78,22 @@ class SmallFiles:
             while self._total > self.max_total:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._total -= len(dropped)
+
+
+def open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file at `path` and its
+    status; OSError for anything else. Non-blocking: a FIFO put in a
+    file's place since it was found must not hold the answer forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(errno.ENOENT, "not a regular file", path)
+    return fd, st
 
 
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:

@@ -191,17 +191,21 @@ class ProcessPool:
             with self._renewing:  # (one renewal for jobs that start at once)
                 if self._stale():
                     self.renew()
-        self.start()
-        with self._lock:
-            if self.closed:
-                raise RuntimeError("the process pool is closed")
-            process = self._idle.pop() if self._idle else None
-            if process is None:
-                process = self._fork_job_process()
-                self._all.add(process)
-            process.busy = True
-            process.job = next(self._serials)
-            ticket = (process, process.job)
+        while True:
+            self.start()
+            with self._lock:
+                if self.closed:
+                    raise RuntimeError("the process pool is closed")
+                if self._control is None:
+                    continue  # a renewal (another job's) retired it since
+                process = self._idle.pop() if self._idle else None
+                if process is None:
+                    process = self._fork_job_process()
+                    self._all.add(process)
+                process.busy = True
+                process.job = next(self._serials)
+                ticket = (process, process.job)
+                break
         try:
             process.sock.sendall(HEADER.pack(len(message)) + message)
         except OSError:
