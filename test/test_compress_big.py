@@ -202,3 +202,45 @@ def test_the_folder_goes_when_the_server_stops(make_server, tmp_path):
     assert os.path.basename(folder).startswith(f"gzip-{os.getpid()}-")
     server.shutdown()
     wait_for(lambda: not os.path.exists(folder), what="the folder removed")
+
+
+def test_requests_waiting_for_a_compression_do_not_spend_the_pool(
+        make_server, tmp_path, monkeypatch):
+    """Threads that only wait for another request's compression do not
+    count as working: with every thread of the pool out (one compressing,
+    the others waiting for it), a small file still answers, not 503."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    (folder / "plot.html").write_bytes(page())
+    (folder / "tiny.txt").write_bytes(b"hi")
+    server = make_server(start=False)
+    server.bind_path("/", str(folder))
+    server.add_default_white_list()
+    server.settings.http.pool_size = 4
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    wait_for(lambda: server._loop.accepting, what="the server")
+    gate = threading.Event()
+    real = gzip_cache.compress_file
+
+    def slow(*args):  # the compression goes on when the test says so
+        gate.wait(30)
+        return real(*args)
+    monkeypatch.setattr(gzip_cache, "compress_file", slow)
+    answers: list[tuple[int, str | None]] = []
+
+    def fetch_big() -> None:
+        status, headers, _ = get(server.port, "/plot.html", headers=GZIP)
+        answers.append((status, headers.get("content-encoding")))
+    threads = [threading.Thread(target=fetch_big) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        making = server._static.gzip_cache._making
+        wait_for(lambda: sum(m.waiters for m in list(making.values())) == 3,
+                 what="three requests waiting for the one compression")
+        assert get(server.port, "/tiny.txt")[:1] == (200,)
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(30)
+    assert answers == [(200, "gzip")] * 4

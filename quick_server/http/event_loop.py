@@ -19,12 +19,13 @@ The connections (`Conn`) are the caller's: the loop calls
 on each sweep (every `SWEEP` seconds) for its deadlines."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .loop_parking import LoopParking
 
@@ -72,6 +73,7 @@ class EventLoop(LoopParking):
         self._out = 0  # threads finishing a connection out of the loop
         self._waiting = 0  # of them, those that wait by design
         self._waiting_from: set[int] = set()  # their epochs
+        self._held = 0  # threads that wait for another's work for a while
         self._full = False  # max_connections reached: not accepting
         self._queued: list[Callable[[], None]] = []  # run on the loop
         self._listener: socket.socket | None = None
@@ -199,7 +201,20 @@ class EventLoop(LoopParking):
     def spent(self) -> bool:
         """Whether `pool_size` threads are out working: new requests get
         a 503 instead of a thread."""
-        return self._out - self._waiting >= self.pool_size
+        return self._out - self._waiting - self._held >= self.pool_size
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The calling thread waits for another thread's work (a gzip form
+        being made): meanwhile it does not count as working, so the pool
+        is not spent by threads that only wait."""
+        with self._cond:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held -= 1
 
     def runs(self, conn: Conn) -> bool:
         """Whether the calling thread runs `conn` in the loop (it can

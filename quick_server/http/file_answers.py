@@ -114,7 +114,8 @@ def _answer_file(request: Request, path: str, st: os.stat_result,
             content, int) and not (conditional and not_modified(
                 request.headers, st, tag)):
         zipped = request.server._static.gzip_cache.open(
-            path, content, st, settings.http.compress_cache_bytes)
+            path, content, st, settings.http.compress_cache_bytes,
+            request.server._loop.held)
         if zipped is None:  # not to be had now: as it is
             form, tag = None, etag(st)
     headers = [

@@ -23,6 +23,7 @@ left by a process that died is removed when the next server makes its
 own (POSIX: its pid is gone)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ import tempfile
 import threading
 import zlib
 from collections import OrderedDict
-from typing import Callable, NamedTuple
+from typing import Callable, ContextManager, NamedTuple
 
 from .. import log
 from ..cache_dir import cache_folder
@@ -85,14 +86,17 @@ class GzipCache:
         cap given to `open`."""
         return self._total
 
-    def open(self, path: str, fd: int, st: os.stat_result,
-             cap: int) -> tuple[int, int] | None:
+    def open(self, path: str, fd: int, st: os.stat_result, cap: int,
+             held: Callable[[], ContextManager[None]] = contextlib.nullcontext
+             ) -> tuple[int, int] | None:
         """A descriptor of the gzip form of the file at `path` (open as
         `fd`, whose status is `st`) and the form's size; the caller closes
         it. Made now, or by another request now, if not kept yet. None:
         send the file as it is (no smaller compressed, bigger than `cap`
         bytes of forms can hold, changed, too long in the making, no
-        folder)."""
+        folder). `held()` surrounds a wait for another request's
+        compression (the event loop's: the thread does not count as
+        working meanwhile)."""
         ident = file_identity(st)
         waited = False
         while True:
@@ -107,7 +111,8 @@ class GzipCache:
                 if making is None or waited or making.ident != ident:
                     return None  # failed, too slow, or another version
                 making.waiters += 1
-            making.done.wait(MAX_WAIT)
+            with held():
+                making.done.wait(MAX_WAIT)
             waited = True
         try:
             return self._make(path, fd, st, cap)
