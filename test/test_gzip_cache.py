@@ -100,9 +100,20 @@ def test_the_cap_evicts_the_least_recently_used(cache, tmp_path):
 def test_a_form_bigger_than_the_cap_is_not_kept(cache, tmp_path):
     page = tmp_path / "page.html"
     page.write_bytes(text(400_000))
-    assert form_of(cache, page, cap=1000) is None
+    other = tmp_path / "other.html"
+    other.write_bytes(text(1000, seed=3))
+    assert form_of(cache, other, cap=1000) is not None
+    kept = forms(cache)
+    assert form_of(cache, page, cap=1000) is None  # (evicts the other)
     assert cache.total == 0 and forms(cache) == {}  # the part is removed
-    assert form_of(cache, page) == page.read_bytes()  # with room: made
+    assert cache.made == 1
+    assert form_of(cache, other, cap=1000) is not None  # made again
+    # not tried again with that cap, so the other form stays this time
+    assert form_of(cache, page, cap=1000) is None
+    assert forms(cache).keys() != kept.keys() and len(forms(cache)) == 1
+    assert cache.made == 2
+    assert form_of(cache, page) == page.read_bytes()  # more room: made
+    assert cache.made == 3
 
 
 def test_a_form_no_smaller_is_remembered_not_kept(cache, tmp_path):

@@ -49,10 +49,12 @@ Identity = tuple[int, int, int, int]
 
 class Form(NamedTuple):
     """What is known of a file version: its form's name in the folder
-    and size (`name` None: no smaller than the file, sent as it is)."""
+    and size (`name` None: sent as it is, for its form is no smaller than
+    the file, or did not fit in a cache of `cap` bytes)."""
     ident: Identity
     name: str | None
     size: int
+    cap: int = 0
 
 
 class _Making:
@@ -101,7 +103,7 @@ class GzipCache:
         waited = False
         while True:
             with self._lock:
-                found = self._open_kept(path, ident)
+                found = self._open_kept(path, ident, cap)
                 if found is not None:
                     return found if found[0] >= 0 else None
                 making = self._making.get(path)
@@ -135,15 +137,15 @@ class GzipCache:
 
     # -- under the lock ----------------------------------------------------
 
-    def _open_kept(self, path: str, ident: Identity
+    def _open_kept(self, path: str, ident: Identity, cap: int
                    ) -> tuple[int, int] | None:
         """The kept form of this version of `path`, opened; (-1, 0) when
         it goes out as it is; None when there is none (a stale one is
-        dropped)."""
+        dropped, and one that did not fit a smaller cap)."""
         form = self._forms.get(path)
         if form is None:
             return None
-        if form.ident != ident or self.folder is None:
+        if form.ident != ident or self.folder is None or 0 < form.cap < cap:
             self._drop(path)
             return None
         self._forms.move_to_end(path)
@@ -205,11 +207,12 @@ class GzipCache:
             out, temp = tempfile.mkstemp(".part", dir=folder)
         except OSError:
             return None  # the folder went (the server stops)
-        claimed = 0
+        claimed, refused = 0, False
 
         def claim(size: int) -> bool:
-            nonlocal claimed
+            nonlocal claimed, refused
             if not self._claim(size, cap, generation):
+                refused = True
                 return False
             claimed += size
             return True
@@ -219,6 +222,9 @@ class GzipCache:
             complete = compress_file(fd, st.st_size, out, claim)
             if complete and file_identity(os.fstat(fd)) == file_identity(st):
                 kept = self._keep(path, st, temp, claimed, generation)
+            elif refused:  # bigger than the cap: not tried again with
+                self._too_big(path, st, cap, generation)  # it (each try
+                # evicts every other form)
         except OSError as err:
             log.msg("gzip form of {0} not made: {1}", path, err)
         finally:
@@ -227,6 +233,17 @@ class GzipCache:
                 _unlink(temp)
                 self._release(claimed, generation)
         return (out, claimed) if kept else None
+
+    def _too_big(self, path: str, st: os.stat_result, cap: int,
+                 generation: int) -> None:
+        """Remembers that this version of the file goes out as it is while
+        the cap is `cap` bytes or less."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            if path in self._forms:
+                self._drop(path)
+            self._forms[path] = Form(file_identity(st), None, 0, cap)
 
     def _keep(self, path: str, st: os.stat_result, temp: str, size: int,
               generation: int) -> bool:
