@@ -49,6 +49,8 @@ from .forked import HEADER, detach_from_server, kill, recv, template_main
 from .main_definitions import Definitions
 from .outcomes import Outcome, describe, unpack
 
+REAP_WITHIN = 5.0  # seconds a retired template is waited for after its jobs
+
 class JobProcess:
     """A job process seen from the server."""
 
@@ -112,6 +114,7 @@ class ProcessPool:
             ours, template = socket.socketpair()
             sys.stdout.flush()
             sys.stderr.flush()
+            definitions = Definitions()  # (what the fork will hold)
             pid = os.fork()
             if pid == 0:  # the template
                 try:
@@ -125,7 +128,7 @@ class ProcessPool:
             template.close()
             self._control = ours
             self._template_pid = pid
-            self._definitions = Definitions()
+            self._definitions = definitions
 
     def renew(self) -> None:
         """Forks a new template for the jobs to come, so that they see the
@@ -251,7 +254,30 @@ class ProcessPool:
             on_done(message)
             if not reusable:
                 self._refill()
+                self._reap_after(process)
             return
+
+    def _reap_after(self, process: JobProcess) -> None:
+        """When `process` was the last of a retired template, reaps that
+        template once it ends (it does when its job processes have; a
+        few seconds at most, else the next renewal or the close does)."""
+        template = process.template
+        with self._lock:
+            if any(other.template == template for other in self._all):
+                return
+        deadline = time.monotonic() + REAP_WITHIN
+        while time.monotonic() < deadline:
+            with self._renewing:  # (no one else reaps it meanwhile)
+                if template not in self._retired:
+                    return
+                try:
+                    ended, _ = os.waitpid(template, os.WNOHANG)
+                except ChildProcessError:
+                    ended = template
+                if ended:
+                    self._retired.remove(template)
+                    return
+            time.sleep(0.05)
 
     def _refill(self) -> None:
         """Forks a spare process in place of one that ended, so the next
