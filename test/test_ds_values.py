@@ -200,6 +200,11 @@ def test_keys_json_cannot_write_are_written_as_labels_are():
         {"2024-01-01T00:00:00": 1.0, "2024-01-02T00:00:00": 2.0}]}
     assert to_json({np.int64(1): "a", None: [float("inf")]}) == \
         '{"1":"a","null":[null]}'
+    # NaN labels, as Python's json names them (not an "Out of range" 500)
+    assert to_json(pd.Series([1, 2], index=[1.5, np.nan])) == \
+        '{"1.5":1,"NaN":2}'
+    assert to_json({-float("inf"): {float("nan"): 0}}) == \
+        '{"-Infinity":{"NaN":0}}'
 
 
 def test_a_numpy_type_with_no_python_twin_is_named_not_a_recursion():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import math
 import uuid
 from decimal import Decimal
 from typing import Any, Callable
@@ -163,6 +164,15 @@ def _nat_null(items: Any) -> Any:
 
 def plain_keys(value: dict[Any, Any]) -> dict[Any, Any]:
     """`value` with the keys JSON cannot write (a Timestamp, a numpy
-    integer) made into keys it can (`json_key`)."""
-    return {key if key is None or isinstance(key, (str, int, float, bool))
-            else json_key(key): item for key, item in value.items()}
+    integer, NaN) made into keys it can (`json_key`; NaN and the
+    infinities as Python's `json` names them)."""
+    return {_plain_key(key): item for key, item in value.items()}
+
+
+def _plain_key(key: Any) -> Any:
+    if isinstance(key, float) and not math.isfinite(key):
+        return "NaN" if key != key else \
+            "Infinity" if key > 0 else "-Infinity"
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    return _plain_key(json_key(key))
