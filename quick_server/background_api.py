@@ -65,11 +65,14 @@ _WILDCARDS = ("0.0.0.0", "::")
 def _overlap(taken: tuple[Any, ...], wanted: tuple[Any, ...]) -> bool:
     """Whether a server bound at `taken` holds the port `wanted` asks for:
     the same address, or the same port with a wildcard on either side
-    (a server on 0.0.0.0 holds 127.0.0.1 too)."""
+    of the same family (a server on 0.0.0.0 holds 127.0.0.1 too), or
+    IPv6's wildcard, which may hold IPv4's addresses too."""
     if taken[2] != wanted[2]:
         return False
-    return taken[1] == wanted[1] and taken[0] == wanted[0] or \
-        taken[1] in _WILDCARDS or wanted[1] in _WILDCARDS
+    if taken[0] == wanted[0]:  # one family: the host or a wildcard
+        return taken[1] == wanted[1] or taken[1] in _WILDCARDS or \
+            wanted[1] in _WILDCARDS
+    return "::" in (taken[1], wanted[1])  # (IPv6's may hold IPv4 too)
 
 
 def hold_address(server: Any) -> None:

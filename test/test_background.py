@@ -226,6 +226,8 @@ def test_a_wildcard_address_overlaps_every_host_on_its_port():
     assert not _overlap((v4, "0.0.0.0", 8000), (v4, "127.0.0.1", 8001))
     assert not _overlap((v4, "127.0.0.1", 8000), (v4, "127.0.0.2", 8000))
     assert not _overlap((v6, "::1", 8000), (v4, "127.0.0.1", 8000))
+    assert not _overlap((v4, "0.0.0.0", 8000), (v6, "::1", 8000))
+    assert _overlap((v4, "0.0.0.0", 8000), (v6, "::", 8000))
 
 
 def test_in_a_kernel_the_notebook_defaults_are_on(monkeypatch):
