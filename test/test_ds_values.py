@@ -82,7 +82,7 @@ VALUES: dict[str, tuple[Any, Any]] = {
     "pd_timedelta": (pd.Timedelta(nanoseconds=1500), "P0DT0H0M0.0000015S"),
     "timedelta64": (np.array([1500, -1], dtype="timedelta64[ms]"),
                     ["P0DT0H0M1.5S", "P-1DT23H59M59.999S"]),
-    "timedelta64_nat": (np.timedelta64("NaT"), None),
+    "timedelta64_nat": (np.timedelta64("NaT", "s"), None),
     "series_durations": (pd.Series([1], index=pd.to_timedelta(["1s"])),
                          {"P0DT0H0M1S": 1}),
     "decimal": (Decimal("1.10000000000000000001"), "1.10000000000000000001"),
