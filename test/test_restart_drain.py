@@ -247,3 +247,27 @@ def test_two_processes_drain_at_once_and_quit_ends_them(app):
     assert progress(server.port, one) == "started"
     assert server.stop() == 0
     wait_for(lambda: not alive(first), 10, "quit to end the drainer")
+
+
+def test_worker_request_sees_no_difference_but_the_job_finishing(app):
+    from quick_server import worker_request
+    server = app()
+    old = server.value()[1]
+    got = []
+
+    def run():
+        try:
+            got.append(worker_request(f"http://127.0.0.1:{server.port}/job",
+                                      {"n": 7}, wait=2))
+        except Exception as err:  # pylint: disable=broad-except
+            got.append(err)
+    client = threading.Thread(target=run)
+    client.start()
+    wait_for(lambda: server.runs(7), 10, "the job to start")
+    server.restart(2)  # the client's long-poll is told to come back
+    server.release(7, "step")
+    server.release(7)
+    client.join(30)
+    assert got == [{"n": 7, "pid": old}]
+    assert server.runs(7) == [str(old)]
+    assert server.stop() == 0
