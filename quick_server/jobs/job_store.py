@@ -315,7 +315,7 @@ class JobStore:
             rows = self._db.execute(_SELECT + " ORDER BY created").fetchall()
         return [StoredJob(*row) for row in rows]
 
-    # -- jobs finishing in a process that restarted (`draining.py`) ------------
+    # -- jobs finishing in a process that restarted (`draining.py`) ----------
 
     def draining(self, tokens: list[str], pid: int) -> None:
         """The running jobs `tokens` go on in the process `pid` (which
