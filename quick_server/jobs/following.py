@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Any, Callable
 
 from .. import log
@@ -26,6 +27,7 @@ from .progress import Progress
 from .recording import file_answer
 
 FOLLOW_EVERY = 0.1  # seconds between reads of the followed jobs
+MARGIN = 60.0  # seconds a job is followed past `drain_timeout`, at most
 
 
 def pid_alive(pid: int) -> bool:
@@ -52,6 +54,7 @@ class FollowHandle:
         self.progress: str | None = None  # the JSON last relayed
         self.local: Any = None  # the handle once it runs here
         self.ended = False
+        self.since = time.monotonic()
 
     @property
     def elsewhere(self) -> bool:
@@ -61,11 +64,15 @@ class FollowHandle:
 
 class Follower:
     """Reads the followed jobs from `store` on a thread of its own, while
-    any is followed and `stopped()` is false (the table closed)."""
+    any is followed and `stopped()` is false (the table closed); a job
+    followed longer than `limit` s counts as given up (its process's pid
+    may have been taken by another)."""
 
     def __init__(self, store: JobStore, stopped: Callable[[], bool],
-                 alive: Callable[[int], bool] = pid_alive) -> None:
+                 limit: float, alive: Callable[[int], bool] = pid_alive
+                 ) -> None:
         self.store = store
+        self.limit = limit
         self.stopped = stopped
         self.alive = alive
         self._lock = threading.Lock()
@@ -118,7 +125,8 @@ class Follower:
                 handle.on_progress(Progress(**json.loads(row.progress)))
             except (ValueError, TypeError):
                 pass
-        if pid is None or not self.alive(pid):
+        if pid is None or not self.alive(pid) or \
+                time.monotonic() - handle.since > self.limit:
             if self.drop(handle):
                 handle.run()
 

@@ -19,7 +19,7 @@ from .. import log
 from ..http.responses import HTTPError
 from .job import DONE, ERROR, QUEUED, RUNNING
 from .dask_tasks import LOST
-from .following import Follower, Following, pid_alive
+from .following import MARGIN, Follower, Following, pid_alive
 from .job_store import JobStore, StoredJob
 from .recording import file_answer
 from .table import WorkerPool
@@ -55,7 +55,8 @@ def restore(pool: WorkerPool, store: JobStore, stored: list[StoredJob],
     if gone:  # the process finishing them ended first: as on a restart
         store.drained([token for token, pid in owners.items()
                        if pid in gone])
-    follower = Follower(store, lambda: pool.closed)
+    follower = Follower(store, lambda: pool.closed,
+                        pool.settings.jobs.drain_timeout + MARGIN)
     for job in stored:
         pid = owners.get(job.token)
         follow = job.state == RUNNING and pid is not None and pid not in gone
