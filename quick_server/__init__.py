@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # the names, for type checkers; loaded when first used
     from .server import QuickServer, create_server
     from .dev.restart import (add_shutdown_hook, get_exec_arr, has_been_restarted,
                           is_original, set_error_exit_code,
-                          set_restart_exit_code, setup_restart)
+                          set_restart_exit_code)
+    from .dev.supervisor import setup_restart
     from .client import WorkerError, worker_request
     from .multipart_client import FilesAnswer, send_files
     from .tokens import (MemoryTokenHandler, SqliteTokenHandler, TokenError,
@@ -99,7 +100,7 @@ _WHERE = {
     "create_server": "server", "add_shutdown_hook": "dev.restart",
     "get_exec_arr": "dev.restart", "has_been_restarted": "dev.restart",
     "is_original": "dev.restart", "set_error_exit_code": "dev.restart",
-    "set_restart_exit_code": "dev.restart", "setup_restart": "dev.restart",
+    "set_restart_exit_code": "dev.restart", "setup_restart": "dev.supervisor",
     "WorkerError": "client", "worker_request": "client",
     "FilesAnswer": "multipart_client", "send_files": "multipart_client",
     "MemoryTokenHandler": "tokens", "SqliteTokenHandler": "tokens",

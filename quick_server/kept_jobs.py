@@ -7,7 +7,9 @@ By default worker jobs are kept across a restart (`auto_restart`,
 `--reload`, the `restart` command) in a store of the user's cache folder,
 one per script and port, removed when the server stops for good; with
 `persist_jobs(path)` they are kept across every stop and start, a crash
-included; `persist_jobs(None)` keeps them in memory only."""
+included; `persist_jobs(None)` keeps them in memory only. Under
+`setup_restart`'s supervisor a restart lets the running jobs finish in
+the old process while the new one serves (`jobs/draining.py`)."""
 from __future__ import annotations
 
 import os
@@ -15,11 +17,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import log
-from .dev.restart import has_been_restarted
+from .dev.restart import can_hand_over, has_been_restarted, hand_over_now
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .job_api import WorkerRoute
+    from .jobs.job import Job
     from .jobs.job_store import JobStore
     from .jobs.services_hub import ServiceHub
     from .jobs.table import WorkerPool
@@ -32,12 +35,14 @@ class KeptJobs:
 
     _store_choice: str | None = _DEFAULT
     _store: JobStore | None = None
+    _draining: list[Job] = []  # running jobs this process finishes
 
     if TYPE_CHECKING:  # what the server provides
         settings: Settings
         _jobs: Any
         _services: ServiceHub | None
         _worker_routes: dict[str, WorkerRoute]
+        _loop: Any
         commands: Any
 
         @property
@@ -114,6 +119,8 @@ class KeptJobs:
         every job and a waiting poll is told to come back; otherwise jobs
         are cancelled, and the default store is removed."""
         store = self._store
+        if reason == "restart" and self._hand_over():
+            return  # the jobs run on: `_finish_drain`
         keep = store is not None and (
             reason == "restart" or self._store_choice != _DEFAULT)
         if self._jobs is not None:
@@ -124,6 +131,48 @@ class KeptJobs:
             store.close()
             if not keep and self._store_choice == _DEFAULT:
                 _remove(store.path)
+
+    def _hand_over(self) -> bool:
+        """On a restart under the supervisor: the next process starts now
+        and this one finishes its running jobs (`_finish_drain`); False
+        when there are none (or no store, or `drain_timeout` is 0)."""
+        store = self._store
+        if store is None or self._jobs is None or \
+                self.settings.jobs.drain_timeout <= 0 or not can_hand_over():
+            return False
+        from .jobs.draining import hand_over
+        jobs = hand_over(self.workers, store)
+        if not jobs:
+            return False
+        if not hand_over_now():
+            store.drained([job.token for job in jobs])
+            return False
+        if self._services is not None:
+            self._services.close()  # services talk to the next process
+        self._draining = jobs
+        log.job_msg("{0} running job(s) finish in this process (pid {1}) "
+                    "while the next one serves", len(jobs), os.getpid())
+        return True
+
+    def _finish_drain(self) -> None:
+        """The server stopped serving (its requests ended): waits for the
+        jobs it finishes for the next process, at most `drain_timeout`,
+        then closes the job table and store."""
+        jobs, self._draining = self._draining, []
+        store = self._store
+        if not jobs or store is None:
+            return
+        self._loop.close()  # clients come back to the next process
+        from .jobs.draining import drain
+        left = drain(self.workers, store, jobs,
+                     self.settings.jobs.drain_timeout)
+        if left:
+            log.job_warning("{0} job(s) still running after drain_timeout: "
+                            "given up to the next process", len(left))
+        else:
+            log.job_msg("the running jobs finished: this process ends")
+        self.workers.close(True)
+        store.close()
 
     def _add_job_commands(self) -> None:
         def jobs(args: list[str]) -> None:

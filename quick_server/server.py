@@ -459,6 +459,7 @@ class QuickServer(RouteDecorators, JobApi, KeptJobs, MonitorApi, RpcApi,
         self.draining = True
         if not self.reloader.drain(self.shutdown_grace):
             log.msg("stopping with requests still running")
+        self._finish_drain()  # the jobs a restart lets finish here
         hooks, self._shutdown_hooks = self._shutdown_hooks, []
         run_shutdown_hooks(hooks)
         self._static.gzip_cache.clear()  # big files' gzip forms, on disk

@@ -160,6 +160,11 @@ class JobSettings(Group):
     sweep_interval = Setting(1.0, "finished and abandoned jobs are looked "
                              "for at most this often",
                              checks.seconds(above=False))
+    drain_timeout = Setting(600.0, "on a restart under ``setup_restart``, "
+                            "the old process finishes its running jobs "
+                            "for at most this long (0: they run again or "
+                            "fail with ``JobLost``)",
+                            checks.seconds(above=False))
     cancel_grace = Setting(0.5, "a cancelled job on a thread gets "
                            "``WorkerDeath`` raised this long after its flag "
                            "was set", checks.seconds(above=False))

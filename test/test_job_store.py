@@ -131,3 +131,28 @@ def test_what_was_committed_survives_kill_9(tmp_path):
     assert [(j.token, j.state, j.result) for j in store.load()] == \
         [("kept", "done", "42")]
     store.close()
+
+
+def test_a_draining_process_and_its_follower_share_the_store(tmp_path):
+    old, _ = _store(tmp_path)  # the process that restarted, draining
+    for token in ("t1", "t2", "t3"):
+        old.queued(token, "/api/job", "{}")
+        old.started(token)
+    old.draining(["t1", "t2", "t3"], 4242)
+    new, _ = _store(tmp_path)  # the next process, on the same file
+    assert new.drain_owners() == {"t1": 4242, "t2": 4242, "t3": 4242}
+    old.progress("t1", '{"done":1,"total":2,"message":null}')
+    old.flush()
+    row, pid = new.followed(["t1"])["t1"]
+    assert row.state == "running" and pid == 4242
+    assert row.progress == '{"done":1,"total":2,"message":null}'
+    old.ended("t1", "done", result="7")  # the end and its mark, at once
+    new.forget("t2")  # cancelled by the next process's client
+    assert old.followed(["t2"]) == {}  # what the old one sees: cancel it
+    old.drained(["t3"])  # given up at drain_timeout
+    seen = new.followed(["t1", "t3"])
+    assert seen["t1"][0].result == "7" and seen["t1"][1] is None
+    assert seen["t3"][0].state == "running" and seen["t3"][1] is None
+    assert new.drain_owners() == {}
+    old.close()
+    new.close()

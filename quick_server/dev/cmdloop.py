@@ -90,10 +90,13 @@ class FdLines:
 
     def _read(self) -> bytes:
         while True:
+            # waiting in select, not read: a process that restarted but
+            # goes on (its stdin now /dev/null) takes no line of the next
+            select.select([self.fd], [], [])
             try:
                 return os.read(self.fd, 4096)
-            except BlockingIOError:  # a non-blocking pipe: wait for data
-                select.select([self.fd], [], [])
+            except BlockingIOError:  # a non-blocking pipe: wait again
+                continue
 
 
 class CommandLoop:
@@ -291,6 +294,8 @@ class CommandLoop:
                 finally:
                     log.set_prompt(None)
                 if line is None:
+                    if not is_running():
+                        return  # (a restart took standard input away)
                     log.msg("no more commands (end of input); stop the "
                             "server with {0}", "server.stop()" if in_kernel()
                             else "Ctrl-C or SIGTERM")

@@ -1,10 +1,11 @@
-"""Restarting in place and shutting down: the supervisor behind
-`setup_restart`, exit codes, shutdown hooks.
+"""Restarting in place and shutting down: the listening sockets handed
+to the next process, exit codes, shutdown hooks.
 
-With `setup_restart()` the original process only supervises: it runs the
-script again as a child and starts it anew whenever the child exits with
-the restart code. Without it, `restart` re-executes the process. Either
-way `serve_forever` returns first, and the script's clean-up runs.
+With `setup_restart()` (`supervisor.py`) the original process only
+supervises: it runs the script again as a child and starts it anew
+whenever the child exits with the restart code. Without it, `restart`
+re-executes the process. Either way `serve_forever` returns first, and
+the script's clean-up runs.
 
 The listening sockets survive a restart (on POSIX), as with werkzeug's
 reloader: their descriptors are handed to the next process, which adopts
@@ -24,44 +25,41 @@ import socket
 import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .. import log
 from ..http.sockio import is_tls
-from ..notebook import NO_RESTART, in_kernel
+from ..notebook import in_kernel
 
-if TYPE_CHECKING:
-    import subprocess
-
-_ENV_CHILD = "QUICK_SERVER_CHILD"
-_ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
-_ENV_FDS = "QUICK_SERVER_FDS"  # listening sockets handed to this process
-_ENV_CHANNEL = "QUICK_SERVER_CHANNEL"  # a supervised child's way back
+ENV_CHILD = "QUICK_SERVER_CHILD"
+ENV_RESTARTED = "QUICK_SERVER_RESTARTED"
+ENV_FDS = "QUICK_SERVER_FDS"  # listening sockets handed to this process
+ENV_CHANNEL = "QUICK_SERVER_CHANNEL"  # a supervised child's way back
 HANDOFF = os.name == "posix" and hasattr(socket, "send_fds")
 MAX_LISTENERS = 64  # descriptors handed over at most
-_EXIT = {"restart": 42, "error": 1}
+EXIT = {"restart": 42, "error": 1}
 _HOOK_LOCK = threading.Lock()
 Listener = tuple[int, bool]  # a descriptor, and whether it served TLS
 
 
 def set_restart_exit_code(code: int) -> None:
     """The exit code by which a child asks the supervisor to restart it."""
-    _EXIT["restart"] = code
+    EXIT["restart"] = code
 
 
 def set_error_exit_code(code: int) -> None:
     """The exit code of the supervisor when its child died of a signal."""
-    _EXIT["error"] = code
+    EXIT["error"] = code
 
 
 def is_original() -> bool:
     """True in the process the user started (not a supervised child)."""
-    return _ENV_CHILD not in os.environ
+    return ENV_CHILD not in os.environ
 
 
 def has_been_restarted() -> bool:
     """True when this process was started by a `restart`."""
-    return os.environ.get(_ENV_RESTARTED) == "1"
+    return os.environ.get(ENV_RESTARTED) == "1"
 
 
 def get_exec_arr() -> list[str]:
@@ -74,87 +72,11 @@ def get_exec_arr() -> list[str]:
     return [sys.executable] + sys.argv
 
 
-def setup_restart() -> None:
-    """Call first in a script: this process becomes a supervisor that runs
-    the script as a child and restarts it on request; returns (in the
-    child) only. In a Jupyter kernel it does nothing but say so: the
-    process is the kernel."""
-    if in_kernel():
-        log.warning("setup_restart() does nothing in a Jupyter kernel: {0}",
-                    NO_RESTART)
-        return
-    if not is_original():
-        return
-    env = dict(os.environ)
-    env[_ENV_CHILD] = "1"
-    child: subprocess.Popen[bytes] | None = None
-
-    def forward(signum: int, _frame: object) -> None:
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    channel, child_end = _supervisor_channel()
-    listeners = _pass_on_inherited()
-    while True:
-        pass_fds = [fd for fd, _ in listeners]
-        if child_end is not None:
-            env[_ENV_CHANNEL] = str(child_end.fileno())
-            pass_fds.append(child_end.fileno())
-        env[_ENV_FDS] = _fds_text(listeners)
-        import subprocess  # loaded on first use
-        child = subprocess.Popen(get_exec_arr(), env=env, pass_fds=pass_fds)
-        _close_fds(listeners)  # the child has its own copies now
-        while True:
-            try:
-                code = child.wait()
-                break
-            except KeyboardInterrupt:
-                continue
-        if code != _EXIT["restart"]:
-            sys.exit(code if code >= 0 else _EXIT["error"])
-        listeners = _received_listeners(channel)
-        env[_ENV_RESTARTED] = "1"
-        log.msg("restarting the server")
-
-
-def _supervisor_channel() -> tuple[socket.socket | None,
-                                   socket.socket | None]:
-    """The supervisor's end and the child's end of the Unix socket over
-    which a restarting child sends its listening sockets."""
-    if not HANDOFF:
-        return None, None
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    mine.setblocking(False)
-    theirs.set_inheritable(True)
-    return mine, theirs
-
-
-def _received_listeners(channel: socket.socket | None) -> list[Listener]:
-    """The descriptors the child that just exited sent (none if it did
-    not: it then binds anew); the message marks those that served TLS."""
-    fds: list[Listener] = []
-    while channel is not None:
-        try:
-            msg, received, _, _ = socket.recv_fds(
-                channel, 2 * MAX_LISTENERS, MAX_LISTENERS)
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as err:
-            log.msg("could not receive the listening sockets: {0}", err)
-            break
-        _close_fds(fds)  # only the last message counts
-        marks = msg.partition(b":")[2]
-        fds = [(fd, marks[i:i + 1] == b"t") for i, fd in enumerate(received)]
-    return fds
-
-
-def _fds_text(listeners: list[Listener]) -> str:
+def fds_text(listeners: list[Listener]) -> str:
     return ",".join(f"{fd}:tls" if tls else str(fd) for fd, tls in listeners)
 
 
-def _close_fds(fds: list[Listener]) -> None:
+def close_fds(fds: list[Listener]) -> None:
     for fd, _ in fds:
         try:
             os.close(fd)
@@ -186,7 +108,7 @@ def _take_inherited() -> list[socket.socket]:
     """The listening sockets handed to this process (the environment
     variable is removed: the script's own subprocesses do not see it)."""
     socks = []
-    for part in os.environ.pop(_ENV_FDS, "").split(","):
+    for part in os.environ.pop(ENV_FDS, "").split(","):
         fd, _, mark = part.partition(":")
         if not fd.isdigit() or not HANDOFF:
             continue
@@ -202,7 +124,7 @@ def _take_inherited() -> list[socket.socket]:
 
 
 _INHERITED = _take_inherited()
-_CHANNEL = _take_env_socket(_ENV_CHANNEL)
+_CHANNEL = _take_env_socket(ENV_CHANNEL)
 
 
 def _host_of(family: int, host: str) -> Any:
@@ -216,7 +138,7 @@ def _host_of(family: int, host: str) -> Any:
             return None
 
 
-def _pass_on_inherited() -> list[Listener]:
+def pass_on_inherited() -> list[Listener]:
     """The listening sockets handed to the supervisor itself (by whoever
     started it): its first child adopts them."""
     with _LISTENER_LOCK:
@@ -323,13 +245,50 @@ def release_listeners() -> list[socket.socket]:
 
 
 _RESTART = threading.Event()
+_HANDED = threading.Event()  # the next process started already
 
 
 def request_restart() -> None:
     """Makes this process start again once it ends (after `serve_forever`
     returned and the script's own clean-up ran): with the restart exit code
-    under a supervisor, else by re-executing itself."""
-    _RESTART.set()
+    under a supervisor, else by re-executing itself. Nothing after
+    `hand_over_now`: the next process runs already."""
+    if not _HANDED.is_set():
+        _RESTART.set()
+
+
+def can_hand_over() -> bool:
+    """Whether this process can let the next one start before it ends
+    (`hand_over_now`): a child of `setup_restart`'s supervisor."""
+    return HANDOFF and _CHANNEL is not None and not is_original()
+
+
+def hand_over_now() -> bool:
+    """Restarts now, before this process ends (it goes on finishing its
+    jobs, `jobs/draining.py`): its listening sockets go to the supervisor,
+    which starts the next process at once, and this one reads no more
+    commands (standard input becomes /dev/null: a read waiting there gets
+    nothing the next process is typed). False when that cannot be done."""
+    if not can_hand_over() or _CHANNEL is None:
+        return False
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fds = _listener_fds()
+    marks = b"".join(b"t" if tls else b"-" for _, tls in fds)
+    try:
+        socket.send_fds(_CHANNEL, [b"drain:%d:%s" % (os.getpid(), marks)],
+                        [fd for fd, _ in fds])
+    except OSError as err:
+        log.msg("could not hand the listening sockets over: {0}", err)
+        return False
+    _HANDED.set()
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:
+        pass
+    return True
 
 
 def _restart_at_exit() -> None:
@@ -342,11 +301,11 @@ def _restart_at_exit() -> None:
     fds = _listener_fds() if HANDOFF else []
     if not is_original():
         _send_to_supervisor(fds)
-        os._exit(_EXIT["restart"])  # pylint: disable=protected-access
-    os.environ[_ENV_RESTARTED] = "1"
+        os._exit(EXIT["restart"])  # pylint: disable=protected-access
+    os.environ[ENV_RESTARTED] = "1"
     for fd, _ in fds:
         os.set_inheritable(fd, True)
-    os.environ[_ENV_FDS] = _fds_text(fds)
+    os.environ[ENV_FDS] = fds_text(fds)
     os.execv(sys.executable, get_exec_arr())
 
 

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     service TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (key);
+CREATE TABLE IF NOT EXISTS drains (
+    token TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS services (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -205,6 +209,7 @@ class JobStore:
                                               result, error, file, now, now,
                                               size + len(payload)))
             self._total += size + len(payload or "")
+            self._db.execute("DELETE FROM drains WHERE token = ?", (token,))
             self._bound_locked()
 
     @contextlib.contextmanager
@@ -230,6 +235,7 @@ class JobStore:
         with self._lock:
             self._progress.pop(token, None)
             self._db.execute("DELETE FROM jobs WHERE token = ?", (token,))
+            self._db.execute("DELETE FROM drains WHERE token = ?", (token,))
 
     def forget_later(self, token: str) -> None:
         """Deletes a job with the next commit (its result expired: a
@@ -253,6 +259,7 @@ class JobStore:
         with self._lock:
             self._progress.clear()
             self._db.execute("DELETE FROM services")
+            self._db.execute("DELETE FROM drains")
             return self._db.execute("DELETE FROM jobs").rowcount
 
     def flush(self) -> None:
@@ -307,6 +314,45 @@ class JobStore:
             self._flush_locked()
             rows = self._db.execute(_SELECT + " ORDER BY created").fetchall()
         return [StoredJob(*row) for row in rows]
+
+    # -- jobs finishing in a process that restarted (`draining.py`) ----------
+
+    def draining(self, tokens: list[str], pid: int) -> None:
+        """The running jobs `tokens` go on in the process `pid` (which
+        restarted): the next process follows them here."""
+        with self._lock, self._transaction_locked():
+            self._db.executemany("INSERT OR REPLACE INTO drains VALUES "
+                                 "(?, ?)", [(token, pid) for token in tokens])
+
+    def drained(self, tokens: list[str]) -> None:
+        """The draining process gave `tokens` up (they run no more)."""
+        with self._lock:
+            self._flush_locked()
+            self._db.executemany("DELETE FROM drains WHERE token = ?",
+                                 [(token,) for token in tokens])
+
+    def drain_owners(self) -> dict[str, int]:
+        """The running jobs another process finishes: token -> its pid."""
+        with self._lock:
+            return dict(self._db.execute("SELECT token, pid FROM drains"
+                                         ).fetchall())
+
+    def followed(self, tokens: list[str]
+                 ) -> dict[str, tuple[StoredJob, int | None]]:
+        """The stored jobs among `tokens` (those deleted are missing),
+        each with the pid of the process that finishes it (None: none),
+        read at once (an end and its drain mark go together)."""
+        found: dict[str, tuple[StoredJob, int | None]] = {}
+        with self._lock:
+            for token in tokens:
+                row = self._db.execute(
+                    _SELECT.replace(" FROM jobs", ", (SELECT pid FROM drains"
+                                    " WHERE drains.token = jobs.token) FROM "
+                                    "jobs") + " WHERE token = ?", (token,)
+                ).fetchone()
+                if row is not None:
+                    found[token] = (StoredJob(*row[:-1]), row[-1])
+        return found
 
     # -- services --------------------------------------------------------------
 

@@ -24,6 +24,12 @@ from ..http.files import FileResponse
 Outcome = tuple[Any, ...]
 
 
+class RecordedResult(str):
+    """A `("done", ...)` value that is the result's JSON text already, as
+    another process recorded it in the job store (`following.py`): the
+    table holds it as it is, with no encoding (nor caching) again."""
+
+
 class JobFailed(Exception):
     """A job raised an exception where it ran; `type_name` and `message`
     describe it (the traceback went to the server log)."""

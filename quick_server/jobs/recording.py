@@ -54,17 +54,17 @@ class StoreRecorder(NoRecorder):
         self.store = store
 
     def queued(self, job: Job) -> None:
-        if job.kept:
+        if job.kept and not elsewhere(job):
             self.store.queued(job.token, job.route, to_json(job.args[0]),
                               job.key)
 
     def started(self, job: Job) -> None:
-        if job.kept:
+        if job.kept and not elsewhere(job):
             self.store.started(job.token)
 
     def progress(self, job: Job) -> None:
         progress = job.progress
-        if job.kept and progress is not None:
+        if job.kept and progress is not None and not elsewhere(job):
             self.store.progress(job.token, to_json(progress.as_json()))
 
     def ended(self, job: Job) -> None:
@@ -111,6 +111,13 @@ class ServiceRecorder(HubRecorder):
     def took(self, job: ServiceJob, service: Service | None) -> None:
         self.store.service_took(job.id, None if service is None
                                 else service.id)
+
+
+def elsewhere(job: Job) -> bool:
+    """Whether another process runs `job` and records it (one that the
+    process before a restart finishes: `following.py`)."""
+    return getattr(job.runner, "follows", False) and \
+        getattr(job.handle, "elsewhere", True)
 
 
 def _file_of(job: Job) -> str | None:

@@ -86,6 +86,7 @@ class HubRecorder:
 class ServiceRunner:
     """The runner (see `executors.py`) of the jobs of one service name:
     `run` queues a job for the services of that name."""
+    runs_here = False  # a restart does not wait for it (`draining.py`)
 
     def __init__(self, hub: ServiceHub, name: str) -> None:
         self.hub = hub

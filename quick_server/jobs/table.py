@@ -27,7 +27,7 @@ from .job_queue import JobQueue
 from .job_views import describe
 from .job import (ACTIVE, CANCELLED, DONE, ERROR, QUEUED, RELEASED, RUNNING,
                   Job, may_move, move, reply)
-from .outcomes import Outcome, settle_future
+from .outcomes import Outcome, RecordedResult, settle_future
 from .progress import Progress
 from .recording import NoRecorder, Recorder
 
@@ -64,6 +64,9 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
         self._last_sweep = time.monotonic()
         self.closed = False
         self.recorder: Recorder = NoRecorder()  # the job store, if any
+        # token -> what wraps the runner of the restored job with that
+        # token (one that goes on in another process: `following.py`)
+        self.adopt: dict[str, Callable[[Runner], Runner]] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -80,9 +83,11 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
         (its payload is `args[0]`) is in the job store, committed before
         this returns; `token` and `key` are a restored job's own."""
         self._sweep()
+        runner = runner or self.runners.threads
+        wrap = self.adopt.pop(token, None) if token else None
         job = Job(token or secrets.token_urlsafe(24), fn, args,
-                  runner or self.runners.threads, route, encode, future,
-                  kept=kept)
+                  runner if wrap is None else wrap(runner), route, encode,
+                  future, kept=kept)
         job.key = key or job.key
         job.changed = threading.Condition(self._lock)
         self.recorder.queued(job)  # before any other thread sees it
@@ -225,6 +230,8 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
                 if job.file is not None:
                     text = to_json({"file": job.file.info(
                         download_path(job.route, job.token))})
+                elif isinstance(outcome[1], RecordedResult):
+                    text = str(outcome[1])
                 else:
                     text = job.encode(outcome[1], elapsed) if job.encode \
                         else to_json(outcome[1])
@@ -350,6 +357,24 @@ class WorkerPool(JobAnswers, WorkerPoolAliases):
                 self.cancel(token)
         self.runners.close()
         self.recorder.close()
+
+    def hand_over(self) -> list[Job]:
+        """A restart whose old process finishes the running jobs: new jobs
+        are refused, queued ones leave this table (the job store keeps
+        them queued for the next process), a waiting poll is told to come
+        back; the running kept jobs are returned (they go on)."""
+        with self._lock:
+            self.closed = True
+            for job in list(self._pending):
+                self._pending.remove(job)
+                del self._jobs[job.token]
+            tokens = list(self._jobs)
+            for job in self._jobs.values():
+                self._notify_locked(job)  # (a poll that waits answers)
+            running = [job for job in self._jobs.values()
+                       if job.state == RUNNING and job.kept]
+        self.signal.fire(*tokens)
+        return running
 
     def _sweep(self) -> None:
         """Cancels abandoned jobs and releases results nobody fetched."""
