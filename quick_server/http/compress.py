@@ -178,7 +178,8 @@ def file_varies(http: Any, size: int, ctype: str,
     `settings.http`): then every answer of it varies by
     `Accept-Encoding`. Past `MAX_FILE` only when `big` (a static file,
     whose form is kept on disk)."""
-    most = http.compress_max_file if big else \
-        min(MAX_FILE, http.compress_max_file)
+    most = http.compress_max_file
+    if most > MAX_FILE and not big:  # (no call: it runs for every file)
+        most = MAX_FILE
     return http.compress and \
         http.compress_min_size <= size <= most and compressible(ctype)
