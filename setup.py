@@ -49,7 +49,11 @@ setup(
                  # real answers against its schemas (JSON Schema 2020-12)
                  "openapi-spec-validator>=0.7", "jsonschema>=4.18",
                  # a notebook's cells run in a real kernel (test_kernel)
-                 "jupyter_client>=8", "ipykernel>=6"],
+                 "jupyter_client>=8",
+                 # 6.x on 3.10: 7.0-7.3 may strand a shell request
+                 # (ipython/ipykernel#1554), fixed in 7.4 (3.11+)
+                 "ipykernel>=6,<7; python_version < \"3.11\"",
+                 "ipykernel>=7.4; python_version >= \"3.11\""],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

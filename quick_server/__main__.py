@@ -7,7 +7,6 @@ import argparse
 import os
 import socket
 import sys
-import threading
 from typing import Any
 
 from . import __version__, create_server, msg
@@ -15,6 +14,7 @@ from .dev.addresses import is_any, server_urls
 from .dev.devcert import DevCertError
 from .dev.restart import has_been_restarted
 from .http.extra_headers import field_problem, parse_header
+from .threads import make_thread
 
 DEMO_FOLDER = os.path.join(os.path.dirname(__file__), "demo")
 DEFAULT_PORT = 8000
@@ -225,7 +225,7 @@ def open_browser(url: str) -> None:
             opened = False
         if not opened:
             msg(f"no browser could be opened: open {url} yourself")
-    threading.Thread(target=run, name="open browser", daemon=True).start()
+    make_thread(target=run, name="open browser", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from . import log
 from .notebook import NO_RESTART, in_kernel
+from .threads import make_thread
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -136,8 +137,8 @@ class BackgroundApi:
             finally:
                 self.server_close()  # a restart keeps the socket open
 
-        thread = threading.Thread(target=run, daemon=True,
-                                  name="quick_server-background")
+        thread = make_thread(target=run, daemon=True,
+                             name="quick_server-background")
         self._background = thread
         thread.start()
         deadline = time.monotonic() + START_TIMEOUT
@@ -168,7 +169,7 @@ class BackgroundApi:
         if self._stop_reason != "restart":
             self._stop_reason = reason
         self._running = False
-        threading.Thread(target=self.shutdown, daemon=True).start()
+        make_thread(target=self.shutdown, daemon=True).start()
         thread = self._background
         if thread is not None and not _own_thread():
             grace = float(self.settings.http.shutdown_grace)

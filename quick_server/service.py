@@ -30,6 +30,7 @@ from . import log
 from .jobs.progress import Progress, use_channel
 from .http.body import decode_json
 from .http.responses import to_json
+from .threads import make_thread
 
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 5.0)
 POLL_WAIT = 25.0  # seconds a `next` waits, at most (the server's timeout)
@@ -215,8 +216,8 @@ class Service:
     def run(self) -> None:
         """Pulls and runs jobs until `stop()`."""
         self._register()
-        threading.Thread(target=self._beat, daemon=True,
-                         name="quick_server-service-heartbeat").start()
+        make_thread(target=self._beat, daemon=True,
+                    name="quick_server-service-heartbeat").start()
         attempt = 0
         while not self._stop.is_set():
             try:

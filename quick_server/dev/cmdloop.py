@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 from .. import log
 from ..notebook import in_kernel
 from ..settings import Settings
+from ..threads import make_thread
 
 CmdF = Callable[[list[str]], Any]
 CmdCompleteF = Callable[[list[str], str], list[str]]
@@ -302,8 +303,8 @@ class CommandLoop:
                     return
                 if is_running():
                     self.execute(line)
-        thread = threading.Thread(target=loop, name="command-loop",
-                                  daemon=True)
+        thread = make_thread(target=loop, name="command-loop",
+                             daemon=True)
         thread.start()
         return thread
 

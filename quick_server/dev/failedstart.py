@@ -32,6 +32,7 @@ from ..http.livescript import SCRIPT_TAG
 from ..http.responses import HTTPError
 from ..http.routing import METHODS
 from ..server import QuickServer, create_server
+from ..threads import make_thread
 
 RETRY_AFTER = "1"  # seconds a client is asked to wait before asking again
 STOP_GRACE = 2.0  # seconds an answer in progress gets once a fix came
@@ -137,9 +138,9 @@ class FailureServers:
             except Exception:  # pylint: disable=broad-except
                 log.log_exception(f"cannot answer on {sock.getsockname()}:")
         for server in self.servers:  # once every socket is adopted
-            thread = threading.Thread(target=server.serve_forever,
-                                      name="quick_server-failed-start",
-                                      daemon=True)
+            thread = make_thread(target=server.serve_forever,
+                                 name="quick_server-failed-start",
+                                 daemon=True)
             thread.start()
             self._threads.append(thread)
 

@@ -21,6 +21,7 @@ from ..http.livescript import LIVE_SCRIPT_PATH, LIVE_STREAM_PATH
 from ..notebook import NO_RESTART, in_kernel
 from .live_reload import LiveReload
 from .watching import POLL_INTERVAL, SourceWatcher, forget_bytecode
+from ..threads import make_thread
 
 # the server is the caller's: typed as Any here, so that this module
 # (development) never imports the server built on top of it
@@ -81,7 +82,7 @@ class Reloader:
             return
         self._stop.clear()
         sources = SourceWatcher(self.paths) if auto_restart else None
-        self._thread = threading.Thread(
+        self._thread = make_thread(
             target=self._run, args=(sources,),
             name="quick_server-reload", daemon=True)
         self._thread.start()

@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 from typing import TYPE_CHECKING
 
 from .. import log
@@ -26,6 +25,7 @@ from ..notebook import NO_RESTART, in_kernel
 from . import restart
 from .restart import (Listener, close_fds, fds_text, get_exec_arr,
                       is_original, pass_on_inherited)
+from ..threads import make_thread
 
 if TYPE_CHECKING:
     import subprocess
@@ -85,8 +85,8 @@ class _Supervisor:
         child = subprocess.Popen(get_exec_arr(), env=self.env,
                                  pass_fds=pass_fds)
         close_fds(listeners)  # the child has its own copies now
-        threading.Thread(target=self.reap, args=(child,), daemon=True,
-                         name=f"child-{child.pid}").start()
+        make_thread(target=self.reap, args=(child,), daemon=True,
+                    name=f"child-{child.pid}").start()
         return child
 
     def reap(self, child: subprocess.Popen[bytes]) -> None:

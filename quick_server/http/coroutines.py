@@ -23,6 +23,7 @@ from typing import Any, Callable, Coroutine
 
 from .responses import WaitingResponse
 from .waiting import Signal
+from ..threads import make_thread
 
 SLOW_AFTER = 0.5  # seconds the asyncio loop may be blocked unnoticed
 
@@ -59,13 +60,13 @@ class CoroutineRunner:
             asyncio.set_event_loop(loop)
             loop.call_soon(started.set)
             loop.run_forever()
-        threading.Thread(target=run, name="quick_server-asyncio",
-                         daemon=True).start()
+        make_thread(target=run, name="quick_server-asyncio",
+                    daemon=True).start()
         started.wait()
         self._beat = time.monotonic()
-        threading.Thread(target=self._watch, args=(loop,),
-                         name="quick_server-asyncio-watch",
-                         daemon=True).start()
+        make_thread(target=self._watch, args=(loop,),
+                    name="quick_server-asyncio-watch",
+                    daemon=True).start()
         return loop
 
     def submit(self, coro: Coroutine[Any, Any, Any]

@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable, Iterator, Protocol
 
 from .loop_parking import LoopParking
+from ..threads import make_thread
 
 HANDOFF_AFTER = 0.004  # seconds a handler runs inline before the loop
 # moves to another thread (between one and two of these)
@@ -99,8 +100,8 @@ class EventLoop(LoopParking):
         self._selector.register(listener, selectors.EVENT_READ, self)
         with self._lock:
             self._spawn_locked()
-        threading.Thread(target=self._watch, name="quick_server-watchdog",
-                         daemon=True).start()
+        make_thread(target=self._watch, name="quick_server-watchdog",
+                    daemon=True).start()
 
     @property
     def accepting(self) -> bool:
@@ -236,8 +237,8 @@ class EventLoop(LoopParking):
 
     def _spawn_locked(self) -> None:
         self._threads += 1
-        threading.Thread(target=self._follow, name="quick_server-loop",
-                         daemon=True).start()
+        make_thread(target=self._follow, name="quick_server-loop",
+                    daemon=True).start()
 
     def _follow(self) -> None:
         """A pool thread: waits to lead, leads until it hands the loop

@@ -16,6 +16,7 @@ import time
 from typing import Iterator
 
 from .wire import ClientDisconnected
+from ..threads import make_thread
 
 LINGER_SECONDS = 2.0  # how long unread request bytes are discarded on close
 LINGER_BYTES = 64 << 20
@@ -83,8 +84,8 @@ def linger_elsewhere(sock: socket.socket) -> bool:
             sock.close()
         finally:
             LINGERING.release()
-    threading.Thread(target=linger, name="quick_server-linger",
-                     daemon=True).start()
+    make_thread(target=linger, name="quick_server-linger",
+                daemon=True).start()
     return True
 
 

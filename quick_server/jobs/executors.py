@@ -31,6 +31,7 @@ from .outcomes import Outcome, Shipment, error_outcome
 from .processes import ProcessPool
 from .progress import (DaskChannel, Progress, ProgressInbox, UdpChannel,
                        subscribe_dask, use_channel)
+from ..threads import make_thread
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -105,9 +106,9 @@ class ThreadRunner:
             key: str, on_progress: OnProgress, on_done: OnDone
             ) -> ThreadHandle:
         handle = ThreadHandle()
-        threading.Thread(target=self._execute, daemon=True,
-                         args=(handle, fn, args, on_progress, on_done),
-                         name=f"worker-{key[:6]}").start()
+        make_thread(target=self._execute, daemon=True,
+                    args=(handle, fn, args, on_progress, on_done),
+                    name=f"worker-{key[:6]}").start()
         return handle
 
     @staticmethod
@@ -276,7 +277,7 @@ class FuturesRunner:
         task = DaskTask(getattr(self.executor, "_client"), task_name(key))
         if kept.resume:
             self._channel(key)  # its progress events, from now on
-            threading.Thread(target=resume, daemon=True, args=(
+            make_thread(target=resume, daemon=True, args=(
                 task, kept.restartable, self._settler(on_done, task),
                 lambda: self._start_held(task, kept.fn, args, key, on_done),
                 on_done), name=f"dask-resume-{key[:6]}").start()

@@ -25,6 +25,7 @@ from .job_store import JobStore, StoredJob
 from .outcomes import Outcome, RecordedResult
 from .progress import Progress
 from .recording import file_answer
+from ..threads import make_thread
 
 FOLLOW_EVERY = 0.1  # seconds between reads of the followed jobs
 MARGIN = 60.0  # seconds a job is followed past `drain_timeout`, at most
@@ -84,7 +85,7 @@ class Follower:
         with self._lock:
             self._handles[handle.token] = handle
             if self._thread is None:
-                self._thread = threading.Thread(
+                self._thread = make_thread(
                     target=self._follow, daemon=True, name="job-follower")
                 self._thread.start()
 

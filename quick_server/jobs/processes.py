@@ -48,6 +48,7 @@ from . import thread_caps
 from .forked import HEADER, detach_from_server, kill, recv, template_main
 from .main_definitions import Definitions
 from .outcomes import Outcome, describe, unpack
+from ..threads import make_thread
 
 REAP_WITHIN = 5.0  # seconds a retired template is waited for after its jobs
 
@@ -214,9 +215,9 @@ class ProcessPool:
         except OSError:
             self._forget(process)
             raise RuntimeError("the job process died") from None
-        threading.Thread(target=self._read, daemon=True,
-                         args=(process, on_progress, on_done),
-                         name=f"quick_server-job-{process.pid}").start()
+        make_thread(target=self._read, daemon=True,
+                    args=(process, on_progress, on_done),
+                    name=f"quick_server-job-{process.pid}").start()
         return ticket
 
     def _read(self, process: JobProcess,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import socket
-import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import log
+from ..threads import make_thread
 
 MIN_INTERVAL = 0.05  # seconds between two reports that are sent
 MAX_MESSAGE = 1000  # characters of a progress message kept
@@ -116,8 +116,8 @@ class ProgressInbox:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self.address: tuple[str, int] = self._sock.getsockname()
-        self._thread = threading.Thread(target=self._receive, daemon=True,
-                                        name="quick_server-progress")
+        self._thread = make_thread(target=self._receive, daemon=True,
+                                   name="quick_server-progress")
         self._thread.start()
 
     def _receive(self) -> None:

@@ -26,6 +26,7 @@ from ..http.responses import HTTPError, Response, WaitingResponse, to_json
 from ..http.waiting import Signal
 from ..settings import ServiceSettings, Settings
 from ..setting_types import Alias
+from ..threads import make_thread
 
 MAX_WAIT = 30.0  # seconds a `next` long-poll may be held
 MAX_TRIES = 3  # services that may die holding a job before it fails
@@ -144,7 +145,7 @@ class ServiceHub:
         serving: the job processes fork while the server has one
         thread)."""
         if self._sweeper is None and not self._closed.is_set():
-            self._sweeper = threading.Thread(
+            self._sweeper = make_thread(
                 target=self._sweep_loop, daemon=True,
                 name="quick_server-services")
             self._sweeper.start()

@@ -14,6 +14,7 @@ from ..http.responses import EventStream, HTTPError, Response, to_json
 from ..http.waiting import Signal
 from .access import Access
 from .status import status
+from ..threads import make_thread
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                     "dashboard.html")
@@ -42,8 +43,8 @@ class Feed:
             self._viewers += 1
             if not self._ticking:
                 self._ticking = True
-                threading.Thread(target=self._tick, daemon=True,
-                                 name="quick_server-dashboard").start()
+                make_thread(target=self._tick, daemon=True,
+                            name="quick_server-dashboard").start()
         since = [0]
 
         def event() -> bytes | None:
