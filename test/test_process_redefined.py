@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from quick_server import create_server, worker_request
+from quick_server.jobs.following import pid_alive
 from quick_server.jobs.main_definitions import Definitions
 from quick_server.jobs.processes import ProcessPool
 from conftest import wait_for
@@ -57,8 +58,20 @@ def register(server: Any) -> None:
     server.json_worker("/pjob", executor="process")(main_fn("qs_test_pjob"))
 
 
+HELPER_AND_JOB = ("def qs_test_helper():\n    return 1\n"
+                  "def qs_test_pjob(args):\n    return qs_test_helper()\n")
+
+
+def serve(server: Any) -> str:
+    """Registers the worker, serves in the background; the worker's URL."""
+    register(server)
+    server.start_background()
+    return f"http://127.0.0.1:{server.port}/pjob"
+
+
 def test_a_redefined_job_function_runs_its_new_code(server: Any) -> None:
-    cell("def qs_test_pjob(args):\n    return ['v1', __import__('os').getpid()]\n")
+    cell("def qs_test_pjob(args):\n"
+         "    return ['v1', __import__('os').getpid()]\n")
     register(server)
     server.start_background()
     url = f"http://127.0.0.1:{server.port}/pjob"
@@ -66,7 +79,8 @@ def test_a_redefined_job_function_runs_its_new_code(server: Any) -> None:
     assert first == "v1" and pid != os.getpid()
 
     # the cell is edited and run again: the next job runs the new code
-    cell("def qs_test_pjob(args):\n    return ['v2', __import__('os').getpid()]\n")
+    cell("def qs_test_pjob(args):\n"
+         "    return ['v2', __import__('os').getpid()]\n")
     register(server)
     assert worker_request(url, {})[0] == "v2"
     assert worker_request(url, {})[0] == "v2"  # and the one after
@@ -74,11 +88,8 @@ def test_a_redefined_job_function_runs_its_new_code(server: Any) -> None:
 
 def test_a_redefined_helper_takes_effect_without_registering_again(
         server: Any) -> None:
-    cell("def qs_test_helper():\n    return 1\n"
-         "def qs_test_pjob(args):\n    return qs_test_helper()\n")
-    register(server)
-    server.start_background()
-    url = f"http://127.0.0.1:{server.port}/pjob"
+    cell(HELPER_AND_JOB)
+    url = serve(server)
     assert worker_request(url, {}) == 1
     cell("def qs_test_helper():\n    return 2\n")  # only the helper's cell
     assert worker_request(url, {}) == 2
@@ -87,11 +98,8 @@ def test_a_redefined_helper_takes_effect_without_registering_again(
 def test_without_interactive_the_processes_keep_the_code_they_forked_with(
         server: Any) -> None:
     server.interactive = False  # a script: the template is never renewed
-    cell("def qs_test_helper():\n    return 1\n"
-         "def qs_test_pjob(args):\n    return qs_test_helper()\n")
-    register(server)
-    server.start_background()
-    url = f"http://127.0.0.1:{server.port}/pjob"
+    cell(HELPER_AND_JOB)
+    url = serve(server)
     assert worker_request(url, {}) == 1
     cell("def qs_test_helper():\n    return 2\n")
     assert worker_request(url, {}) == 1
@@ -118,7 +126,8 @@ def test_a_running_job_finishes_under_its_old_template(notebook: None) -> None:
         results.append(outcome)
         done.set()
     try:
-        process, _ = pool.run(main_fn("qs_test_pjob"), (gate.getsockname()[1],),
+        process, _ = pool.run(main_fn("qs_test_pjob"),
+                              (gate.getsockname()[1],),
                               lambda p: None, on_done)
         conn, _ = gate.accept()  # the job runs
         old_template = process.template
@@ -138,19 +147,11 @@ def test_a_running_job_finishes_under_its_old_template(notebook: None) -> None:
         assert done.wait(10) and results == [("done", "old")]
         # its process is not reused, and its template ends after it and
         # is reaped (no zombie waits for the next renewal)
-        wait_for(lambda: _gone(old_template), what="the old template")
+        wait_for(lambda: not pid_alive(old_template),
+                 what="the old template")
     finally:
         gate.close()
         pool.close()
-
-
-def _gone(pid: int) -> bool:
-    """Ended and reaped (a zombie still answers `kill(pid, 0)`)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_definitions_see_new_and_redefined_functions_and_classes(

@@ -17,7 +17,8 @@ import threading
 import pytest
 
 from conftest import end_process, listening_socket, start_process, wait_for
-from test_restart_jobs import call, result, start
+from quick_server.jobs.following import pid_alive
+from test_restart_jobs import apps, call, result, start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,14 +118,6 @@ class App:
         return end_process(self.proc, signal.SIGTERM, 15, self._reader)
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def progress(port, token, path="/job"):
     status, answer = call(port, "POST", path, {"action": "get",
                                                "token": token, "wait": 0})
@@ -134,16 +127,8 @@ def progress(port, token, path="/job"):
 
 @pytest.fixture
 def app(tmp_path):
-    running = []
-
-    def make(**kwargs):
-        made = App(tmp_path, **kwargs)
-        running.append(made)
-        return made
-    yield make
-    for made in running:
-        if made.proc.poll() is None:
-            made.stop()
+    with apps(App, tmp_path) as make:
+        yield make
 
 
 @pytest.mark.parametrize("path,how", [("/job", "command"), ("/job", "auto"),
@@ -154,7 +139,7 @@ def test_a_running_job_finishes_in_the_old_process(app, path, how):
     token = start(server.port, path, {"n": 1})
     wait_for(lambda: server.runs(1), 10, "the job to start")
     new = server.restart(2, auto=how == "auto")
-    assert new != old and alive(old)  # the new one serves, the old drains
+    assert new != old and pid_alive(old)  # the new one serves, the old drains
     wait_for(lambda: progress(server.port, token, path) == "started", 10,
              "the progress the old process recorded")
     server.release(1, "step")
@@ -165,7 +150,7 @@ def test_a_running_job_finishes_in_the_old_process(app, path, how):
     assert status == 200 and answer["n"] == 1
     assert server.runs(1) == [str(answer["pid"])]  # one run, not again
     assert answer["pid"] != new  # in the old process (or its job process)
-    wait_for(lambda: not alive(old), 10, "the old process to end")
+    wait_for(lambda: not pid_alive(old), 10, "the old process to end")
     assert "finish in this process" in server.output
     assert server.stop() == 0
 
@@ -198,7 +183,7 @@ def test_after_drain_timeout_the_job_is_given_up(app):
     token = start(server.port, "/job", {"n": 3})
     wait_for(lambda: server.runs(3), 10, "the job to start")
     server.restart(2)
-    wait_for(lambda: not alive(old), 10, "the old process to give up")
+    wait_for(lambda: not pid_alive(old), 10, "the old process to give up")
     status, answer = result(server.port, token)
     assert status == 500 and answer["type"] == "JobLost", answer
     assert "drain_timeout" in server.output
@@ -218,7 +203,7 @@ def test_a_cancel_reaches_the_draining_process(app, tmp_path):
     assert status == 200, answer
     wait_for(lambda: (tmp_path / "cancelled-4").exists(), 10,
              "the old process to cancel the job")
-    wait_for(lambda: not alive(old), 10, "the old process to end")
+    wait_for(lambda: not pid_alive(old), 10, "the old process to end")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.request("POST", "/job", json.dumps({"action": "get",
                                              "token": token}))
@@ -237,16 +222,16 @@ def test_two_processes_drain_at_once_and_quit_ends_them(app):
     wait_for(lambda: server.runs(6), 10, "the second job to start")
     third = server.restart(3)
     assert len({first, second, third}) == 3
-    assert alive(first) and alive(second)
+    assert pid_alive(first) and pid_alive(second)
     server.release(6, "step")
     server.release(6)
     status, answer = result(server.port, two, "/process")
     assert status == 200 and answer["n"] == 6
-    wait_for(lambda: not alive(second), 10, "the second process to end")
-    assert alive(first)  # its job still runs: quit ends it
+    wait_for(lambda: not pid_alive(second), 10, "the second process to end")
+    assert pid_alive(first)  # its job still runs: quit ends it
     assert progress(server.port, one) == "started"
     assert server.stop() == 0
-    wait_for(lambda: not alive(first), 10, "quit to end the drainer")
+    wait_for(lambda: not pid_alive(first), 10, "quit to end the drainer")
 
 
 def test_worker_request_sees_no_difference_but_the_job_finishing(app):

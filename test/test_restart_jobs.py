@@ -8,6 +8,7 @@ result to the restarted server without registering again; with
 and a new start of the script; `worker_request` rides over a restart."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -184,18 +186,28 @@ def result(port, token, path="/job", wait=10):
     return status, answer["error"]
 
 
-@pytest.fixture
-def app(tmp_path):
+@contextlib.contextmanager
+def apps(cls: Any, tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """`make(**kwargs)`: an app of `cls` in `tmp_path`; those still
+    running are stopped at the end."""
     running = []
 
     def make(**kwargs):
-        made = App(tmp_path, **kwargs)
+        made = cls(tmp_path, **kwargs)
         running.append(made)
         return made
-    yield make
-    for made in running:
-        if made.proc.poll() is None:
-            made.stop()
+    try:
+        yield make
+    finally:
+        for made in running:
+            if made.proc.poll() is None:
+                made.stop()
+
+
+@pytest.fixture
+def app(tmp_path):
+    with apps(App, tmp_path) as make:
+        yield make
 
 
 @pytest.mark.parametrize("how", ["command", "auto"])

@@ -370,17 +370,21 @@ class JsonWriter:
     def text(self, value: Any) -> str:
         """`self(value)`, but a DataFrame's records column by column
         (`frame_json.py`: fast, exact, and small in memory)."""
-        chunks = frame_chunks(value, self, json_key) \
-            if is_frame(value) else None
+        chunks = self._frame_chunks(value)
         return self(value) if chunks is None else "".join(chunks)
 
     def body(self, value: Any) -> bytes:
         """The UTF-8 body of a JSON answer (`text`)."""
-        chunks = frame_chunks(value, self, json_key) \
-            if is_frame(value) else None
+        chunks = self._frame_chunks(value)
         if chunks is None:
             return self(value).encode("utf-8")
         return b"".join(chunk.encode("utf-8") for chunk in chunks)
+
+    def _frame_chunks(self, value: Any) -> Iterator[str] | None:
+        """The pieces of a DataFrame's records; None for anything else
+        (or a frame `frame_json` leaves to the records path)."""
+        return frame_chunks(value, self, json_key) if is_frame(value) \
+            else None
 
 
 JSON = JsonWriter()  # without a server's `json_default`

@@ -271,11 +271,7 @@ class ProcessPool:
             with self._renewing:  # (no one else reaps it meanwhile)
                 if template not in self._retired:
                     return
-                try:
-                    ended, _ = os.waitpid(template, os.WNOHANG)
-                except ChildProcessError:
-                    ended = template
-                if ended:
+                if _reaped(template):
                     self._retired.remove(template)
                     return
             time.sleep(0.05)
@@ -341,11 +337,7 @@ class ProcessPool:
         deadline = time.monotonic() + wait
         while self._retired:
             for pid in list(self._retired):
-                try:
-                    ended, _ = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    ended = pid
-                if ended:
+                if _reaped(pid):
                     self._retired.remove(pid)
             if not self._retired or not wait:
                 return
@@ -356,3 +348,12 @@ class ProcessPool:
                 self._retired.clear()
                 return
             time.sleep(0.01)
+
+
+def _reaped(pid: int) -> bool:
+    """Whether the child `pid` has ended (it is reaped now), without
+    waiting; a child reaped already counts as ended."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
